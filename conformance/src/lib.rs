@@ -1,0 +1,1 @@
+//! Runtime-spec conformance suite (see the conformance issue).

@@ -1,0 +1,1 @@
+//! GPU discovery, selection, injection and CDI (see the GPU hook issue).
