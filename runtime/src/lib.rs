@@ -1,1 +1,14 @@
+//! Gantry: an OCI runtime. The library behind the `gantry` binary; see docs/architecture.md.
 
+pub mod bundle;
+pub mod cgroups;
+pub mod cli;
+pub mod commands;
+pub mod confine;
+pub mod logger;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod signal;
+pub mod state;
+pub mod sys;

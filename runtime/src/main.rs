@@ -1,1 +1,36 @@
-fn main() {}
+use clap::Parser;
+
+use gantry::cli::{Cli, Command};
+use gantry::commands::{self, Globals};
+use gantry::logger;
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = logger::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        eprintln!(
+            "gantry: --log {}: {e}",
+            cli.log.as_deref().unwrap_or_else(|| "".as_ref()).display()
+        );
+        std::process::exit(1);
+    }
+    let g = Globals {
+        root: &cli.root,
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    let result = match &cli.command {
+        Command::Create(a) => commands::create::run(&g, a).map(|_| 0),
+        Command::Start { id } => commands::start::run(&g, id).map(|_| 0),
+        Command::State { id } => commands::state::run(&g, id).map(|_| 0),
+        Command::Kill(a) => commands::kill::run(&g, a).map(|_| 0),
+        Command::Delete(a) => commands::delete::run(&g, a).map(|_| 0),
+        Command::Run(a) => commands::run::run(&g, a),
+        Command::List(a) => commands::list::run(&g, a).map(|_| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logger::error(&format!("{e:#}"));
+            std::process::exit(1);
+        }
+    }
+}

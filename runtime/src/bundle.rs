@@ -1,0 +1,241 @@
+//! Loading a bundle: config.json parsed with oci-spec, checked field by field, into a plan
+//! that the rest of the runtime follows. Every error names the field (or file) at fault, and
+//! nothing has been created yet when one is returned.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("bundle {0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+    #[error("{0}: cannot read config.json: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: invalid config.json: {1}")]
+    Parse(PathBuf, serde_json::Error),
+    #[error("config.json: {field}: {msg}")]
+    Invalid { field: String, msg: String },
+}
+
+fn invalid(field: impl Into<String>, msg: impl Into<String>) -> BundleError {
+    BundleError::Invalid {
+        field: field.into(),
+        msg: msg.into(),
+    }
+}
+
+/// A loaded and checked bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// Absolute path of the root filesystem.
+    pub rootfs: PathBuf,
+}
+
+/// The runtime-spec versions Gantry implements: 1.0.0 up to 1.2.x (and prereleases of them).
+fn check_version(v: &str) -> Result<(), BundleError> {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([1, minor, _]) if *minor <= 2 => Ok(()),
+        Some([_, _, _]) => Err(invalid(
+            "ociVersion",
+            format!("unsupported version {v:?} (Gantry implements runtime-spec 1.0.0 to 1.2.x)"),
+        )),
+        _ => Err(invalid(
+            "ociVersion",
+            format!("{v:?} is not a version (want e.g. 1.0.2)"),
+        )),
+    }
+}
+
+pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+    let dir = std::fs::canonicalize(dir).map_err(|e| BundleError::Dir(dir.to_path_buf(), e))?;
+    let path = dir.join("config.json");
+    let bytes = std::fs::read(&path).map_err(|e| BundleError::Read(path.clone(), e))?;
+    let spec: Spec = serde_json::from_slice(&bytes).map_err(|e| BundleError::Parse(path, e))?;
+    from_spec(dir, spec)
+}
+
+/// Check a parsed spec against what Gantry can honour, resolving the rootfs.
+pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
+    check_version(spec.version())?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "missing (the root filesystem is required)"))?;
+    let rootfs = dir.join(root.path());
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(invalid(
+                "root.path",
+                format!("{} is not a directory", rootfs.display()),
+            ))
+        }
+        Err(e) => return Err(invalid("root.path", format!("{}: {e}", rootfs.display()))),
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "missing (required to create a container)"))?;
+    match process.args() {
+        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+        _ => return Err(invalid("process.args", "must name the program to run")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(
+            "process.cwd",
+            format!("{:?} is not absolute", process.cwd()),
+        ));
+    }
+    if let Some(env) = process.env() {
+        if let Some(bad) = env.iter().find(|e| !e.contains('=')) {
+            return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
+        }
+    }
+    if process.scheduler().is_some() {
+        return Err(invalid("process.scheduler", "not supported by Gantry yet"));
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return Err(invalid(
+            "process.execCPUAffinity",
+            "not supported by Gantry yet",
+        ));
+    }
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !crate::confine::lsm::apparmor_enabled() {
+            return Err(invalid(
+                "process.apparmorProfile",
+                format!("profile {p:?} requested but AppArmor is not enabled on this host"),
+            ));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !crate::confine::lsm::selinux_enabled() {
+            return Err(invalid(
+                "process.selinuxLabel",
+                format!("label {l:?} requested but SELinux is not enabled on this host"),
+            ));
+        }
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(invalid(
+                format!("mounts[{i}].destination"),
+                format!("{:?} is not absolute", m.destination()),
+            ));
+        }
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(invalid(
+                format!("mounts[{i}]"),
+                "idmapped mounts are not supported by Gantry yet",
+            ));
+        }
+    }
+    if let Some(linux) = spec.linux() {
+        check_namespaces(linux)?;
+        if linux.intel_rdt().is_some() {
+            return Err(invalid("linux.intelRdt", "not supported by Gantry"));
+        }
+        if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(invalid("linux.netDevices", "not supported by Gantry yet"));
+        }
+        if linux.memory_policy().is_some() {
+            return Err(invalid("linux.memoryPolicy", "not supported by Gantry yet"));
+        }
+        if linux.seccomp().is_some() {
+            return Err(invalid("linux.seccomp", "not supported by Gantry yet"));
+        }
+        if let Some(p) = linux.rootfs_propagation() {
+            crate::rootfs::mount_opts::propagation_flag(p).ok_or_else(|| {
+                invalid("linux.rootfsPropagation", format!("unknown value {p:?}"))
+            })?;
+        }
+        for (i, d) in linux.devices().iter().flatten().enumerate() {
+            if !d.path().is_absolute() {
+                return Err(invalid(
+                    format!("linux.devices[{i}].path"),
+                    "must be absolute",
+                ));
+            }
+        }
+        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+            if key.is_empty() || key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+                return Err(invalid("linux.sysctl", format!("bad key {key:?}")));
+            }
+        }
+    }
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError> {
+    let nss = linux.namespaces().as_deref().unwrap_or_default();
+    let mut seen = Vec::new();
+    for (i, ns) in nss.iter().enumerate() {
+        if seen.contains(&ns.typ()) {
+            return Err(invalid(
+                format!("linux.namespaces[{i}]"),
+                format!("duplicate namespace type {}", ns.typ()),
+            ));
+        }
+        seen.push(ns.typ());
+        if let Some(p) = ns.path() {
+            if !p.exists() {
+                return Err(invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{} does not exist", p.display()),
+                ));
+            }
+        }
+    }
+    let has_user = seen.contains(&LinuxNamespaceType::User);
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if maps && !has_user {
+        return Err(invalid(
+            "linux.uidMappings",
+            "id mappings need a user namespace",
+        ));
+    }
+    let new_user = nss
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    if new_user && !maps {
+        return Err(invalid(
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings",
+        ));
+    }
+    if linux.time_offsets().is_some()
+        && !nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
+    {
+        return Err(invalid("linux.timeOffsets", "needs a new time namespace"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(check_version("1.0.2").is_ok());
+        assert!(check_version("1.2.0").is_ok());
+        assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("2.0.0").is_err());
+        assert!(check_version("1.9.0").is_err());
+        assert!(check_version("banana").is_err());
+    }
+}

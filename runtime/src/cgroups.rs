@@ -1,0 +1,141 @@
+//! Cgroup placement through libcgroups: the path (runc's rules), joining the init before the
+//! user program runs, applying `linux.resources`, and removal at delete.
+
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{
+    create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
+};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxResources, Spec};
+
+use crate::state::Saved;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {msg}")]
+    Manager { path: PathBuf, msg: String },
+    #[error("cgroup {path}: cannot add pid {pid}: {msg}")]
+    Join {
+        path: PathBuf,
+        pid: i32,
+        msg: String,
+    },
+    #[error("cgroup {path}: cannot apply linux.resources: {msg}")]
+    Apply { path: PathBuf, msg: String },
+    #[error("cgroup {path}: cannot remove: {msg}")]
+    Remove { path: PathBuf, msg: String },
+}
+
+/// `linux.cgroupsPath`, or runc's default for the driver: `/gantry/ID` for cgroupfs and
+/// `system.slice:gantry:ID` for systemd.
+pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
+    match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ if systemd => PathBuf::from(format!("system.slice:gantry:{id}")),
+        _ => PathBuf::from(format!("/gantry/{id}")),
+    }
+}
+
+pub fn manager(path: &Path, systemd: bool, id: &str) -> Result<AnyCgroupManager, CgroupError> {
+    create_cgroup_manager(CgroupConfig {
+        cgroup_path: path.to_path_buf(),
+        systemd_cgroup: systemd,
+        container_name: id.to_string(),
+    })
+    .map_err(|e| CgroupError::Manager {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
+/// Put `pid` into the container's cgroup and apply the resources of the spec.
+pub fn join_and_apply(
+    mgr: &AnyCgroupManager,
+    path: &Path,
+    pid: i32,
+    spec: &Spec,
+) -> Result<(), CgroupError> {
+    mgr.add_task(Pid::from_raw(pid))
+        .map_err(|e| CgroupError::Join {
+            path: path.to_path_buf(),
+            pid,
+            msg: e.to_string(),
+        })?;
+    let empty = LinuxResources::default();
+    let linux = spec.linux().as_ref();
+    let resources = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
+    let opt = ControllerOpt {
+        resources,
+        disable_oom_killer: resources
+            .memory()
+            .as_ref()
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false),
+        oom_score_adj: spec.process().as_ref().and_then(|p| p.oom_score_adj()),
+        freezer_state: None,
+    };
+    mgr.apply(&opt).map_err(|e| CgroupError::Apply {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
+pub fn remove(mgr: &AnyCgroupManager, path: &Path) -> Result<(), CgroupError> {
+    mgr.remove().map_err(|e| CgroupError::Remove {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
+/// The pids in a container's cgroup (for `kill --all`).
+pub fn pids(saved: &Saved) -> Result<Vec<i32>, CgroupError> {
+    let mgr = manager(&saved.cgroup_path, saved.systemd_cgroup, &saved.id)?;
+    mgr.get_all_pids()
+        .map(|v| v.into_iter().map(|p| p.as_raw()).collect())
+        .map_err(|e| CgroupError::Manager {
+            path: saved.cgroup_path.clone(),
+            msg: e.to_string(),
+        })
+}
+
+/// Whether the container's freezer says it is frozen (v1 freezer.state or v2 cgroup.freeze).
+pub fn is_frozen(saved: &Saved) -> bool {
+    if saved.systemd_cgroup {
+        return false;
+    }
+    let rel = saved
+        .cgroup_path
+        .strip_prefix("/")
+        .unwrap_or(&saved.cgroup_path);
+    let v1 = Path::new("/sys/fs/cgroup/freezer")
+        .join(rel)
+        .join("freezer.state");
+    if let Ok(s) = std::fs::read_to_string(v1) {
+        return s.trim() == "FROZEN";
+    }
+    let v2 = Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze");
+    matches!(std::fs::read_to_string(v2), Ok(s) if s.trim() == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_paths() {
+        let spec = Spec::default();
+        let mut spec = spec;
+        spec.linux_mut().as_mut().unwrap().set_cgroups_path(None);
+        assert_eq!(path_for(&spec, "c1", false), PathBuf::from("/gantry/c1"));
+        assert_eq!(
+            path_for(&spec, "c1", true),
+            PathBuf::from("system.slice:gantry:c1")
+        );
+        spec.linux_mut()
+            .as_mut()
+            .unwrap()
+            .set_cgroups_path(Some("/x/y".into()));
+        assert_eq!(path_for(&spec, "c1", false), PathBuf::from("/x/y"));
+    }
+}

@@ -1,0 +1,195 @@
+//! The command line, shaped like runc's: global flags before the command, and each command's
+//! flags before or after the container id.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logger::LogFormat;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gantry",
+    version,
+    about = "An OCI container runtime with built-in GPU support"
+)]
+pub struct Cli {
+    /// Directory for the state of containers (a tmpfs is best).
+    #[arg(long, global = true, default_value = "/run/gantry")]
+    pub root: PathBuf,
+    /// Log file (default: errors to stderr only).
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log debug output too.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver (cgroupsPath is slice:prefix:name).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (true, false or auto); rootless mode is detected.
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility; checkpointing is not supported.
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container: set it up and leave its process waiting for `start`.
+    Create(CreateArgs),
+    /// Run the program of a created container.
+    Start { id: String },
+    /// Print the state of a container as JSON.
+    State { id: String },
+    /// Send a signal (name or number, default SIGTERM) to a container's init.
+    Kill(KillArgs),
+    /// Delete a stopped container (or any, with --force) and everything it holds.
+    Delete(DeleteArgs),
+    /// Create and start a container; without --detach, wait for it and return its exit code.
+    Run(RunArgs),
+    /// List the containers under --root.
+    List(ListArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// The container id.
+    pub id: String,
+    /// The bundle directory (default: the current directory).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// A unix socket on which to receive the pty master when process.terminal is true.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Write the init's pid here (as seen from the host).
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use chroot instead of pivot_root (for a ramfs root).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Don't create a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many fds beyond stdio (and LISTEN_FDS) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Accepted for runc compatibility: a socket to receive a pidfd of the init.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return after start instead of waiting for the program.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits (foreground runs only).
+    #[arg(long)]
+    pub keep: bool,
+    /// Accepted for runc compatibility.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    pub id: String,
+    /// The signal: a name (KILL, SIGKILL) or a number.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+    /// Signal every process in the container's cgroup, not only the init.
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    pub id: String,
+    /// Kill the container first if it is still running.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Print only the ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_after_the_id_are_accepted() {
+        let c = Cli::try_parse_from([
+            "gantry",
+            "--root",
+            "/r",
+            "--log",
+            "/l",
+            "--log-format",
+            "json",
+            "create",
+            "c1",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+        ])
+        .unwrap();
+        match c.command {
+            Command::Create(a) => {
+                assert_eq!(a.id, "c1");
+                assert_eq!(a.bundle, PathBuf::from("/b"));
+                assert_eq!(a.pid_file, Some(PathBuf::from("/p")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn runc_only_globals_are_accepted() {
+        Cli::try_parse_from([
+            "gantry",
+            "--rootless",
+            "false",
+            "--systemd-cgroup",
+            "state",
+            "x",
+        ])
+        .unwrap();
+        Cli::try_parse_from(["gantry", "--criu", "/usr/sbin/criu", "list"]).unwrap();
+    }
+
+    #[test]
+    fn kill_takes_optional_signal() {
+        let c = Cli::try_parse_from(["gantry", "kill", "--all", "c", "KILL"]).unwrap();
+        match c.command {
+            Command::Kill(k) => assert!(k.all && k.signal == "KILL"),
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["gantry", "kill", "c"]).unwrap();
+        match c.command {
+            Command::Kill(k) => assert_eq!(k.signal, "SIGTERM"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! One file per command: parse what the CLI gave, call the library, report.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod start;
+pub mod state;
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::state::{ContainerDir, Saved, Status};
+
+/// Global options every command sees.
+pub struct Globals<'a> {
+    pub root: &'a Path,
+    pub systemd_cgroup: bool,
+}
+
+/// Open and lock a container, load its state and status.
+pub fn open(g: &Globals, id: &str) -> Result<(ContainerDir, Saved, Status)> {
+    let dir = ContainerDir::open(g.root, id)?;
+    let saved = dir.load()?;
+    let status = crate::state::status_of(&dir.path, &saved);
+    Ok((dir, saved, status))
+}

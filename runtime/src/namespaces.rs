@@ -1,0 +1,180 @@
+//! Which namespaces a container gets: new ones made by the clone itself (so the init is pid 1
+//! of its pid namespace with no second fork), ones joined by path, and the two made later by
+//! the init itself: cgroup (after the parent has placed it in its cgroup, so that cgroup
+//! becomes the namespace's root) and time (its offsets must be written before it is entered).
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+
+#[derive(Debug, Clone)]
+pub struct NsPlan {
+    /// Flags for clone3.
+    pub clone_flags: CloneFlags,
+    /// A new cgroup namespace, unshared by the init once it is in its cgroup.
+    pub new_cgroup: bool,
+    /// A new time namespace, unshared by the init after writing its offsets.
+    pub new_time: bool,
+    /// Joined by the parent before the clone (pid: only affects children).
+    pub join_pid: Option<PathBuf>,
+    /// Joined by the init, in this order.
+    pub join: Vec<(CloneFlags, PathBuf)>,
+    pub new_user: bool,
+    pub join_user: bool,
+}
+
+pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+pub fn plan(linux: Option<&Linux>) -> Result<NsPlan, String> {
+    let mut p = NsPlan {
+        clone_flags: CloneFlags::empty(),
+        new_cgroup: false,
+        new_time: false,
+        join_pid: None,
+        join: Vec::new(),
+        new_user: false,
+        join_user: false,
+    };
+    let nss = linux
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
+    // Joins run in this order: user first (it decides what the others may do), mount last.
+    let order = [
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Time,
+        LinuxNamespaceType::Mount,
+    ];
+    for ns in nss {
+        match (ns.typ(), ns.path()) {
+            (LinuxNamespaceType::Cgroup, None) => p.new_cgroup = true,
+            (LinuxNamespaceType::Time, None) => p.new_time = true,
+            (LinuxNamespaceType::Pid, Some(path)) => p.join_pid = Some(path.clone()),
+            (t, None) => {
+                if t == LinuxNamespaceType::User {
+                    p.new_user = true;
+                }
+                p.clone_flags |= flag(t)
+            }
+            (_, Some(_)) => {}
+        }
+    }
+    for t in order {
+        if let Some(ns) = nss.iter().find(|n| n.typ() == t && n.path().is_some()) {
+            if t == LinuxNamespaceType::User {
+                p.join_user = true;
+            }
+            p.join
+                .push((flag(t), ns.path().clone().unwrap_or_default()));
+        }
+    }
+    if p.join_user && !p.clone_flags.is_empty() {
+        return Err(
+            "linux.namespaces: joining a user namespace by path together with new namespaces is not supported yet"
+                .into(),
+        );
+    }
+    Ok(p)
+}
+
+/// Join the namespace at `path`.
+pub fn join(kind: CloneFlags, path: &PathBuf) -> Result<(), String> {
+    let f = File::open(path).map_err(|e| format!("open namespace {}: {e}", path.display()))?;
+    nix::sched::setns(f.as_fd(), kind).map_err(|e| format!("setns {}: {e}", path.display()))
+}
+
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+/// Write the uid and gid maps of a child in a new user namespace (from the parent, which holds
+/// the privileges in the parent namespace).
+pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), String> {
+    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
+    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
+    std::fs::write(format!("/proc/{pid}/uid_map"), &uid)
+        .map_err(|e| format!("write uid_map {:?}: {e}", uid.trim()))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &gid)
+        .map_err(|e| format!("write gid_map {:?}: {e}", gid.trim()))
+}
+
+/// Write the time offsets of a time namespace just unshared (before anything enters it).
+pub fn write_time_offsets(linux: &Linux) -> Result<(), String> {
+    let Some(offs) = linux.time_offsets() else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, o) in offs {
+        let id = match clock.as_str() {
+            "monotonic" => "monotonic",
+            "boottime" => "boottime",
+            other => return Err(format!("linux.timeOffsets: unknown clock {other:?}")),
+        };
+        text.push_str(&format!(
+            "{id} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| format!("write timens_offsets: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxBuilder, LinuxNamespaceBuilder};
+
+    #[test]
+    fn split_new_joined_and_late() {
+        let nss = vec![
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Pid)
+                .build()
+                .unwrap(),
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Mount)
+                .build()
+                .unwrap(),
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Cgroup)
+                .build()
+                .unwrap(),
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path("/proc/1/ns/net")
+                .build()
+                .unwrap(),
+        ];
+        let l = LinuxBuilder::default().namespaces(nss).build().unwrap();
+        let p = plan(Some(&l)).unwrap();
+        assert_eq!(
+            p.clone_flags,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
+        assert!(p.new_cgroup);
+        assert_eq!(
+            p.join,
+            vec![(CloneFlags::CLONE_NEWNET, PathBuf::from("/proc/1/ns/net"))]
+        );
+    }
+}

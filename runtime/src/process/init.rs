@@ -1,0 +1,391 @@
+//! The container's init, from the clone to the exec of the user's program. It runs in the
+//! child of a fork-like clone3 (so it shares nothing with the runtime but copied memory), builds
+//! the container step by step, reports any failure to the parent over the sync channel, and
+//! waits on the exec fifo for `start`.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use super::sync::{Channel, Msg};
+use crate::bundle::Bundle;
+use crate::confine;
+use crate::namespaces::{self, NsPlan};
+use crate::rootfs::{self, devices, mounts::MountCtx, Root};
+
+/// Everything the init needs, prepared by the parent before the clone.
+pub struct InitCtx<'a> {
+    pub bundle: &'a Bundle,
+    pub ns: &'a NsPlan,
+    pub chan: Channel,
+    /// The exec fifo, opened read-write by the parent before the clone: the init blocks reading
+    /// it until `start` writes one byte.
+    pub fifo: OwnedFd,
+    pub console: Option<OwnedFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// How many fds after stdio pass through to the program (LISTEN_FDS + --preserve-fds).
+    pub pass_fds: u32,
+    /// Extra environment for the program (LISTEN_FDS/LISTEN_PID).
+    pub extra_env: Vec<String>,
+}
+
+/// Run the init; never returns: the program is exec'd, or the init exits after reporting.
+pub fn run(ctx: InitCtx) -> ! {
+    let chan = &ctx.chan;
+    match setup(&ctx) {
+        Ok(exec) => {
+            if let Err(e) = chan.send(&Msg::Ready) {
+                eprintln!("gantry init: {e}");
+                crate::sys::exit_now(1);
+            }
+            finish(&ctx, exec)
+        }
+        Err(e) => {
+            let _ = chan.send(&Msg::Error(e));
+            crate::sys::exit_now(1)
+        }
+    }
+}
+
+/// The program to exec, found before the container is reported ready.
+struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    start_state: Vec<u8>,
+}
+
+fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|x| x.typ() == t))
+}
+
+fn setup(ctx: &InitCtx) -> Result<Exec, String> {
+    let spec = &ctx.bundle.spec;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let process = spec.process().as_ref().ok_or("process: missing")?;
+    ctx.chan.expect(Msg::Go)?;
+
+    if ctx.ns.new_user {
+        // The maps are written: become root of the new user namespace.
+        let _ = nix::unistd::setresgid(0.into(), 0.into(), 0.into());
+        let _ = nix::unistd::setresuid(0.into(), 0.into(), 0.into());
+    }
+    for (kind, path) in &ctx.ns.join {
+        namespaces::join(*kind, path)?;
+    }
+    if ctx.ns.new_cgroup {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
+    }
+    if ctx.ns.new_time {
+        nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .map_err(|e| format!("unshare time namespace: {e}"))?;
+        namespaces::write_time_offsets(&linux)?;
+    }
+    set_names(spec)?;
+
+    // The rootfs, up to the point where hooks run.
+    let rootfs = &ctx.bundle.rootfs;
+    rootfs::prepare_root(rootfs, linux.rootfs_propagation().as_deref())
+        .map_err(|e| e.to_string())?;
+    let root = Root::open(rootfs).map_err(|e| e.to_string())?;
+    let mctx = MountCtx {
+        bundle: &ctx.bundle.dir,
+        cgroupns: ctx.ns.new_cgroup || has_ns_path(spec, LinuxNamespaceType::Cgroup),
+    };
+    let mnts = spec.mounts().clone().unwrap_or_default();
+    for m in &mnts {
+        rootfs::mounts::apply(&root, m, &mctx).map_err(|e| e.to_string())?;
+    }
+    let dev_bound = mnts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind")
+    });
+    let in_userns = has_ns(spec, LinuxNamespaceType::User);
+    if !dev_bound {
+        let mut devs = devices::defaults();
+        devs.extend(linux.devices().iter().flatten().map(devices::Dev::from));
+        for d in &devs {
+            devices::create(&root, d, in_userns).map_err(|e| e.to_string())?;
+        }
+        let has_pts = mnts
+            .iter()
+            .any(|m| m.destination() == Path::new("/dev/pts"));
+        devices::symlinks(&root, has_pts).map_err(|e| e.to_string())?;
+    }
+
+    // prestart and createRuntime hooks run in the parent; createContainer ones here.
+    ctx.chan.send(&Msg::RunHooks).map_err(|e| e.to_string())?;
+    let state = match ctx.chan.recv() {
+        Ok(Msg::Continue(s)) => s,
+        Ok(Msg::Error(e)) => return Err(e),
+        Ok(m) => return Err(format!("sync: unexpected {m:?}")),
+        Err(e) => return Err(e.to_string()),
+    };
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
+        hooks::run_hooks(hooks::HookKind::CreateContainer, h, &state).map_err(|e| e.to_string())?;
+    }
+
+    for p in linux.masked_paths().iter().flatten() {
+        rootfs::paths::mask(&root, Path::new(p)).map_err(|e| e.to_string())?;
+    }
+    for p in linux.readonly_paths().iter().flatten() {
+        rootfs::paths::readonly(&root, Path::new(p)).map_err(|e| e.to_string())?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| format!("process.oomScoreAdj {adj}: {e}"))?;
+    }
+    drop(root);
+
+    if ctx.no_pivot {
+        rootfs::pivot::chroot(rootfs).map_err(|e| e.to_string())?;
+    } else {
+        rootfs::pivot::pivot(rootfs).map_err(|e| e.to_string())?;
+    }
+    let readonly = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    rootfs::finish_root(readonly, linux.rootfs_propagation().as_deref())
+        .map_err(|e| e.to_string())?;
+    for (k, v) in linux.sysctl().iter().flatten() {
+        let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(|e| format!("linux.sysctl {k}={v}: {e}"))?;
+    }
+    if let Some(p) = linux.personality() {
+        set_personality(p)?;
+    }
+
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    if process.terminal().unwrap_or(false) {
+        let sock = ctx
+            .console
+            .as_ref()
+            .ok_or("process.terminal is true but no --console-socket was given")?;
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        super::console::setup(sock, size)?;
+    }
+    if !ctx.no_new_keyring {
+        join_session_keyring(&ctx.bundle.spec)?;
+    }
+    confine::rlimits::apply(process.rlimits().as_deref().unwrap_or_default())
+        .map_err(|e| e.to_string())?;
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        confine::lsm::set_apparmor_exec(p)
+            .map_err(|e| format!("process.apparmorProfile {p}: {e}"))?;
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        confine::lsm::set_selinux_exec(l).map_err(|e| format!("process.selinuxLabel {l}: {e}"))?;
+    }
+
+    let caps = confine::caps::plan(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
+    confine::caps::drop_bounding(&caps).map_err(|e| e.to_string())?;
+    confine::user::switch(process.user()).map_err(|e| e.to_string())?;
+    confine::caps::apply(&caps).map_err(|e| e.to_string())?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("process.noNewPrivileges: {e}"))?;
+    }
+    nix::unistd::chdir(process.cwd())
+        .map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
+    let umask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        umask as libc::mode_t,
+    ));
+
+    let exec = program(process, &ctx.extra_env)?;
+
+    // Only stdio and the fds passed on purpose survive the exec.
+    for fd in 3..3 + ctx.pass_fds {
+        crate::sys::clear_cloexec(fd as i32).map_err(|e| format!("preserve fd {fd}: {e}"))?;
+    }
+    crate::sys::cloexec_from(3 + ctx.pass_fds).map_err(|e| format!("close_range: {e}"))?;
+    Ok(Exec {
+        start_state: state,
+        ..exec
+    })
+}
+
+fn has_ns_path(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|x| x.typ() == t && x.path().is_some()))
+}
+
+fn set_names(spec: &Spec) -> Result<(), String> {
+    let uts = has_ns(spec, LinuxNamespaceType::Uts);
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !uts {
+            return Err("hostname: setting it needs a UTS namespace in linux.namespaces".into());
+        }
+        nix::unistd::sethostname(h).map_err(|e| format!("hostname {h:?}: {e}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !uts {
+            return Err("domainname: setting it needs a UTS namespace in linux.namespaces".into());
+        }
+        // SAFETY: pointer and length of a live byte slice.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(format!(
+                "domainname {d:?}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), String> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    let dom = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality takes an integer persona.
+    if unsafe { libc::personality(dom) } == -1 {
+        return Err(format!(
+            "linux.personality: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh session keyring named for the container, so containers don't share the host's.
+fn join_session_keyring(spec: &Spec) -> Result<(), String> {
+    let _ = spec;
+    let name = c"_ses.gantry";
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a NUL-terminated name.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            1, /* KEYCTL_JOIN_SESSION_KEYRING */
+            name.as_ptr(),
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels or seccomp profiles without keyrings: go on without one, as runc does.
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EACCES)
+        ) {
+            return Err(format!("join session keyring: {e}"));
+        }
+    }
+    Ok(())
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// args[0] looked up in the container's PATH (from process.env), as runc does, and the env.
+fn program(process: &Process, extra_env: &[String]) -> Result<Exec, String> {
+    let args = process.args().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend(extra_env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!(
+            "HOME={}",
+            confine::user::home_for(process.user().uid())
+        ));
+    }
+    let arg0 = &args[0];
+    let path = if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        if !is_executable(&p) {
+            return Err(format!(
+                "exec {arg0:?}: no such executable file in the container"
+            ));
+        }
+        p
+    } else {
+        let search = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        search
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .find(|p| is_executable(p))
+            .ok_or_else(|| {
+                format!("exec {arg0:?}: executable file not found in $PATH ({search})")
+            })?
+    };
+    let cs = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
+    Ok(Exec {
+        path: cs(&path.to_string_lossy())?,
+        args: args.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
+        env: env.iter().map(|e| cs(e)).collect::<Result<_, _>>()?,
+        start_state: Vec::new(),
+    })
+}
+
+/// Wait for `start`, run startContainer hooks, exec. Errors now can only go to stderr: the
+/// parent has already returned.
+fn finish(ctx: &InitCtx, exec: Exec) -> ! {
+    let mut f = File::from(
+        ctx.fifo
+            .try_clone()
+            .unwrap_or_else(|_| crate::sys::exit_now(1)),
+    );
+    let mut b = [0u8; 1];
+    loop {
+        match f.read(&mut b) {
+            Ok(1) => break,
+            Ok(_) => crate::sys::exit_now(1),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => crate::sys::exit_now(1),
+        }
+    }
+    drop(f);
+    let spec = &ctx.bundle.spec;
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
+        if let Err(e) = hooks::run_hooks(hooks::HookKind::StartContainer, h, &exec.start_state) {
+            eprintln!("gantry: {e}");
+            crate::sys::exit_now(1);
+        }
+    }
+    // Signals the runtime blocked or ignored must not stay so for the program.
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+    let e = nix::unistd::execve(&exec.path, &exec.args, &exec.env).unwrap_err();
+    eprintln!("gantry: exec {:?}: {e}", exec.path);
+    crate::sys::exit_now(127)
+}

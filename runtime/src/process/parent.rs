@@ -1,0 +1,272 @@
+//! The runtime's side of `create`: plan, state dir, clone, id maps, cgroup, hooks, state.
+//! Every step that acquires something is undone if a later one fails, so a failed create
+//! leaves no state dir, cgroup or process behind.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::init::{self, InitCtx};
+use super::sync::{self, Msg};
+use crate::bundle::{self, Bundle};
+use crate::cgroups;
+use crate::namespaces;
+use crate::state::{self, ContainerDir, Saved, Status};
+use crate::sys::{self, Forked};
+
+/// Options of `create` and `run`.
+pub struct CreateOpts<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+    /// For a foreground `run` on a terminal without --console-socket: our own socket.
+    pub console_fd: Option<OwnedFd>,
+}
+
+/// A container whose init waits for `start`.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub saved: Saved,
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+/// Undo list for a create in progress.
+struct Undo<'a> {
+    dir: Option<ContainerDir>,
+    child: Option<(i32, OwnedFd)>,
+    cgroup: Option<(libcgroups::common::AnyCgroupManager, PathBuf)>,
+    _root: &'a Path,
+}
+
+impl Undo<'_> {
+    fn disarm(&mut self) -> (ContainerDir, i32, OwnedFd) {
+        self.cgroup = None;
+        let (pid, fd) = self.child.take().expect("child");
+        (self.dir.take().expect("dir"), pid, fd)
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if let Some((pid, fd)) = self.child.take() {
+            let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some((mgr, path)) = self.cgroup.take() {
+            if let Err(e) = cgroups::remove(&mgr, &path) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// How many fds after stdio go to the container: systemd socket activation's LISTEN_FDS plus
+/// --preserve-fds. Returns the count and the env to add.
+fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
+    let listen: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let env = if listen > 0 {
+        vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()]
+    } else {
+        Vec::new()
+    };
+    (listen + preserve, env)
+}
+
+/// Fill holes in the passed fd range with /dev/null, so that no fd the runtime opens later can
+/// land there and leak into the container.
+fn reserve_fds(n: u32) -> Result<()> {
+    for fd in 3..3 + n as i32 {
+        if !sys::fd_is_open(fd) {
+            let null = File::open("/dev/null")?;
+            nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn create(o: CreateOpts) -> Result<Created> {
+    let (pass_fds, extra_env) = passed_fds(o.preserve_fds);
+    reserve_fds(pass_fds)?;
+    state::validate_id(o.id)?;
+    if o.root.join(o.id).exists() {
+        bail!("container {} already exists", o.id);
+    }
+    let bundle = bundle::load(o.bundle)?;
+    let spec = &bundle.spec;
+    let linux = spec.linux().clone().unwrap_or_default();
+    let ns = namespaces::plan(Some(&linux)).map_err(|e| anyhow!(e))?;
+    let has_mnt = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Mount);
+    if !has_mnt {
+        bail!("config.json: linux.namespaces: a mount namespace is required");
+    }
+    let process = spec.process().as_ref().expect("checked by bundle::load");
+    if process.terminal().unwrap_or(false) && o.console_socket.is_none() && o.console_fd.is_none() {
+        bail!("process.terminal is true: --console-socket is required");
+    }
+    let console = match (o.console_fd, o.console_socket) {
+        (Some(fd), _) => Some(fd),
+        (None, Some(p)) if process.terminal().unwrap_or(false) => Some(OwnedFd::from(
+            UnixStream::connect(p)
+                .with_context(|| format!("connect to --console-socket {}", p.display()))?,
+        )),
+        _ => None,
+    };
+
+    let mut undo = Undo {
+        dir: Some(ContainerDir::create(o.root, o.id)?),
+        child: None,
+        cgroup: None,
+        _root: o.root,
+    };
+    let dir_path = undo.dir.as_ref().expect("dir").path.clone();
+    let fifo_path = dir_path.join(state::EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).context("make exec fifo")?;
+    // Read-write: opening never blocks, and the init's read blocks until `start` writes.
+    let fifo: OwnedFd = File::options()
+        .read(true)
+        .write(true)
+        .open(&fifo_path)
+        .context("open exec fifo")?
+        .into();
+
+    let cg_path = cgroups::path_for(spec, o.id, o.systemd_cgroup);
+    let mgr = cgroups::manager(&cg_path, o.systemd_cgroup, o.id)?;
+    undo.cgroup = Some((mgr, cg_path.clone()));
+    let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
+
+    // A pid namespace joined by path applies to children only: enter it for the clone, then
+    // return to our own.
+    let own_pidns = match &ns.join_pid {
+        Some(p) => {
+            let own = File::open("/proc/self/ns/pid")?;
+            namespaces::join(CloneFlags::CLONE_NEWPID, p).map_err(|e| anyhow!(e))?;
+            Some(own)
+        }
+        None => None,
+    };
+    let forked = sys::clone3(ns.clone_flags.bits() as u64);
+    if let Some(own) = own_pidns {
+        nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context("return to own pid namespace")?;
+    }
+    let (pid, pidfd) = match forked.context("clone3 the container init")? {
+        Forked::Child => {
+            drop(parent_chan);
+            // Close our copy of the state dir lock (it would block `start` until the exec),
+            // and never run the parent's cleanup here.
+            drop(undo.dir.take());
+            undo.cgroup = None;
+            std::mem::forget(undo);
+            init::run(InitCtx {
+                bundle: &bundle,
+                ns: &ns,
+                chan: child_chan,
+                fifo,
+                console,
+                no_pivot: o.no_pivot,
+                no_new_keyring: o.no_new_keyring,
+                pass_fds,
+                extra_env,
+            })
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_chan);
+    drop(console);
+    undo.child = Some((pid, pidfd.try_clone()?));
+
+    if ns.new_user {
+        namespaces::write_id_maps(pid, &linux).map_err(|e| anyhow!(e))?;
+    }
+    let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
+    cgroups::join_and_apply(mgr, &cg_path, pid, spec)?;
+    parent_chan.send(&Msg::Go)?;
+
+    let mut saved = Saved {
+        id: o.id.to_string(),
+        pid,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logger::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path: cg_path,
+        systemd_cgroup: o.systemd_cgroup,
+        config: spec.clone(),
+    };
+    parent_chan.expect(Msg::RunHooks).map_err(|e| anyhow!(e))?;
+    let hook_state = state::oci_state(&saved, Status::Creating);
+    run_runtime_hooks(&bundle, &hook_state)?;
+    parent_chan.send(&Msg::Continue(hook_state))?;
+    parent_chan.expect(Msg::Ready).map_err(|e| anyhow!(e))?;
+
+    saved.pid_start = state::proc_stat(pid)
+        .map(|(_, s)| s)
+        .ok_or_else(|| anyhow!("the container init (pid {pid}) died during create"))?;
+    let dir = undo.dir.as_ref().expect("dir");
+    dir.save(&saved)?;
+    if let Some(p) = o.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    let (dir, pid, pidfd) = undo.disarm();
+    Ok(Created {
+        dir,
+        saved,
+        pid,
+        pidfd,
+    })
+}
+
+/// prestart (deprecated, still used by NVIDIA's hook) and createRuntime hooks, in the runtime's
+/// namespaces, after the container's namespaces exist and before pivot_root.
+fn run_runtime_hooks(bundle: &Bundle, state: &[u8]) -> Result<()> {
+    let Some(h) = bundle.spec.hooks() else {
+        return Ok(());
+    };
+    if let Some(list) = h.prestart() {
+        hooks::run_hooks(hooks::HookKind::Prestart, list, state)?;
+    }
+    if let Some(list) = h.create_runtime() {
+        hooks::run_hooks(hooks::HookKind::CreateRuntime, list, state)?;
+    }
+    Ok(())
+}
+
+/// Write the pid file atomically (containerd reads it as soon as create returns).
+pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        p.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, p).with_context(|| format!("write pid file {}", p.display()))
+}

@@ -1,0 +1,118 @@
+//! The channel between the runtime (parent) and the container's init: a SEQPACKET socketpair,
+//! so each message arrives whole and a dead peer shows up as end-of-file, never as a hang.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// parent -> init: id maps written and cgroup joined; go on with the setup.
+    Go,
+    /// init -> parent: namespaces and mounts ready; run prestart/createRuntime hooks now.
+    RunHooks,
+    /// parent -> init: hooks done; go on (createContainer hooks, pivot_root, ...). Carries the
+    /// OCI state JSON for the hooks the init runs itself.
+    Continue(Vec<u8>),
+    /// init -> parent: all set; waiting on the exec fifo.
+    Ready,
+    /// init -> parent: setup failed.
+    Error(String),
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Msg::Go => vec![1],
+            Msg::RunHooks => vec![2],
+            Msg::Continue(state) => {
+                let mut v = vec![3];
+                v.extend_from_slice(state);
+                v
+            }
+            Msg::Ready => vec![4],
+            Msg::Error(s) => {
+                let mut v = vec![5];
+                v.extend_from_slice(s.as_bytes());
+                v
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> Option<Msg> {
+        Some(match b.first()? {
+            1 => Msg::Go,
+            2 => Msg::RunHooks,
+            3 => Msg::Continue(b[1..].to_vec()),
+            4 => Msg::Ready,
+            5 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            _ => return None,
+        })
+    }
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the container's init exited during setup")]
+    Closed,
+    #[error("sync channel: {0}")]
+    Io(#[from] nix::Error),
+    #[error("sync channel: unexpected message {0:?}")]
+    Unexpected(Vec<u8>),
+}
+
+pub fn pair() -> nix::Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, m: &Msg) -> Result<(), SyncError> {
+        let data = m.encode();
+        // MSG_NOSIGNAL: a dead peer must give EPIPE, not kill us with SIGPIPE.
+        nix::sys::socket::send(
+            self.fd.as_raw_fd(),
+            &data,
+            nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+        )?;
+        Ok(())
+    }
+
+    pub fn recv(&self) -> Result<Msg, SyncError> {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match nix::sys::socket::recv(
+                self.fd.as_raw_fd(),
+                &mut buf,
+                nix::sys::socket::MsgFlags::empty(),
+            ) {
+                Ok(0) => return Err(SyncError::Closed),
+                Ok(n) => {
+                    return Msg::decode(&buf[..n])
+                        .ok_or_else(|| SyncError::Unexpected(buf[..n].to_vec()))
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Receive and require a given message; an Error from the peer becomes Err(text).
+    pub fn expect(&self, want: Msg) -> Result<(), String> {
+        match self.recv() {
+            Ok(m) if m == want => Ok(()),
+            Ok(Msg::Error(e)) => Err(e),
+            Ok(m) => Err(format!("sync: expected {want:?}, got {m:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Building the container's root filesystem inside its mount namespace. Every destination is
+//! resolved inside the rootfs with pathrs (no symlink can lead out of it) and the mount is made
+//! on the resolved fd through /proc/self/fd, so the path is never walked a second time.
+
+pub mod devices;
+pub mod mount_opts;
+pub mod mounts;
+pub mod paths;
+pub mod pivot;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("{what}: {source}")]
+    Sys { what: String, source: nix::Error },
+    #[error("{what}: {msg}")]
+    Path { what: String, msg: String },
+    #[error("{0}")]
+    Option(#[from] mount_opts::UnsupportedOption),
+}
+
+pub type Result<T> = std::result::Result<T, RootfsError>;
+
+pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsError {
+    let what = what.into();
+    move |source| RootfsError::Sys { what, source }
+}
+
+pub(crate) fn path_err(
+    what: impl Into<String>,
+) -> impl FnOnce(pathrs::error::Error) -> RootfsError {
+    let what = what.into();
+    move |e| RootfsError::Path {
+        what,
+        msg: e.to_string(),
+    }
+}
+
+/// The magic-link path through which a resolved O_PATH fd is mounted on or from.
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// A rootfs opened for safe, scoped resolution.
+pub struct Root {
+    pub path: PathBuf,
+    pub root: pathrs::Root,
+}
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Self> {
+        let root = pathrs::Root::open(path)
+            .map_err(path_err(format!("open rootfs {}", path.display())))?;
+        Ok(Root {
+            path: path.to_path_buf(),
+            root,
+        })
+    }
+
+    /// Resolve `p` (absolute, as seen in the container) to an O_PATH fd inside the root.
+    pub fn resolve(&self, p: &Path) -> Result<OwnedFd> {
+        self.root
+            .resolve(p)
+            .map(OwnedFd::from)
+            .map_err(path_err(format!("resolve {} in rootfs", p.display())))
+    }
+
+    pub fn exists(&self, p: &Path) -> bool {
+        self.root.resolve_nofollow(p).is_ok()
+    }
+
+    pub fn mkdir_all(&self, p: &Path, mode: u32) -> Result<OwnedFd> {
+        use std::os::unix::fs::PermissionsExt;
+        self.root
+            .mkdir_all(p, &std::fs::Permissions::from_mode(mode))
+            .map(OwnedFd::from)
+            .map_err(path_err(format!("mkdir {} in rootfs", p.display())))
+    }
+
+    /// Make sure a regular file exists at `p` (a bind-mount target for a file source).
+    pub fn ensure_file(&self, p: &Path) -> Result<OwnedFd> {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(h) = self.root.resolve(p) {
+            return Ok(h.into());
+        }
+        if let Some(parent) = p.parent() {
+            self.mkdir_all(parent, 0o755)?;
+        }
+        self.root
+            .create_file(
+                p,
+                pathrs::flags::OpenFlags::O_WRONLY | pathrs::flags::OpenFlags::O_CLOEXEC,
+                &std::fs::Permissions::from_mode(0o644),
+            )
+            .map_err(path_err(format!("create {} in rootfs", p.display())))?;
+        self.resolve(p)
+    }
+}
+
+/// Make the mount tree of the new namespace stop propagating to the host (slave, or the
+/// configured `linux.rootfsPropagation`), then bind the rootfs onto itself so that it is a
+/// mount point pivot_root can use.
+pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
+    let flag = propagation
+        .and_then(mount_opts::propagation_flag)
+        .map(|f| f | MsFlags::MS_REC)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+        .map_err(sys("make / a slave mount"))?;
+    if flag.contains(MsFlags::MS_SHARED) {
+        // pivot_root refuses a shared parent mount: make the rootfs's parent mount private.
+        if let Some(mp) = mount_point_of(rootfs) {
+            mount(
+                None::<&str>,
+                &mp,
+                None::<&str>,
+                MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(sys(format!("make {} private", mp.display())))?;
+        }
+    }
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys(format!("bind rootfs {}", rootfs.display())))
+}
+
+/// The mount point (from /proc/self/mountinfo) that holds `p`.
+fn mount_point_of(p: &Path) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .filter(|mp| p.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
+}
+
+/// After pivot_root: `root.readonly` and the configured root propagation.
+pub fn finish_root(readonly: bool, propagation: Option<&str>) -> Result<()> {
+    if readonly {
+        let locked = mounts::locked_flags(Path::new("/"));
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked,
+            None::<&str>,
+        )
+        .map_err(sys("remount / read-only"))?;
+    }
+    if let Some(f) = propagation.and_then(mount_opts::propagation_flag) {
+        mount(None::<&str>, "/", None::<&str>, f, None::<&str>)
+            .map_err(sys("set root propagation"))?;
+    }
+    Ok(())
+}

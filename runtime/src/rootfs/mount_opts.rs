@@ -1,0 +1,185 @@
+//! config.json mount options to mount(2) flags, propagation and data, as runc reads them.
+
+use nix::mount::MsFlags;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountOpts {
+    /// Flags to set.
+    pub flags: MsFlags,
+    /// Propagation changes, applied after the mount in order.
+    pub propagation: Vec<MsFlags>,
+    /// Recursive attributes for mount_setattr(2) (rro, rnosuid, ...): (set, clear).
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    /// Filesystem-specific options, passed as the data string.
+    pub data: Vec<String>,
+}
+
+impl MountOpts {
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+    pub fn data_string(&self) -> Option<String> {
+        (!self.data.is_empty()).then(|| self.data.join(","))
+    }
+}
+
+/// (name, clear?, flag)
+const FLAGS: &[(&str, bool, MsFlags)] = &[
+    ("async", true, MsFlags::MS_SYNCHRONOUS),
+    ("atime", true, MsFlags::MS_NOATIME),
+    ("bind", false, MsFlags::MS_BIND),
+    ("defaults", false, MsFlags::empty()),
+    ("dev", true, MsFlags::MS_NODEV),
+    ("diratime", true, MsFlags::MS_NODIRATIME),
+    ("dirsync", false, MsFlags::MS_DIRSYNC),
+    ("exec", true, MsFlags::MS_NOEXEC),
+    ("iversion", false, MsFlags::MS_I_VERSION),
+    ("lazytime", false, MsFlags::MS_LAZYTIME),
+    ("loud", true, MsFlags::MS_SILENT),
+    ("mand", false, MsFlags::MS_MANDLOCK),
+    ("noatime", false, MsFlags::MS_NOATIME),
+    ("nodev", false, MsFlags::MS_NODEV),
+    ("nodiratime", false, MsFlags::MS_NODIRATIME),
+    ("noexec", false, MsFlags::MS_NOEXEC),
+    ("noiversion", true, MsFlags::MS_I_VERSION),
+    ("nolazytime", true, MsFlags::MS_LAZYTIME),
+    ("nomand", true, MsFlags::MS_MANDLOCK),
+    ("norelatime", true, MsFlags::MS_RELATIME),
+    ("nostrictatime", true, MsFlags::MS_STRICTATIME),
+    ("nosuid", false, MsFlags::MS_NOSUID),
+    ("rbind", false, MsFlags::MS_BIND.union(MsFlags::MS_REC)),
+    ("relatime", false, MsFlags::MS_RELATIME),
+    ("remount", false, MsFlags::MS_REMOUNT),
+    ("ro", false, MsFlags::MS_RDONLY),
+    ("rw", true, MsFlags::MS_RDONLY),
+    ("silent", false, MsFlags::MS_SILENT),
+    ("strictatime", false, MsFlags::MS_STRICTATIME),
+    ("suid", true, MsFlags::MS_NOSUID),
+    ("sync", false, MsFlags::MS_SYNCHRONOUS),
+];
+
+pub fn propagation_flag(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+// MOUNT_ATTR_* from <linux/mount.h>.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
+
+/// Recursive options (runc's rro, rnosuid, ...): (name, set, clear).
+const RECURSIVE: &[(&str, u64, u64)] = &[
+    ("rro", MOUNT_ATTR_RDONLY, 0),
+    ("rrw", 0, MOUNT_ATTR_RDONLY),
+    ("rnosuid", MOUNT_ATTR_NOSUID, 0),
+    ("rsuid", 0, MOUNT_ATTR_NOSUID),
+    ("rnodev", MOUNT_ATTR_NODEV, 0),
+    ("rdev", 0, MOUNT_ATTR_NODEV),
+    ("rnoexec", MOUNT_ATTR_NOEXEC, 0),
+    ("rexec", 0, MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", MOUNT_ATTR_NODIRATIME, 0),
+    ("rdiratime", 0, MOUNT_ATTR_NODIRATIME),
+    ("rrelatime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    ("rnoatime", MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
+    ("rstrictatime", MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    ("nosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0),
+    ("rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0),
+    ("rsymfollow", 0, MOUNT_ATTR_NOSYMFOLLOW),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("mount option {0:?} is not supported by Gantry")]
+pub struct UnsupportedOption(pub String);
+
+pub fn parse(options: &[String]) -> Result<MountOpts, UnsupportedOption> {
+    let mut o = MountOpts {
+        flags: MsFlags::empty(),
+        propagation: Vec::new(),
+        attr_set: 0,
+        attr_clr: 0,
+        data: Vec::new(),
+    };
+    for opt in options {
+        if let Some((_, clear, f)) = FLAGS.iter().find(|(n, _, _)| n == opt) {
+            if *clear {
+                o.flags.remove(*f);
+            } else {
+                o.flags.insert(*f);
+            }
+        } else if let Some(p) = propagation_flag(opt) {
+            o.propagation.push(p);
+        } else if let Some((_, set, clr)) = RECURSIVE.iter().find(|(n, _, _)| n == opt) {
+            o.attr_set |= set;
+            o.attr_clr |= clr;
+        } else if matches!(opt.as_str(), "idmap" | "ridmap") {
+            return Err(UnsupportedOption(opt.clone()));
+        } else if opt == "tmpcopyup" {
+            // runc extension that seeds a tmpfs from the rootfs; not done yet, refuse rather
+            // than silently give an empty directory.
+            return Err(UnsupportedOption(opt.clone()));
+        } else {
+            o.data.push(opt.clone());
+        }
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_data_and_propagation() {
+        let o = parse(&s(&[
+            "nosuid",
+            "noexec",
+            "mode=755",
+            "size=65536k",
+            "rslave",
+            "ro",
+        ]))
+        .unwrap();
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY
+        );
+        assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn later_options_win() {
+        let o = parse(&s(&["ro", "rw", "rbind"])).unwrap();
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert!(o.is_bind());
+    }
+
+    #[test]
+    fn recursive_and_unsupported() {
+        let o = parse(&s(&["rro", "rnosuid"])).unwrap();
+        assert_eq!(o.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+        assert!(parse(&s(&["idmap"])).is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! `linux.maskedPaths` and `linux.readonlyPaths`, resolved inside the rootfs.
+
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+
+use super::mounts::locked_flags;
+use super::{fd_path, sys, Result, Root};
+
+/// Hide a path: an empty read-only tmpfs over a directory, /dev/null over anything else.
+pub fn mask(root: &Root, p: &Path) -> Result<()> {
+    let Ok(fd) = root.resolve(p) else {
+        return Ok(()); // nothing there: nothing to hide
+    };
+    let tpath = fd_path(&fd);
+    let what = format!("mask {}", p.display());
+    if std::fs::metadata(&tpath)
+        .map(|m| m.is_dir())
+        .unwrap_or(false)
+    {
+        mount(
+            Some("tmpfs"),
+            &tpath,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0,mode=555"),
+        )
+        .map_err(sys(what))
+    } else {
+        mount(
+            Some("/dev/null"),
+            &tpath,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys(what))
+    }
+}
+
+/// Make a path read-only: bind it onto itself and remount that read-only.
+pub fn readonly(root: &Root, p: &Path) -> Result<()> {
+    let Ok(fd) = root.resolve(p) else {
+        return Ok(());
+    };
+    let tpath = fd_path(&fd);
+    let what = format!("read-only {}", p.display());
+    mount(
+        Some(&tpath),
+        &tpath,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys(&what))?;
+    let fd = root.resolve(p)?;
+    let tpath = fd_path(&fd);
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | locked_flags(&tpath);
+    mount(None::<&str>, &tpath, None::<&str>, flags, None::<&str>).map_err(sys(what))
+}
