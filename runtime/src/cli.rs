@@ -15,24 +15,24 @@ use crate::logger::LogFormat;
 )]
 pub struct Cli {
     /// Directory for the state of containers (a tmpfs is best).
-    #[arg(long, global = true, default_value = "/run/gantry")]
+    #[arg(long, default_value = "/run/gantry")]
     pub root: PathBuf,
     /// Log file (default: errors to stderr only).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
-    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    #[arg(long = "log-format", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log debug output too.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// Use the systemd cgroup driver (cgroupsPath is slice:prefix:name).
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (true, false or auto); rootless mode is detected.
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long)]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility; checkpointing is not supported.
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     pub criu: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -54,6 +54,14 @@ pub enum Command {
     Run(RunArgs),
     /// List the containers under --root.
     List(ListArgs),
+    /// Write a starting config.json into a bundle, as `runc spec` does.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config for running without root (a user namespace mapping the caller).
+        #[arg(long)]
+        rootless: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone, Default)]

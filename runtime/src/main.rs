@@ -25,6 +25,7 @@ fn main() {
         Command::Delete(a) => commands::delete::run(&g, a).map(|_| 0),
         Command::Run(a) => commands::run::run(&g, a),
         Command::List(a) => commands::list::run(&g, a).map(|_| 0),
+        Command::Spec { bundle, rootless } => commands::spec::run(bundle, *rootless).map(|_| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -251,6 +251,9 @@ fn mount_one_cgroup(
     )
     .map_err(sys(what))?;
     if flags.contains(MsFlags::MS_RDONLY) {
+        // Resolve again: the old fd names the directory under the new mount.
+        let target = root.resolve(dest)?;
+        let tpath = fd_path(&target);
         let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked_flags(&tpath);
         mount(None::<&str>, &tpath, None::<&str>, f, None::<&str>).map_err(sys(what))?;
     }

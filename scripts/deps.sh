@@ -1,0 +1,12 @@
+#!/bin/bash
+# Install what Gantry's build, demo and tests need on Debian 12 (run as root). Idempotent.
+set -euo pipefail
+pkgs=(busybox-static jq runc crun gcc pkg-config)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
