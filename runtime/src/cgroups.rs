@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{
-    create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
+    create_cgroup_manager_with_root, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
 };
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Spec};
+use serde::{Deserialize, Serialize};
 
 use crate::state::Saved;
 
@@ -37,14 +38,28 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
     }
 }
 
-pub fn manager(path: &Path, systemd: bool, id: &str) -> Result<AnyCgroupManager, CgroupError> {
-    create_cgroup_manager(CgroupConfig {
-        cgroup_path: path.to_path_buf(),
-        systemd_cgroup: systemd,
-        container_name: id.to_string(),
-    })
+/// Where a container's cgroup is: enough for any later command to find it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Placement {
+    pub path: PathBuf,
+    pub systemd: bool,
+    /// The cgroup filesystem root (default /sys/fs/cgroup); another root, such as a cgroup2
+    /// mount, makes libcgroups pick the driver for that filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+}
+
+pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError> {
+    create_cgroup_manager_with_root(
+        p.root.as_deref(),
+        CgroupConfig {
+            cgroup_path: p.path.clone(),
+            systemd_cgroup: p.systemd,
+            container_name: id.to_string(),
+        },
+    )
     .map_err(|e| CgroupError::Manager {
-        path: path.to_path_buf(),
+        path: p.path.clone(),
         msg: e.to_string(),
     })
 }
@@ -90,31 +105,28 @@ pub fn remove(mgr: &AnyCgroupManager, path: &Path) -> Result<(), CgroupError> {
 
 /// The pids in a container's cgroup (for `kill --all`).
 pub fn pids(saved: &Saved) -> Result<Vec<i32>, CgroupError> {
-    let mgr = manager(&saved.cgroup_path, saved.systemd_cgroup, &saved.id)?;
+    let mgr = manager(&saved.cgroup, &saved.id)?;
     mgr.get_all_pids()
         .map(|v| v.into_iter().map(|p| p.as_raw()).collect())
         .map_err(|e| CgroupError::Manager {
-            path: saved.cgroup_path.clone(),
+            path: saved.cgroup.path.clone(),
             msg: e.to_string(),
         })
 }
 
 /// Whether the container's freezer says it is frozen (v1 freezer.state or v2 cgroup.freeze).
 pub fn is_frozen(saved: &Saved) -> bool {
-    if saved.systemd_cgroup {
+    let c = &saved.cgroup;
+    if c.systemd {
         return false;
     }
-    let rel = saved
-        .cgroup_path
-        .strip_prefix("/")
-        .unwrap_or(&saved.cgroup_path);
-    let v1 = Path::new("/sys/fs/cgroup/freezer")
-        .join(rel)
-        .join("freezer.state");
+    let rel = c.path.strip_prefix("/").unwrap_or(&c.path);
+    let root = c.root.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"));
+    let v1 = root.join("freezer").join(rel).join("freezer.state");
     if let Ok(s) = std::fs::read_to_string(v1) {
         return s.trim() == "FROZEN";
     }
-    let v2 = Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze");
+    let v2 = root.join(rel).join("cgroup.freeze");
     matches!(std::fs::read_to_string(v2), Ok(s) if s.trim() == "1")
 }
 

@@ -31,6 +31,10 @@ pub struct Cli {
     /// Accepted for runc compatibility (true, false or auto); rootless mode is detected.
     #[arg(long)]
     pub rootless: Option<String>,
+    /// The cgroup filesystem root (default /sys/fs/cgroup); its type (cgroup2, or a tmpfs of
+    /// v1 hierarchies) picks the driver.
+    #[arg(long = "cgroup-root", hide = true)]
+    pub cgroup_root: Option<PathBuf>,
     /// Accepted for runc compatibility; checkpointing is not supported.
     #[arg(long, hide = true)]
     pub criu: Option<String>,
@@ -86,7 +90,7 @@ pub struct CreateArgs {
     /// Pass this many fds beyond stdio (and LISTEN_FDS) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Accepted for runc compatibility: a socket to receive a pidfd of the init.
+    /// A unix socket to receive a pidfd of the init (SCM_RIGHTS), as runc 1.2 sends it.
     #[arg(long = "pidfd-socket")]
     pub pidfd_socket: Option<PathBuf>,
 }

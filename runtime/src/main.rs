@@ -16,6 +16,7 @@ fn main() {
     let g = Globals {
         root: &cli.root,
         systemd_cgroup: cli.systemd_cgroup,
+        cgroup_root: cli.cgroup_root.as_deref(),
     };
     let result = match &cli.command {
         Command::Create(a) => commands::create::run(&g, a).map(|_| 0),

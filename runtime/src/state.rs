@@ -69,8 +69,7 @@ pub struct Saved {
     pub created: String,
     pub owner: String,
     pub annotations: HashMap<String, String>,
-    pub cgroup_path: PathBuf,
-    pub systemd_cgroup: bool,
+    pub cgroup: crate::cgroups::Placement,
     /// The config as planned (hooks for delete, namespaces for later commands).
     pub config: Spec,
 }

@@ -183,3 +183,14 @@ pub fn mount_setattr_recursive(fd: &impl AsRawFd, set: u64, clr: u64) -> io::Res
     }
     Ok(())
 }
+
+/// Whether `fd` has data to read right now (a zero-timeout poll).
+pub fn readable(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 && p.revents & libc::POLLIN != 0 }
+}

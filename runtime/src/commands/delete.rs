@@ -18,7 +18,7 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
         }
         if status == Status::Paused {
             // A frozen init cannot die: thaw first.
-            let mgr = crate::cgroups::manager(&saved.cgroup_path, saved.systemd_cgroup, &saved.id)?;
+            let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
             use libcgroups::common::CgroupManager;
             let _ = mgr.freeze(libcgroups::common::FreezerState::Thawed);
         }
@@ -30,8 +30,8 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
             }
         }
     }
-    let mgr = crate::cgroups::manager(&saved.cgroup_path, saved.systemd_cgroup, &saved.id)?;
-    crate::cgroups::remove(&mgr, &saved.cgroup_path)?;
+    let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
+    crate::cgroups::remove(&mgr, &saved.cgroup.path)?;
     dir.remove()?;
     if let Some(h) = saved
         .config

@@ -19,6 +19,7 @@ use crate::state::{ContainerDir, Saved, Status};
 pub struct Globals<'a> {
     pub root: &'a Path,
     pub systemd_cgroup: bool,
+    pub cgroup_root: Option<&'a Path>,
 }
 
 /// Open and lock a container, load its state and status.

@@ -5,3 +5,4 @@ pub mod console;
 pub mod init;
 pub mod parent;
 pub mod sync;
+pub mod tty_proxy;

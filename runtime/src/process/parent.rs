@@ -31,8 +31,10 @@ pub struct CreateOpts<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
-    /// For a foreground `run` on a terminal without --console-socket: our own socket.
-    pub console_fd: Option<OwnedFd>,
+    pub cgroup_root: Option<&'a Path>,
+    /// A foreground `run`: with process.terminal and no --console-socket, take the pty
+    /// master ourselves (returned in `Created::console`).
+    pub own_console: bool,
 }
 
 /// A container whose init waits for `start`.
@@ -41,6 +43,8 @@ pub struct Created {
     pub saved: Saved,
     pub pid: i32,
     pub pidfd: OwnedFd,
+    /// Our end of the console socket, when `own_console` was asked for and used.
+    pub console: Option<OwnedFd>,
 }
 
 /// Undo list for a create in progress.
@@ -123,16 +127,19 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         bail!("config.json: linux.namespaces: a mount namespace is required");
     }
     let process = spec.process().as_ref().expect("checked by bundle::load");
-    if process.terminal().unwrap_or(false) && o.console_socket.is_none() && o.console_fd.is_none() {
-        bail!("process.terminal is true: --console-socket is required");
-    }
-    let console = match (o.console_fd, o.console_socket) {
-        (Some(fd), _) => Some(fd),
-        (None, Some(p)) if process.terminal().unwrap_or(false) => Some(OwnedFd::from(
-            UnixStream::connect(p)
-                .with_context(|| format!("connect to --console-socket {}", p.display()))?,
-        )),
-        _ => None,
+    let terminal = process.terminal().unwrap_or(false);
+    let mut own_console = None;
+    let console = match o.console_socket {
+        _ if !terminal => None,
+        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(
+            || format!("connect to --console-socket {}", p.display()),
+        )?)),
+        None if o.own_console => {
+            let (ours, theirs) = UnixStream::pair().context("console socketpair")?;
+            own_console = Some(OwnedFd::from(ours));
+            Some(OwnedFd::from(theirs))
+        }
+        None => bail!("process.terminal is true: --console-socket is required"),
     };
 
     let mut undo = Undo {
@@ -152,9 +159,13 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         .context("open exec fifo")?
         .into();
 
-    let cg_path = cgroups::path_for(spec, o.id, o.systemd_cgroup);
-    let mgr = cgroups::manager(&cg_path, o.systemd_cgroup, o.id)?;
-    undo.cgroup = Some((mgr, cg_path.clone()));
+    let placement = cgroups::Placement {
+        path: cgroups::path_for(spec, o.id, o.systemd_cgroup),
+        systemd: o.systemd_cgroup,
+        root: o.cgroup_root.map(Path::to_path_buf),
+    };
+    let mgr = cgroups::manager(&placement, o.id)?;
+    undo.cgroup = Some((mgr, placement.path.clone()));
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
 
     // A pid namespace joined by path applies to children only: enter it for the clone, then
@@ -202,7 +213,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         namespaces::write_id_maps(pid, &linux).map_err(|e| anyhow!(e))?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
-    cgroups::join_and_apply(mgr, &cg_path, pid, spec)?;
+    cgroups::join_and_apply(mgr, &placement.path, pid, spec)?;
     parent_chan.send(&Msg::Go)?;
 
     let mut saved = Saved {
@@ -214,8 +225,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         created: crate::logger::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup_path: cg_path,
-        systemd_cgroup: o.systemd_cgroup,
+        cgroup: placement,
         config: spec.clone(),
     };
     parent_chan.expect(Msg::RunHooks).map_err(|e| anyhow!(e))?;
@@ -238,6 +248,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         saved,
         pid,
         pidfd,
+        console: own_console,
     })
 }
 
