@@ -51,11 +51,7 @@ pub fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         pidfd,
         console,
     } = parent::create(opts)?;
-    let master = match &console {
-        Some(sock) => Some(tty_proxy::recv_master(sock)),
-        None => None,
-    };
-    let master = match master.transpose() {
+    let master = match console.as_ref().map(tty_proxy::recv_master).transpose() {
         Ok(m) => m,
         Err(e) => {
             let _ = super::delete::destroy(dir, &saved, Status::Created, true);
