@@ -49,12 +49,67 @@ pub struct Placement {
     pub root: Option<PathBuf>,
 }
 
+/// systemd's path for a slice: `a-b-c.slice` lives at `/a.slice/a-b.slice/a-b-c.slice`.
+fn expand_slice(slice: &str) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    let Some(base) = slice.strip_suffix(".slice") else {
+        return out.join(slice);
+    };
+    if base.is_empty() || base == "-" {
+        return out;
+    }
+    let mut prefix = String::new();
+    for part in base.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        out.push(format!("{prefix}.slice"));
+    }
+    out
+}
+
+/// Where systemd would put `slice:prefix:name` (runc's cgroupsPath form for the systemd
+/// driver): `<expanded slice>/<prefix>-<name>.scope`. Used on v1 hosts, where the systemd
+/// driver's units are mirrored in every hierarchy at that path.
+pub fn systemd_fs_path(p: &Path) -> PathBuf {
+    let s = p.to_string_lossy();
+    let parts: Vec<&str> = s.splitn(3, ':').collect();
+    match parts.as_slice() {
+        [slice, prefix, name] => {
+            let slice = if slice.is_empty() {
+                "system.slice"
+            } else {
+                slice
+            };
+            let unit = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}-{name}.scope")
+            };
+            expand_slice(slice).join(unit)
+        }
+        _ => p.to_path_buf(),
+    }
+}
+
 pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError> {
+    let root = p.root.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"));
+    // libcgroups drives systemd only on a unified host; on v1 a systemd path is mapped to
+    // the directory systemd itself would use.
+    let unified = nix::sys::statfs::statfs(root)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    let (path, systemd) = if p.systemd && !unified {
+        (systemd_fs_path(&p.path), false)
+    } else {
+        (p.path.clone(), p.systemd)
+    };
     create_cgroup_manager_with_root(
         p.root.as_deref(),
         CgroupConfig {
-            cgroup_path: p.path.clone(),
-            systemd_cgroup: p.systemd,
+            cgroup_path: path,
+            systemd_cgroup: systemd,
             container_name: id.to_string(),
         },
     )
@@ -133,6 +188,24 @@ pub fn is_frozen(saved: &Saved) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn systemd_paths() {
+        assert_eq!(
+            systemd_fs_path(Path::new("system.slice:gantry:c1")),
+            PathBuf::from("/system.slice/gantry-c1.scope")
+        );
+        assert_eq!(
+            systemd_fs_path(Path::new("kubepods-besteffort-pod12.slice:cri-containerd:abc")),
+            PathBuf::from(
+                "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope"
+            )
+        );
+        assert_eq!(
+            systemd_fs_path(Path::new("/plain/path")),
+            PathBuf::from("/plain/path")
+        );
+    }
 
     #[test]
     fn default_paths() {
