@@ -98,10 +98,16 @@ fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
 /// Fill holes in the passed fd range with /dev/null, so that no fd the runtime opens later can
 /// land there and leak into the container.
 fn reserve_fds(n: u32) -> Result<()> {
+    use std::os::fd::IntoRawFd;
     for fd in 3..3 + n as i32 {
         if !sys::fd_is_open(fd) {
-            let null = File::open("/dev/null")?;
-            nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd)?;
+            // The open may itself land on `fd` (the lowest free one): then keep it as it is.
+            let null = File::open("/dev/null")?.into_raw_fd();
+            if null != fd {
+                nix::unistd::dup2(null, fd)?;
+                nix::unistd::close(null)?;
+            }
+            sys::clear_cloexec(fd)?;
         }
     }
     Ok(())

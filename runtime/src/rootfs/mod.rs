@@ -156,9 +156,19 @@ pub fn finish_root(readonly: bool, propagation: Option<&str>) -> Result<()> {
         )
         .map_err(sys("remount / read-only"))?;
     }
+    // The tree got the configured propagation before the mounts; only a shared root needs
+    // it again, on the new "/" itself (pivot_root needed its parent private until now).
     if let Some(f) = propagation.and_then(mount_opts::propagation_flag) {
-        mount(None::<&str>, "/", None::<&str>, f, None::<&str>)
-            .map_err(sys("set root propagation"))?;
+        if f.contains(MsFlags::MS_SHARED) {
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_SHARED,
+                None::<&str>,
+            )
+            .map_err(sys("make / shared"))?;
+        }
     }
     Ok(())
 }

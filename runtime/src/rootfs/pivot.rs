@@ -7,21 +7,34 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use super::{sys, Result};
 
 pub fn pivot(rootfs: &Path) -> Result<()> {
-    // pivot_root(".", ".") stacks the old root on top of the new one; detaching it from "."
-    // afterwards leaves only the container's root, with no directory needed for the old one.
-    nix::unistd::chdir(rootfs).map_err(sys("chdir to rootfs"))?;
-    nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root"))?;
-    // Make the old root a slave first so that the unmount cannot propagate to the host.
-    mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(sys("make old root a slave"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach old root"))?;
-    nix::unistd::chdir("/").map_err(sys("chdir /"))
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let old = open("/", flags, Mode::empty()).map_err(sys("open old root"))?;
+    let new = open(rootfs, flags, Mode::empty()).map_err(sys("open rootfs"))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching it afterwards
+    // leaves only the container's root, with no directory needed for the old one.
+    let res = (|| {
+        nix::unistd::fchdir(new).map_err(sys("chdir to rootfs"))?;
+        nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root"))?;
+        // "." must name the old root for the next two calls: a plain lookup of "." would stay
+        // on the new root (only umount follows the stacked mount), so go there by fd.
+        nix::unistd::fchdir(old).map_err(sys("chdir to old root"))?;
+        // A slave first, so that the unmount cannot propagate to the host.
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("make old root a slave"))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach old root"))?;
+        nix::unistd::chdir("/").map_err(sys("chdir /"))
+    })();
+    let _ = nix::unistd::close(old);
+    let _ = nix::unistd::close(new);
+    res
 }
 
 pub fn chroot(rootfs: &Path) -> Result<()> {

@@ -1,0 +1,155 @@
+//! Bad input: a clear error naming the problem, a non-zero exit, nothing left behind.
+
+use gantry_tests::*;
+use serde_json::json;
+
+/// Create must fail, say `needle` (for Gantry), and leave no state, cgroup or process.
+fn create_fails(b: &Bundle, needle: &str) {
+    let rt = Rt::new();
+    let id = unique_id("bad");
+    let o = rt.create(b, &id);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "create succeeded");
+    if is_gantry() {
+        assert!(
+            err.to_lowercase().contains(&needle.to_lowercase()),
+            "error does not name {needle:?}: {err}"
+        );
+    }
+    assert!(rt.ids().is_empty(), "state left behind: {:?}", rt.ids());
+    assert!(
+        !v1_cgroup_dir("memory", &format!("/gantry/{id}")).exists(),
+        "cgroup left behind"
+    );
+    assert!(!any_process_with(&id), "a process was left behind");
+}
+
+#[test]
+fn missing_config() {
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    create_fails(&b, "config.json");
+}
+
+#[test]
+fn truncated_config() {
+    let b = Bundle::new(&["true"]);
+    std::fs::write(
+        b.path().join("config.json"),
+        r#"{"ociVersion": "1.0.2", "process": "#,
+    )
+    .unwrap();
+    create_fails(&b, "config.json");
+}
+
+#[test]
+fn missing_rootfs() {
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_dir_all(b.rootfs()).unwrap();
+    create_fails(&b, "root");
+}
+
+#[test]
+fn unsupported_version() {
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["ociVersion"] = json!("2.0.0"));
+    create_fails(&b, "ociVersion");
+}
+
+#[test]
+fn missing_program() {
+    let b = Bundle::new(&["/no/such/program"]);
+    // runc fails at create too: the program is looked up before the container is ready.
+    create_fails(&b, "/no/such/program");
+}
+
+#[test]
+fn bad_mount_source_late_in_setup() {
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]})));
+    create_fails(&b, "/no/such/dir");
+}
+
+#[test]
+fn rlimit_above_host_hard_limit() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the live struct.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    if r.rlim_max == libc::RLIM_INFINITY
+        || nix::unistd::Uid::effective().is_root() && has_sys_resource()
+    {
+        return; // this host could raise it: nothing to refuse
+    }
+    let mut b = Bundle::new(&["true"]);
+    let over = r.rlim_max + 1;
+    b.edit(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": over, "hard": over}])
+    });
+    create_fails(&b, "RLIMIT_NOFILE");
+}
+
+fn has_sys_resource() -> bool {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = s
+        .lines()
+        .find(|l| l.starts_with("CapEff"))
+        .unwrap()
+        .split('\t')
+        .nth(1)
+        .unwrap();
+    u64::from_str_radix(eff, 16).unwrap() & (1 << 24) != 0
+}
+
+#[test]
+fn unknown_id() {
+    let rt = Rt::new();
+    for cmd in ["start", "state", "delete"] {
+        let o = rt.run(&[cmd, "no-such-container"]);
+        assert!(!o.status.success(), "{cmd} of an unknown id succeeded");
+        if is_gantry() {
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("does not exist"),
+                "{cmd}"
+            );
+        }
+    }
+    assert!(!rt
+        .run(&["kill", "no-such-container", "KILL"])
+        .status
+        .success());
+}
+
+#[test]
+fn duplicate_id_keeps_the_first() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("dup");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pid = rt.state(&id).unwrap()["pid"].clone();
+    let o = rt.create(&b, &id);
+    assert!(!o.status.success(), "a duplicate create succeeded");
+    if is_gantry() {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    }
+    let st = rt.state(&id).unwrap();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["pid"], pid);
+}
+
+#[test]
+fn start_of_stopped_container_fails() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["true"]);
+    let id = unique_id("stopped");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(rt.wait_status(&id, "stopped"));
+    assert!(!rt.run(&["start", &id]).status.success());
+    assert!(
+        !rt.run(&["kill", &id, "KILL"]).status.success(),
+        "kill of a stopped container succeeded"
+    );
+    rt.ok(&["delete", &id]);
+}

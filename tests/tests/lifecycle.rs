@@ -1,0 +1,184 @@
+//! The OCI lifecycle: create, start, state, kill, delete, run, list.
+
+use gantry_tests::*;
+
+#[test]
+fn create_start_kill_delete() {
+    let rt = Rt::new();
+    let host = TempDir::new("mark");
+    let mut b = Bundle::new(&[]);
+    b.bind(host.path(), "/host")
+        .sh("echo started > /host/mark; exec sleep 300");
+    let id = unique_id("life");
+    let pidfile = host.path().join("pid");
+    rt.ok(&[
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+    ]);
+    let st = rt.state(&id).unwrap();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["bundle"], b.path().to_str().unwrap());
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        pid.to_string()
+    );
+    assert!(
+        !host.path().join("mark").exists(),
+        "the program ran before start"
+    );
+
+    rt.ok(&["start", &id]);
+    assert!(rt.wait_status(&id, "running"));
+    for _ in 0..100 {
+        if host.path().join("mark").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("mark")).unwrap(),
+        "started\n"
+    );
+    assert!(
+        !rt.run(&["start", &id]).status.success(),
+        "a second start succeeded"
+    );
+
+    rt.ok(&["kill", &id, "KILL"]);
+    assert!(rt.wait_status(&id, "stopped"));
+    rt.ok(&["delete", &id]);
+    assert!(rt.state(&id).is_none());
+    assert!(rt.ids().is_empty(), "delete left {:?}", rt.ids());
+}
+
+#[test]
+fn kill_takes_names_numbers_and_defaults_to_term() {
+    for sig in [Some("SIGKILL"), Some("9"), Some("TERM"), None] {
+        let rt = Rt::new();
+        // A shell as pid 1 ignores TERM unless it traps it: trap so TERM ends it too.
+        let mut b = Bundle::new(&[]);
+        b.sh("trap 'exit 0' TERM; while :; do sleep 1; done");
+        let id = unique_id("kill");
+        rt.ok(&[
+            "run",
+            "--detach",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        let mut args = vec!["kill", id.as_str()];
+        if let Some(s) = sig {
+            args.push(s);
+        }
+        rt.ok(&args);
+        assert!(
+            rt.wait_status(&id, "stopped"),
+            "signal {sig:?} did not stop the container"
+        );
+        rt.ok(&["delete", &id]);
+    }
+}
+
+#[test]
+fn run_returns_exit_code_and_output() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    b.sh("echo out; echo err >&2; exit 7");
+    let (code, out, err) = rt.run_fg(&b, &unique_id("run"));
+    assert_eq!(code, 7);
+    assert_eq!(out, "out\n");
+    assert!(err.contains("err"), "{err}");
+    assert!(rt.ids().is_empty(), "run left state behind: {:?}", rt.ids());
+}
+
+#[test]
+fn run_detach_then_list() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("list");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(rt.status(&id), "running");
+    let table = rt.ok(&["list"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("running")),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&rt.ok(&["list", "--format", "json"])).unwrap();
+    assert!(json
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == id.as_str() && c["status"] == "running"));
+    assert_eq!(rt.ok(&["list", "-q"]).trim(), id);
+}
+
+#[test]
+fn delete_running_needs_force() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("del");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let o = rt.run(&["delete", &id]);
+    assert!(!o.status.success());
+    assert_eq!(
+        rt.status(&id),
+        "running",
+        "a failed delete changed the container"
+    );
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    assert!(rt.state(&id).is_none());
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z"))
+        .unwrap_or(false);
+    assert!(!alive, "the init survived delete --force");
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    b.edit(|c| {
+        // No pid namespace: killing the init alone would leave the child running.
+        c["linux"]["namespaces"] =
+            serde_json::json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]);
+    });
+    let marker = format!("{}", 400000 + std::process::id() % 10000);
+    b.sh(&format!("sleep {marker} & exec sleep {marker}"));
+    let id = unique_id("killall");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(any_process_with(&format!("sleep{}{marker}", '\0')));
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    let mut gone = false;
+    for _ in 0..100 {
+        let procs: Vec<_> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&format!("sleep\0{marker}")))
+                    .unwrap_or(false)
+                    && !std::fs::read_to_string(e.path().join("stat"))
+                        .unwrap_or_default()
+                        .contains(") Z")
+            })
+            .collect();
+        if procs.is_empty() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(gone, "kill --all left processes running");
+}

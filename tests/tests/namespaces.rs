@@ -1,0 +1,129 @@
+//! linux.namespaces: new ones, joined ones, and user namespaces with id mappings.
+
+use std::os::unix::fs::MetadataExt;
+use std::process::{Child, Command, Stdio};
+
+use gantry_tests::*;
+use serde_json::json;
+
+fn ns_of(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn inside_ns(nss: serde_json::Value) -> Vec<(String, String)> {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    b.set_namespaces(nss)
+        .edit(|c| c["hostname"] = json!(null))
+        .sh(
+        "for n in pid net ipc uts mnt cgroup time; do echo $n $(readlink /proc/self/ns/$n); done",
+    );
+    let (code, out, err) = rt.run_fg(&b, &unique_id("ns"));
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| {
+            let (a, b) = l.split_once(' ').unwrap();
+            (a.to_string(), b.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn new_namespaces_differ_from_host() {
+    let got = inside_ns(
+        json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "time"}]),
+    );
+    for (ns, link) in got {
+        assert_ne!(link, ns_of("self", &ns), "{ns} is the host's");
+    }
+}
+
+#[test]
+fn unlisted_namespaces_are_the_hosts() {
+    let got = inside_ns(json!([{"type": "mount"}]));
+    for (ns, link) in got {
+        if ns == "mnt" {
+            assert_ne!(link, ns_of("self", &ns));
+        } else {
+            assert_eq!(link, ns_of("self", &ns), "{ns} is not the host's");
+        }
+    }
+}
+
+struct Holder(Child);
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn join_namespaces_by_path() {
+    let h = Holder(
+        Command::new("unshare")
+            .args(["--net", "--uts", "--ipc", "sleep", "300"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // unshare execs sleep in the new namespaces: wait until it has.
+    let pid = h.0.id().to_string();
+    for _ in 0..100 {
+        if ns_of(&pid, "net") != ns_of("self", "net") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let got = inside_ns(json!([
+        {"type": "pid"}, {"type": "mount"},
+        {"type": "network", "path": format!("/proc/{pid}/ns/net")},
+        {"type": "uts", "path": format!("/proc/{pid}/ns/uts")},
+        {"type": "ipc", "path": format!("/proc/{pid}/ns/ipc")}
+    ]));
+    for (ns, link) in got {
+        if ["net", "uts", "ipc"].contains(&ns.as_str()) {
+            assert_eq!(link, ns_of(&pid, &ns), "{ns} was not joined");
+        }
+    }
+}
+
+#[test]
+fn user_namespace_with_mappings() {
+    let rt = Rt::new();
+    let host = TempDir::new("userns");
+    let mut b = Bundle::new(&[]);
+    let chown = |p: &std::path::Path| {
+        assert!(Command::new("chown")
+            .args(["-R", "100000:100000"])
+            .arg(p)
+            .status()
+            .unwrap()
+            .success());
+    };
+    chown(&b.rootfs());
+    chown(host.path());
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    })
+    .bind(host.path(), "/host")
+    .sh("cat /proc/self/uid_map; id -u; touch /host/made");
+    let (code, out, err) = rt.run_fg(&b, &unique_id("userns"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        l[0].split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "100000", "65536"]
+    );
+    assert_eq!(l[1], "0");
+    let meta = std::fs::metadata(host.path().join("made")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
+}

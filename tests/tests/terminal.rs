@@ -1,0 +1,83 @@
+//! process.terminal with --console-socket: the pty master arrives over the socket.
+
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+
+use gantry_tests::*;
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use serde_json::json;
+
+#[test]
+fn console_socket_receives_pty_master() {
+    let rt = Rt::new();
+    let dir = TempDir::new("console");
+    let sock = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut b = Bundle::new(&[]);
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 40, "width": 120});
+    })
+    .sh("tty; stty size; echo done");
+    let id = unique_id("tty");
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&conn),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(f) => f.first().copied(),
+                _ => None,
+            })
+            .expect("no fd in the console message");
+        // SAFETY: SCM_RIGHTS gave this process a new fd.
+        let mut master = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 1024];
+        // Read until the slave side closes (EIO) or "done" arrives.
+        while let Ok(n) = master.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&chunk[..n]);
+            if String::from_utf8_lossy(&out).contains("done") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    rt.ok(&[
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    rt.ok(&["start", &id]);
+    let out = receiver.join().unwrap();
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("40 120"), "{out}");
+}
+
+#[test]
+fn terminal_without_console_socket_fails_create() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let id = unique_id("notty");
+    let o = rt.create(&b, &id);
+    assert!(!o.status.success());
+    assert!(rt.ids().is_empty());
+}
