@@ -51,6 +51,11 @@ fn missing_rootfs() {
 
 #[test]
 fn unsupported_version() {
+    // runc 1.1 runs any ociVersion; Gantry refuses versions it does not implement rather than
+    // guess at their semantics.
+    if !is_gantry() {
+        return;
+    }
     let mut b = Bundle::new(&["true"]);
     b.edit(|c| c["ociVersion"] = json!("2.0.0"));
     create_fails(&b, "ociVersion");
