@@ -181,7 +181,11 @@ where
     let code = match result {
         Ok(()) => 0,
         Err(message) => {
-            let msg = if message.is_empty() { "failed" } else { &message };
+            let msg = if message.is_empty() {
+                "failed"
+            } else {
+                &message
+            };
             write_all_raw(fd, msg.as_bytes());
             1
         }

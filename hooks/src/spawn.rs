@@ -70,8 +70,8 @@ impl ExecPlan {
     }
 
     #[cfg(test)]
-    pub(crate) fn argv(&self) -> Vec<&[u8]> {
-        self._argv.iter().map(|a| a.as_bytes()).collect()
+    fn strings(v: &[CString]) -> Vec<&[u8]> {
+        v.iter().map(|a| a.as_bytes()).collect()
     }
 }
 
@@ -339,5 +339,46 @@ unsafe fn mark_cloexec_slow(status_w: RawFd) {
     let max = lim.rlim_cur.min(1 << 20) as RawFd;
     for fd in 3..max {
         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(path: &str, args: Option<Vec<&str>>, env: Option<Vec<&str>>) -> Hook {
+        let mut h = Hook::default();
+        h.set_path(path.into());
+        h.set_args(args.map(|a| a.into_iter().map(String::from).collect()));
+        h.set_env(env.map(|e| e.into_iter().map(String::from).collect()));
+        h
+    }
+
+    #[test]
+    fn argv_and_envp_follow_the_hook() {
+        let plan =
+            ExecPlan::new(&hook("/bin/x", Some(vec!["name", "-a"]), Some(vec!["A=1"]))).unwrap();
+        assert_eq!(ExecPlan::strings(&plan._argv), [&b"name"[..], b"-a"]);
+        assert_eq!(ExecPlan::strings(&plan._envp), [&b"A=1"[..]]);
+        assert_eq!(plan.argv_ptrs.len(), 3);
+        assert!(plan.argv_ptrs[2].is_null() && plan.envp_ptrs[1].is_null());
+
+        let plan = ExecPlan::new(&hook("/bin/x", None, None)).unwrap();
+        assert_eq!(ExecPlan::strings(&plan._argv), [&b"/bin/x"[..]]);
+        assert_eq!(plan.envp_ptrs, [std::ptr::null()]);
+    }
+
+    #[test]
+    fn nul_bytes_and_relative_paths_are_rejected() {
+        let err = |h: Hook| ExecPlan::new(&h).err().unwrap();
+        assert_eq!(
+            err(hook("/bin/x", Some(vec!["a\0b"]), None)),
+            "args contains a NUL byte"
+        );
+        assert_eq!(
+            err(hook("/bin/x", None, Some(vec!["A=\0"]))),
+            "env contains a NUL byte"
+        );
+        assert_eq!(err(hook("x", None, None)), "path must be absolute");
     }
 }

@@ -35,11 +35,18 @@ fn env_is_exactly_the_hook_env() {
     let env = ["FOO=bar", "EMPTY=", "WITH=equals=sign"];
     let h = hook("/usr/bin/env", Some(&["env"]), Some(&env), None);
     let out = run_hook(HookKind::Poststart, 0, &h, b"{}").unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "FOO=bar\nEMPTY=\nWITH=equals=sign\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "FOO=bar\nEMPTY=\nWITH=equals=sign\n"
+    );
 
     let h = hook("/usr/bin/env", Some(&["env"]), None, None);
     let out = run_hook(HookKind::Poststart, 0, &h, b"{}").unwrap();
-    assert!(out.stdout.is_empty(), "inherited: {:?}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "inherited: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -66,8 +73,17 @@ fn nonzero_exit_is_an_error_with_code_and_stderr() {
 fn death_by_signal_is_reported() {
     let h = sh("kill -SEGV $$");
     let err = run_hook(HookKind::Poststop, 2, &h, b"{}").unwrap_err();
-    assert!(matches!(err, HookError::Signaled { signal: nix::sys::signal::Signal::SIGSEGV, .. }));
-    assert_eq!(err.to_string(), "poststop hook #2 (/bin/sh) was killed by signal SIGSEGV");
+    assert!(matches!(
+        err,
+        HookError::Signaled {
+            signal: nix::sys::signal::Signal::SIGSEGV,
+            ..
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "poststop hook #2 (/bin/sh) was killed by signal SIGSEGV"
+    );
     assert!(!err.is_fatal());
 }
 
@@ -79,16 +95,30 @@ fn timeout_kills_the_hook() {
     let err = run_hook(HookKind::CreateContainer, 1, &h, STATE.as_bytes()).unwrap_err();
     let elapsed = start.elapsed();
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
-    assert!(elapsed >= Duration::from_secs(1), "killed early: {elapsed:?}");
-    let HookError::Timeout { seconds, output, .. } = &err else {
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "killed early: {elapsed:?}"
+    );
+    let HookError::Timeout {
+        seconds, output, ..
+    } = &err
+    else {
         panic!("unexpected {err:?}");
     };
     assert_eq!(*seconds, 1);
-    assert!(err.to_string().starts_with("createContainer hook #1 (/bin/sh) timed out after 1s"));
+    assert!(err
+        .to_string()
+        .starts_with("createContainer hook #1 (/bin/sh) timed out after 1s"));
     // The sleep was killed and reaped: its pid is gone (or reused by something else).
-    let pid: i32 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
+    let pid: i32 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    assert_ne!(cmdline, b"sleep\0100\0", "the hook survived its timeout");
+    assert_ne!(
+        cmdline, b"sleep\x00100\x00",
+        "the hook survived its timeout"
+    );
 }
 
 #[test]
@@ -114,7 +144,10 @@ fn timeout_must_be_positive() {
 fn relative_path_is_invalid() {
     let h = hook("bin/sh", None, None, None);
     let err = run_hook(HookKind::Prestart, 0, &h, b"{}").unwrap_err();
-    assert_eq!(err.to_string(), "prestart hook #0 (bin/sh) is invalid: path must be absolute");
+    assert_eq!(
+        err.to_string(),
+        "prestart hook #0 (bin/sh) is invalid: path must be absolute"
+    );
 }
 
 #[test]
@@ -126,7 +159,9 @@ fn missing_executable_is_a_spawn_error() {
     };
     assert_eq!(*stage, SpawnStage::Exec);
     assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
-    assert!(err.to_string().starts_with("createRuntime hook #4 (/nonexistent/hook) could not be started: exec:"));
+    assert!(err
+        .to_string()
+        .starts_with("createRuntime hook #4 (/nonexistent/hook) could not be started: exec:"));
 }
 
 #[test]
@@ -135,7 +170,13 @@ fn hook_that_ignores_a_large_state_is_fine() {
     let h = hook("/bin/true", None, None, None);
     run_hook(HookKind::CreateRuntime, 0, &h, &state).unwrap();
     // And one that reads only a little, then exits.
-    run_hook(HookKind::CreateRuntime, 0, &sh("head -c 10 >/dev/null"), &state).unwrap();
+    run_hook(
+        HookKind::CreateRuntime,
+        0,
+        &sh("head -c 10 >/dev/null"),
+        &state,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -147,7 +188,13 @@ fn hook_that_reads_a_large_state_gets_all_of_it() {
 
 #[test]
 fn output_is_bounded_to_its_tail() {
-    let out = run_hook(HookKind::Poststart, 0, &sh("head -c 100000 /dev/zero; echo end"), b"").unwrap();
+    let out = run_hook(
+        HookKind::Poststart,
+        0,
+        &sh("head -c 100000 /dev/zero; echo end"),
+        b"",
+    )
+    .unwrap();
     assert_eq!(out.stdout.len(), hooks::OUTPUT_LIMIT);
     assert!(out.stdout.ends_with(b"\0end\n"));
 }
@@ -157,7 +204,10 @@ fn background_child_holding_stdout_does_not_block() {
     let start = Instant::now();
     let out = run_hook(HookKind::Poststart, 0, &sh("sleep 100 & echo $!"), b"{}").unwrap();
     let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     assert!(start.elapsed() < Duration::from_secs(5));
 }
 
@@ -197,7 +247,11 @@ fn run_hooks_runs_in_order_and_stops_at_the_first_failure() {
 fn best_effort_runs_everything_and_collects_errors() {
     let dir = Scratch::new();
     let last = dir.path("last");
-    let hooks = [sh("exit 1"), sh("exit 2"), sh(&format!("touch {}", last.display()))];
+    let hooks = [
+        sh("exit 1"),
+        sh("exit 2"),
+        sh(&format!("touch {}", last.display())),
+    ];
     let errs = run_hooks_best_effort(HookKind::Poststop, &hooks, b"{}");
     let codes: Vec<_> = errs
         .iter()
@@ -213,11 +267,25 @@ fn best_effort_runs_everything_and_collects_errors() {
 #[test]
 fn hook_kind_names_and_fatality() {
     use HookKind::*;
-    let all = [Prestart, CreateRuntime, CreateContainer, StartContainer, Poststart, Poststop];
+    let all = [
+        Prestart,
+        CreateRuntime,
+        CreateContainer,
+        StartContainer,
+        Poststart,
+        Poststop,
+    ];
     let names: Vec<_> = all.iter().map(|k| k.as_str()).collect();
     assert_eq!(
         names,
-        ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
     );
     let fatal: Vec<_> = all.iter().map(|k| k.is_fatal()).collect();
     assert_eq!(fatal, [true, true, true, true, false, false]);
