@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 /// exactly `env`, `state_json` on stdin, stdout and stderr captured (the last
 /// [`crate::OUTPUT_LIMIT`] bytes of each). With a `timeout` the hook gets SIGKILL when
 /// it expires. Success is exit status 0.
+///
+/// The hook is a child of the calling process and is reaped here: the caller must not
+/// reap children it does not own (`waitpid(-1)`, SIGCHLD set to SIG_IGN) meanwhile.
+/// Blocks the calling thread until the hook exits or times out; returns as soon as
+/// the hook exits, even if a background child of the hook keeps its stdout open.
 pub fn run_hook(
     kind: HookKind,
     index: usize,
