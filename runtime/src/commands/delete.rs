@@ -40,8 +40,9 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
         .and_then(|h| h.poststop().as_ref())
     {
         let st = state::oci_state(saved, Status::Stopped);
-        if let Err(e) = hooks::run_hooks(hooks::HookKind::Poststop, h, &st) {
-            crate::logger::warn(&format!("{e}"));
+        // A failing poststop hook is logged and the rest still run (runtime-spec).
+        for e in hooks::run_hooks_best_effort(hooks::HookKind::Poststop, h, &st) {
+            crate::logger::warn(&e.to_string());
         }
     }
     Ok(())

@@ -33,8 +33,9 @@ pub fn release(dir: &ContainerDir, saved: &Saved, status: Status) -> Result<()> 
         .and_then(|h| h.poststart().as_ref())
     {
         let st = state::oci_state(saved, Status::Running);
-        if let Err(e) = hooks::run_hooks(hooks::HookKind::Poststart, h, &st) {
-            crate::logger::warn(&format!("{e}"));
+        // A failing poststart hook is logged and the rest still run (runtime-spec).
+        for e in hooks::run_hooks_best_effort(hooks::HookKind::Poststart, h, &st) {
+            crate::logger::warn(&e.to_string());
         }
     }
     Ok(())
