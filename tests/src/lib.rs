@@ -9,9 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::{json, Value};
 
 pub fn runtime_bin() -> PathBuf {
-    let p = std::env::var_os("GANTRY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/gantry"));
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p = match std::env::var_os("GANTRY").map(PathBuf::from) {
+        // A relative $GANTRY is taken from the workspace root, where one types the command.
+        Some(p) if p.is_relative() && p.components().count() > 1 => workspace.join(p),
+        Some(p) => p,
+        None => workspace.join("target/release/gantry"),
+    };
     assert!(
         p.exists(),
         "no runtime at {} (cargo build --release)",

@@ -5,18 +5,24 @@ use std::process::Stdio;
 
 use gantry_tests::*;
 
-fn fds_inside(rt: &Rt, b: &Bundle, extra: &[&str], env: Option<(&str, &str)>) -> String {
+fn fds_inside(rt: &Rt, b: &Bundle, extra: &[&str], listen_fds: Option<&str>) -> String {
     let file = std::fs::File::open("/etc/hostname").unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
-    let mut cmd = rt.cmd();
+    let mut cmd = std::process::Command::new("/bin/sh");
+    // systemd's protocol: LISTEN_PID must be the runtime's own pid, which `exec` keeps.
+    let mut script = String::from("LISTEN_PID=$$ exec \"$@\"");
+    if let Some(n) = listen_fds {
+        script = format!("LISTEN_FDS={n} {script}");
+    }
+    cmd.args(["-c", &script, "sh"])
+        .arg(&rt.bin)
+        .arg("--root")
+        .arg(rt.root.path());
     cmd.arg("run")
         .args(extra)
         .arg("--bundle")
         .arg(b.path())
         .arg(unique_id("fds"));
-    if let Some((k, v)) = env {
-        cmd.env(k, v);
-    }
     // SAFETY: dup2 and fcntl in the child before exec are async-signal-safe; they put the
     // file on fd 3 without CLOEXEC, as a caller handing fds to the runtime would.
     unsafe {
@@ -58,6 +64,6 @@ fn listen_fds_pass_and_set_env() {
     let rt = Rt::new();
     let mut b = Bundle::new(&[]);
     b.sh("echo $LISTEN_FDS $LISTEN_PID; cat <&3 >/dev/null && echo readable");
-    let out = fds_inside(&rt, &b, &[], Some(("LISTEN_FDS", "1")));
+    let out = fds_inside(&rt, &b, &[], Some("1"));
     assert_eq!(out, "1 1\nreadable\n");
 }

@@ -45,7 +45,10 @@ fn mount_types_and_options() {
         "{data}"
     );
     assert!(out.lines().any(|l| l == "700"), "{out}");
-    assert!(line("/sys/fs/cgroup").contains(" ro,"));
+    // runc 1.1 leaves the tmpfs under a v1 cgroup mount writable despite "ro".
+    if is_gantry() {
+        assert!(line("/sys/fs/cgroup").contains(" ro,"));
+    }
     assert!(
         out.lines().any(|l| l == "memory" || l == "cgroup.procs"),
         "no cgroup hierarchy inside: {out}"

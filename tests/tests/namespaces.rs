@@ -33,10 +33,16 @@ fn inside_ns(nss: serde_json::Value) -> Vec<(String, String)> {
 
 #[test]
 fn new_namespaces_differ_from_host() {
-    let got = inside_ns(
-        json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "time"}]),
-    );
+    let mut nss = json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}]);
+    // runc 1.1 has no time namespace support (runc 1.2 added it).
+    if is_gantry() {
+        nss.as_array_mut().unwrap().push(json!({"type": "time"}));
+    }
+    let got = inside_ns(nss);
     for (ns, link) in got {
+        if ns == "time" && !is_gantry() {
+            continue;
+        }
         assert_ne!(link, ns_of("self", &ns), "{ns} is the host's");
     }
 }

@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{bail, Context, Result};
@@ -6,7 +7,13 @@ use anyhow::{bail, Context, Result};
 use super::Globals;
 use crate::state::{self, ContainerDir, Saved, Status};
 
-/// Release the init waiting on the exec fifo, then run poststart hooks.
+/// Release the init waiting on the exec fifo, wait until it has exec'd the program, then run
+/// poststart hooks.
+///
+/// The init holds the fifo open read-write, close-on-exec. We open a reader first, then a
+/// writer, write the byte the init is blocked reading, and close our writer: the init's fd is
+/// then the fifo's only writer, so our reader sees POLLHUP exactly when the init execs (or
+/// dies). That makes "poststart runs after the program started" true, with no polling.
 pub fn release(dir: &ContainerDir, saved: &Saved, status: Status) -> Result<()> {
     if status != Status::Created {
         bail!(
@@ -16,16 +23,32 @@ pub fn release(dir: &ContainerDir, saved: &Saved, status: Status) -> Result<()> 
         );
     }
     let fifo = dir.fifo_path();
-    // Non-blocking: if the init is gone there is no reader and this fails at once (ENXIO).
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .with_context(|| format!("container {} init is not waiting for start", saved.id))?;
-    f.write_all(b"0")
+    let nonblock = |o: &mut std::fs::OpenOptions| {
+        o.custom_flags(libc::O_NONBLOCK);
+    };
+    let mut ro = std::fs::OpenOptions::new();
+    ro.read(true);
+    nonblock(&mut ro);
+    let reader = ro.open(&fifo).context("open exec fifo")?;
+    let mut wo = std::fs::OpenOptions::new();
+    wo.write(true);
+    nonblock(&mut wo);
+    let mut writer = wo.open(&fifo).context("open exec fifo")?;
+    writer
+        .write_all(b"0")
         .context("signal the init through the exec fifo")?;
-    drop(f);
+    drop(writer);
+    wait_hangup(&reader)?;
     std::fs::remove_file(&fifo).context("remove exec fifo")?;
+    // The init consumed our byte before letting go of the fifo; anything left is either our
+    // byte (it died before reading) or the mark it leaves when it cannot exec.
+    let mut left = [0u8; 1];
+    if matches!(std::io::Read::read(&mut &reader, &mut left), Ok(1)) {
+        bail!(
+            "container {}: the program did not start (startContainer hook or exec failed; see the container's stderr)",
+            saved.id
+        );
+    }
     if let Some(h) = saved
         .config
         .hooks()
@@ -33,12 +56,36 @@ pub fn release(dir: &ContainerDir, saved: &Saved, status: Status) -> Result<()> 
         .and_then(|h| h.poststart().as_ref())
     {
         let st = state::oci_state(saved, Status::Running);
-        // A failing poststart hook is logged and the rest still run (runtime-spec).
-        for e in hooks::run_hooks_best_effort(hooks::HookKind::Poststart, h, &st) {
-            crate::logger::warn(&e.to_string());
+        // runtime-spec 1.1+: a failing poststart hook is an error, and the container is
+        // stopped (its delete, with poststop hooks, is the caller's next step), as runc does.
+        if let Err(e) = hooks::run_hooks(hooks::HookKind::Poststart, h, &st) {
+            if let Err(k) = super::kill::signal_init(saved, libc::SIGKILL) {
+                crate::logger::warn(&format!("stop container after poststart failure: {k:#}"));
+            }
+            return Err(e.into());
         }
     }
     Ok(())
+}
+
+/// Block until the fifo has no writer left (events = 0: only POLLHUP/POLLERR wake us).
+fn wait_hangup(f: &std::fs::File) -> Result<()> {
+    let mut p = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).context("wait for the container's program to start");
+        }
+    }
 }
 
 pub fn run(g: &Globals, id: &str) -> Result<()> {

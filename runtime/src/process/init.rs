@@ -367,7 +367,12 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
             Err(_) => crate::sys::exit_now(1),
         }
     }
-    drop(f);
+    // From here a failure leaves a mark in the fifo for `start` to find once we are gone.
+    let fail = |f: &mut File, msg: String| -> ! {
+        eprintln!("gantry: {msg}");
+        let _ = std::io::Write::write_all(f, b"E");
+        crate::sys::exit_now(127)
+    };
     let spec = &ctx.bundle.spec;
     if let Some(h) = spec
         .hooks()
@@ -375,8 +380,7 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         .and_then(|h| h.start_container().as_ref())
     {
         if let Err(e) = hooks::run_hooks(hooks::HookKind::StartContainer, h, &exec.start_state) {
-            eprintln!("gantry: {e}");
-            crate::sys::exit_now(1);
+            fail(&mut f, e.to_string());
         }
     }
     // Signals the runtime blocked or ignored must not stay so for the program.
@@ -386,6 +390,5 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         None,
     );
     let e = nix::unistd::execve(&exec.path, &exec.args, &exec.env).unwrap_err();
-    eprintln!("gantry: exec {:?}: {e}", exec.path);
-    crate::sys::exit_now(127)
+    fail(&mut f, format!("exec {:?}: {e}", exec.path))
 }

@@ -83,8 +83,11 @@ impl Drop for Undo<'_> {
 /// How many fds after stdio go to the container: systemd socket activation's LISTEN_FDS plus
 /// --preserve-fds. Returns the count and the env to add.
 fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
+    // sd_listen_fds(3): the fds are ours only if LISTEN_PID names this process.
+    let ours = std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string());
     let listen: u32 = std::env::var("LISTEN_FDS")
         .ok()
+        .filter(|_| ours)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let env = if listen > 0 {
