@@ -7,7 +7,18 @@ scripts/deps.sh
 cargo fmt --all -- --check
 cargo build --release --workspace
 cargo clippy --workspace --all-targets --release -- -D warnings
-cargo test --release --workspace -- --test-threads=2
-if [ -x ../shared/checks/lifecycle.sh ] || [ -f ../shared/checks/lifecycle.sh ]; then
-  GANTRY=$PWD/target/release/gantry bash ../shared/checks/lifecycle.sh
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --release --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log" || status=$?
+checks=0
+if [ -f ../shared/checks/lifecycle.sh ]; then
+  GANTRY=$PWD/target/release/gantry bash ../shared/checks/lifecycle.sh || status=1
+  checks=1
 fi
+passed=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
+failed=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+[ "$status" = 0 ] || failed=$((failed > 0 ? failed : 1))
+echo "acceptance checks run: $checks"
+echo "total: $((passed)) passed, $failed failed"
+exit "$status"
