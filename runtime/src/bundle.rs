@@ -152,9 +152,6 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
         if linux.memory_policy().is_some() {
             return Err(invalid("linux.memoryPolicy", "not supported by Gantry yet"));
         }
-        if linux.seccomp().is_some() {
-            return Err(invalid("linux.seccomp", "not supported by Gantry yet"));
-        }
         if let Some(p) = linux.rootfs_propagation() {
             crate::rootfs::mount_opts::propagation_flag(p).ok_or_else(|| {
                 invalid("linux.rootfsPropagation", format!("unknown value {p:?}"))

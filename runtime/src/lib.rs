@@ -9,6 +9,7 @@ pub mod logger;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod state;
 pub mod sys;

@@ -90,6 +90,10 @@ pub fn log(level: Level, msg: &str) {
     }
 }
 
+/// A note for the log file only (never stderr): things worth knowing that are not problems.
+pub fn info(msg: &str) {
+    log(Level::Info, msg)
+}
 pub fn debug(msg: &str) {
     log(Level::Debug, msg)
 }

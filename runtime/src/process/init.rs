@@ -34,6 +34,8 @@ pub struct InitCtx<'a> {
     pub pass_fds: u32,
     /// Extra environment for the program (LISTEN_FDS/LISTEN_PID).
     pub extra_env: Vec<String>,
+    /// linux.seccomp, compiled by the parent before the clone.
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// Run the init; never returns: the program is exec'd, or the init exits after reporting.
@@ -205,6 +207,12 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
 
     let caps = confine::caps::plan(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
     confine::caps::drop_bounding(&caps).map_err(|e| e.to_string())?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if let (Some(p), false) = (&ctx.seccomp, nnp) {
+        // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we still
+        // have it, as runc does. (With no_new_privs it waits until just before the exec.)
+        crate::seccomp::install(p).map_err(|e| e.to_string())?;
+    }
     confine::user::switch(process.user()).map_err(|e| e.to_string())?;
     confine::caps::apply(&caps).map_err(|e| e.to_string())?;
     if process.no_new_privileges().unwrap_or(false) {
@@ -374,6 +382,11 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         crate::sys::exit_now(127)
     };
     let spec = &ctx.bundle.spec;
+    let nnp = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.no_new_privileges())
+        .unwrap_or(false);
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -389,6 +402,12 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     );
+    if let Some(p) = ctx.seccomp.as_ref().filter(|_| nnp) {
+        // Last, so that nothing of the runtime's own runs under the container's filter.
+        if let Err(e) = crate::seccomp::install(p) {
+            fail(&mut f, e.to_string());
+        }
+    }
     let e = nix::unistd::execve(&exec.path, &exec.args, &exec.env).unwrap_err();
     fail(&mut f, format!("exec {:?}: {e}", exec.path))
 }

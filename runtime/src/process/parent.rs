@@ -135,6 +135,11 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     if !has_mnt {
         bail!("config.json: linux.namespaces: a mount namespace is required");
     }
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(crate::seccomp::build)
+        .transpose()?;
     let process = spec.process().as_ref().expect("checked by bundle::load");
     let terminal = process.terminal().unwrap_or(false);
     let mut own_console = None;
@@ -210,6 +215,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
                 no_new_keyring: o.no_new_keyring,
                 pass_fds,
                 extra_env,
+                seccomp,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
