@@ -6,6 +6,7 @@
 //! - a base filter: any rule whose action differs from the default -> ALLOW, else the default;
 //! - one filter per other action: its rules -> that action, else ALLOW; installed after the
 //!   base so that, say, a rule's ERRNO(EPERM) wins over a default ERRNO(ENOSYS).
+//!
 //! A call matching rules of several actions gets the most restrictive, as with libseccomp.
 //!
 //! Rules name syscalls; names this architecture does not have are skipped, as runc does.
