@@ -58,6 +58,23 @@ pub enum Command {
     Run(RunArgs),
     /// List the containers under --root.
     List(ListArgs),
+    /// Run another program in a running container.
+    Exec(ExecArgs),
+    /// Print what this runtime supports (runtime-spec features.md).
+    Features,
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the processes of a container.
+    Ps {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        id: String,
+        /// Options for the host's ps (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Write a starting config.json into a bundle, as `runc spec` does.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -108,6 +125,51 @@ pub struct RunArgs {
     /// Accepted for runc compatibility.
     #[arg(long = "no-subreaper")]
     pub no_subreaper: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The container id.
+    pub id: String,
+    /// The program and its arguments (unless --process is given).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A runtime-spec process JSON file describing the whole process.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Give the process a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// KEY=VALUE, added to (or replacing in) the container's environment.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// A capability to add (CAP_NAME).
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Exec even if the container is paused.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
 }
 
 #[derive(Args, Debug)]

@@ -26,6 +26,15 @@ fn main() {
         Command::Delete(a) => commands::delete::run(&g, a).map(|_| 0),
         Command::Run(a) => commands::run::run(&g, a),
         Command::List(a) => commands::list::run(&g, a).map(|_| 0),
+        Command::Exec(a) => commands::exec::run(&g, a),
+        Command::Features => commands::features::run().map(|_| 0),
+        Command::Pause { id } => commands::pause::run(&g, id, true).map(|_| 0),
+        Command::Resume { id } => commands::pause::run(&g, id, false).map(|_| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => commands::ps::run(&g, id, *format, ps_args).map(|_| 0),
         Command::Spec { bundle, rootless } => commands::spec::run(bundle, *rootless).map(|_| 0),
     };
     match result {

@@ -16,7 +16,7 @@ use crate::process::{parent, tty_proxy};
 use crate::state::Status;
 
 /// The signals a foreground run forwards (all but those it cannot catch or that mean a bug).
-fn forwarded() -> SigSet {
+pub(crate) fn forwarded() -> SigSet {
     let mut set = SigSet::empty();
     for s in Signal::iterator() {
         if !matches!(
@@ -91,7 +91,7 @@ pub fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn wait_foreground(
+pub(crate) fn wait_foreground(
     set: &SigSet,
     pid: i32,
     pidfd: &OwnedFd,

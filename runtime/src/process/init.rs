@@ -7,15 +7,13 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::sync::{Channel, Msg};
 use crate::bundle::Bundle;
-use crate::confine;
 use crate::namespaces::{self, NsPlan};
 use crate::rootfs::{self, devices, mounts::MountCtx, Root};
 
@@ -191,50 +189,17 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     if !ctx.no_new_keyring {
         join_session_keyring(&ctx.bundle.spec)?;
     }
-    confine::rlimits::apply(process.rlimits().as_deref().unwrap_or_default())
-        .map_err(|e| e.to_string())?;
-    if let Some(p) = process
-        .apparmor_profile()
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        confine::lsm::set_apparmor_exec(p)
-            .map_err(|e| format!("process.apparmorProfile {p}: {e}"))?;
-    }
-    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        confine::lsm::set_selinux_exec(l).map_err(|e| format!("process.selinuxLabel {l}: {e}"))?;
-    }
-
-    let caps = confine::caps::plan(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
-    confine::caps::drop_bounding(&caps).map_err(|e| e.to_string())?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    if let (Some(p), false) = (&ctx.seccomp, nnp) {
-        // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we still
-        // have it, as runc does. (With no_new_privs it waits until just before the exec.)
-        crate::seccomp::install(p).map_err(|e| e.to_string())?;
-    }
-    confine::user::switch(process.user()).map_err(|e| e.to_string())?;
-    confine::caps::apply(&caps).map_err(|e| e.to_string())?;
-    if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("process.noNewPrivileges: {e}"))?;
-    }
-    nix::unistd::chdir(process.cwd())
-        .map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
-    let umask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        umask as libc::mode_t,
-    ));
-
-    let exec = program(process, &ctx.extra_env)?;
-
-    // Only stdio and the fds passed on purpose survive the exec.
-    for fd in 3..3 + ctx.pass_fds {
-        crate::sys::clear_cloexec(fd as i32).map_err(|e| format!("preserve fd {fd}: {e}"))?;
-    }
-    crate::sys::cloexec_from(3 + ctx.pass_fds).map_err(|e| format!("close_range: {e}"))?;
+    let program = super::finalize::confine_and_find(
+        process,
+        ctx.seccomp.as_ref(),
+        &ctx.extra_env,
+        ctx.pass_fds,
+    )?;
     Ok(Exec {
+        path: program.path,
+        args: program.args,
+        env: program.env,
         start_state: state,
-        ..exec
     })
 }
 
@@ -307,55 +272,6 @@ fn join_session_keyring(spec: &Spec) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// args[0] looked up in the container's PATH (from process.env), as runc does, and the env.
-fn program(process: &Process, extra_env: &[String]) -> Result<Exec, String> {
-    let args = process.args().clone().unwrap_or_default();
-    let mut env = process.env().clone().unwrap_or_default();
-    env.extend(extra_env.iter().cloned());
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!(
-            "HOME={}",
-            confine::user::home_for(process.user().uid())
-        ));
-    }
-    let arg0 = &args[0];
-    let path = if arg0.contains('/') {
-        let p = PathBuf::from(arg0);
-        if !is_executable(&p) {
-            return Err(format!(
-                "exec {arg0:?}: no such executable file in the container"
-            ));
-        }
-        p
-    } else {
-        let search = env
-            .iter()
-            .rev()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
-        search
-            .split(':')
-            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
-            .find(|p| is_executable(p))
-            .ok_or_else(|| {
-                format!("exec {arg0:?}: executable file not found in $PATH ({search})")
-            })?
-    };
-    let cs = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
-    Ok(Exec {
-        path: cs(&path.to_string_lossy())?,
-        args: args.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
-        env: env.iter().map(|e| cs(e)).collect::<Result<_, _>>()?,
-        start_state: Vec::new(),
-    })
 }
 
 /// Wait for `start`, run startContainer hooks, exec. Errors now can only go to stderr: the

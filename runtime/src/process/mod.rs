@@ -2,6 +2,8 @@
 //! namespaces as clone flags, and the two walk through the setup over a sync channel.
 
 pub mod console;
+pub mod exec;
+pub mod finalize;
 pub mod init;
 pub mod parent;
 pub mod sync;

@@ -192,12 +192,13 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         }
         None => None,
     };
-    let forked = sys::clone3(ns.clone_flags.bits() as u64);
-    if let Some(own) = own_pidns {
+    let forked = sys::clone3(ns.clone_flags.bits() as u64).context("clone3 the container init")?;
+    if let (Some(own), Forked::Parent { .. }) = (&own_pidns, &forked) {
+        // Only the runtime goes back; the init stays where it was cloned.
         nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
             .context("return to own pid namespace")?;
     }
-    let (pid, pidfd) = match forked.context("clone3 the container init")? {
+    let (pid, pidfd) = match forked {
         Forked::Child => {
             drop(parent_chan);
             // Close our copy of the state dir lock (it would block `start` until the exec),

@@ -105,6 +105,24 @@ const RECURSIVE: &[(&str, u64, u64)] = &[
     ("rsymfollow", 0, MOUNT_ATTR_NOSYMFOLLOW),
 ];
 
+/// Every option `parse` understands (for the `features` command).
+pub fn known_options() -> Vec<&'static str> {
+    let mut v: Vec<&str> = FLAGS.iter().map(|(n, _, _)| *n).collect();
+    v.extend([
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+    ]);
+    v.extend(RECURSIVE.iter().map(|(n, _, _)| *n));
+    v.sort_unstable();
+    v
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("mount option {0:?} is not supported by Gantry")]
 pub struct UnsupportedOption(pub String);

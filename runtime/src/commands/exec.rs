@@ -1,0 +1,117 @@
+//! `exec`: run another program in a running container, as runc's exec does.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::SigmaskHow;
+use oci_spec::runtime::{Capability, Process};
+
+use super::Globals;
+use crate::cli::ExecArgs;
+use crate::process::exec::{self, ExecOpts};
+use crate::state::Status;
+
+/// The process to run: --process FILE as given, or the container's process with the
+/// command line's changes.
+fn process_for(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
+    if let Some(f) = &a.process {
+        let text = std::fs::read(f).with_context(|| format!("read --process {}", f.display()))?;
+        return serde_json::from_slice(&text)
+            .with_context(|| format!("--process {}: invalid process JSON", f.display()));
+    }
+    let mut p = base.cloned().unwrap_or_default();
+    if a.command.is_empty() {
+        bail!("exec: no command given");
+    }
+    p.set_args(Some(a.command.clone()));
+    p.set_terminal(Some(a.tty));
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &a.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(cwd) = &a.cwd {
+        p.set_cwd(cwd.into());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((u, g)) => (u.parse()?, g.parse()?),
+            None => (u.parse()?, 0),
+        };
+        let mut user = p.user().clone();
+        user.set_uid(uid);
+        user.set_gid(gid);
+        p.set_user(user);
+    }
+    if !a.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(a.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if !a.cap.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &a.cap {
+            let cap: Capability = name
+                .parse()
+                .with_context(|| format!("--cap {name}: unknown capability"))?;
+            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = s.clone().unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            caps.set_bounding(add(caps.bounding()));
+            caps.set_effective(add(caps.effective()));
+            caps.set_permitted(add(caps.permitted()));
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(prof) = &a.apparmor {
+        p.set_apparmor_profile(Some(prof.clone()));
+    }
+    if let Some(l) = &a.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    Ok(p)
+}
+
+pub fn run(g: &Globals, a: &ExecArgs) -> Result<i32> {
+    let (dir, saved, status) = super::open(g, &a.id)?;
+    match status {
+        Status::Running | Status::Created => {}
+        Status::Paused if a.ignore_paused => {}
+        s => bail!("cannot exec in container {} in state {}", a.id, s.as_str()),
+    }
+    let process = process_for(a, saved.config.process().as_ref())?;
+    drop(dir); // others may act on the container while this exec runs
+    if !a.detach {
+        nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    }
+    let set = super::run::forwarded();
+    if !a.detach {
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    }
+    let spawned = exec::spawn(
+        &saved,
+        ExecOpts {
+            process,
+            console_socket: a.console_socket.as_deref(),
+            own_console: !a.detach,
+            preserve_fds: a.preserve_fds,
+        },
+    )?;
+    if let Some(p) = &a.pid_file {
+        crate::process::parent::write_pid_file(p, spawned.pid)?;
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let master = spawned
+        .console
+        .as_ref()
+        .map(crate::process::tty_proxy::recv_master)
+        .transpose()?;
+    super::run::wait_foreground(&set, spawned.pid, &spawned.pidfd, master.as_ref())
+}

@@ -1,0 +1,64 @@
+//! `features`: what this Gantry build supports, as runtime-spec features.md describes it
+//! (containerd and NVIDIA's toolkit ask for it before anything else). Only what really works.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::rootfs::mount_opts;
+
+pub fn document() -> serde_json::Value {
+    let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    caps.sort();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::state::OCI_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": mount_opts::known_options(),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                    "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": ["SCMP_ARCH_X86_64"],
+                "knownFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+            },
+            "apparmor": {"enabled": crate::confine::lsm::apparmor_enabled()},
+            "selinux": {"enabled": crate::confine::lsm::selinux_enabled()},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}},
+            "netDevices": {"enabled": false}
+        },
+        "annotations": {
+            "org.opencontainers.runtime-spec.features": crate::state::OCI_VERSION,
+            "io.gantry.version": env!("CARGO_PKG_VERSION")
+        }
+    })
+}
+
+pub fn run() -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(&document())?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_as_oci_features() {
+        let f: oci_spec::runtime::Features = serde_json::from_value(super::document()).unwrap();
+        assert_eq!(f.oci_version_min(), "1.0.0");
+        assert!(f
+            .mount_options()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rbind"));
+    }
+}

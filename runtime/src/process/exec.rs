@@ -1,0 +1,203 @@
+//! `exec`: a new process in a running container. The runtime enters the container's pid
+//! namespace for the clone (so the child lands in it), puts the child in the container's
+//! cgroup, and the child joins the other namespaces and confines itself as the container's
+//! init did (finalize.rs), then execs. Success is seen as end-of-file on the close-on-exec
+//! sync channel; a failure arrives as a message before it.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use libcgroups::common::CgroupManager;
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::sync::{self, Msg, SyncError};
+use crate::namespaces;
+use crate::state::Saved;
+use crate::sys::{self, Forked};
+
+pub struct ExecOpts<'a> {
+    pub process: Process,
+    pub console_socket: Option<&'a Path>,
+    /// A foreground exec with a terminal and no console socket proxies the pty itself.
+    pub own_console: bool,
+    pub preserve_fds: u32,
+}
+
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub console: Option<OwnedFd>,
+}
+
+/// The container's namespaces as seen through its init: (flag, path), user first, mount last.
+fn container_namespaces(saved: &Saved) -> Vec<(LinuxNamespaceType, CloneFlags, PathBuf)> {
+    let nss = saved
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let order = [
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Time,
+        LinuxNamespaceType::Mount,
+    ];
+    order
+        .into_iter()
+        .filter(|t| nss.iter().any(|n| n.typ() == *t))
+        .map(|t| {
+            let name = match t {
+                LinuxNamespaceType::Mount => "mnt",
+                LinuxNamespaceType::Network => "net",
+                LinuxNamespaceType::Cgroup => "cgroup",
+                LinuxNamespaceType::Uts => "uts",
+                LinuxNamespaceType::Ipc => "ipc",
+                LinuxNamespaceType::User => "user",
+                LinuxNamespaceType::Pid => "pid",
+                LinuxNamespaceType::Time => "time",
+            };
+            (
+                t,
+                namespaces::flag(t),
+                PathBuf::from(format!("/proc/{}/ns/{name}", saved.pid)),
+            )
+        })
+        .collect()
+}
+
+pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
+    let process = &o.process;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("exec: no command given (args or --process)");
+    }
+    let terminal = process.terminal().unwrap_or(false);
+    let mut own_console = None;
+    let console = match o.console_socket {
+        _ if !terminal => None,
+        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(
+            || format!("connect to --console-socket {}", p.display()),
+        )?)),
+        None if o.own_console => {
+            let (ours, theirs) = UnixStream::pair().context("console socketpair")?;
+            own_console = Some(OwnedFd::from(ours));
+            Some(OwnedFd::from(theirs))
+        }
+        None => bail!("exec with a terminal needs --console-socket"),
+    };
+    let seccomp = saved
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::build)
+        .transpose()?;
+    let nss = container_namespaces(saved);
+    // Open every namespace before the clone: the init could exit meanwhile.
+    let mut ns_files = Vec::new();
+    for (t, flag, path) in &nss {
+        let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+        ns_files.push((*t, *flag, f));
+    }
+    let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
+    let own_pidns = File::open("/proc/self/ns/pid")?;
+    if let Some((_, _, f)) = ns_files
+        .iter()
+        .find(|(t, _, _)| *t == LinuxNamespaceType::Pid)
+    {
+        nix::sched::setns(f.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context("enter the container's pid namespace")?;
+    }
+    let forked = sys::clone3(0).context("clone3 the exec process")?;
+    if let Forked::Parent { .. } = forked {
+        // Only the runtime goes back; the child stays in the container's pid namespace.
+        nix::sched::setns(own_pidns.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context("return to own pid namespace")?;
+    }
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            drop(parent_chan);
+            let r = child(
+                &child_chan,
+                process,
+                &ns_files,
+                console.as_ref(),
+                seccomp.as_ref(),
+                o.preserve_fds,
+            );
+            let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
+            sys::exit_now(1)
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_chan);
+    drop(console);
+    let fail = |e: anyhow::Error| {
+        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        e
+    };
+    let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id).map_err(|e| fail(e.into()))?;
+    mgr.add_task(nix::unistd::Pid::from_raw(pid))
+        .map_err(|e| fail(anyhow!("exec: join the container's cgroup: {e}")))?;
+    parent_chan.send(&Msg::Go).map_err(|e| fail(e.into()))?;
+    match parent_chan.recv() {
+        Err(SyncError::Closed) => {} // close-on-exec: the program is running
+        Ok(Msg::Error(e)) => {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            bail!("exec: {e}")
+        }
+        Ok(m) => return Err(fail(anyhow!("exec: unexpected {m:?}"))),
+        Err(e) => return Err(fail(e.into())),
+    }
+    Ok(Spawned {
+        pid,
+        pidfd,
+        console: own_console,
+    })
+}
+
+/// The child: wait for the cgroup, join the namespaces, confine, exec. Returns only on error.
+fn child(
+    chan: &sync::Channel,
+    process: &Process,
+    ns_files: &[(LinuxNamespaceType, CloneFlags, File)],
+    console: Option<&OwnedFd>,
+    seccomp: Option<&crate::seccomp::Program>,
+    preserve_fds: u32,
+) -> Result<(), String> {
+    chan.expect(Msg::Go)?;
+    for (t, flag, f) in ns_files {
+        if *t == LinuxNamespaceType::Pid {
+            continue; // entered by the clone
+        }
+        nix::sched::setns(f.as_fd(), *flag)
+            .map_err(|e| format!("join the container's {t} namespace: {e}"))?;
+    }
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    if let Some(sock) = console {
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        super::console::setup(sock, size)?;
+    }
+    let program = super::finalize::confine_and_find(process, seccomp, &[], preserve_fds)?;
+    if let Some(p) = seccomp.filter(|_| process.no_new_privileges().unwrap_or(false)) {
+        crate::seccomp::install(p).map_err(|e| e.to_string())?;
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+    let e = nix::unistd::execve(&program.path, &program.args, &program.env).unwrap_err();
+    Err(format!("exec {:?}: {e}", program.path))
+}

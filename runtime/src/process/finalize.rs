@@ -1,0 +1,115 @@
+//! The last steps before exec, shared by a container's init and by `exec`: rlimits, LSM exec
+//! labels, capabilities around the user switch, no_new_privs, seccomp, cwd, umask, the
+//! program looked up in the container's PATH, and the fds that may survive the exec.
+
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Process;
+
+use crate::confine;
+use crate::seccomp;
+
+/// What to execve.
+pub struct Program {
+    pub path: CString,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+}
+
+/// Confine the calling process as `process` says and find its program. Seccomp is installed
+/// here only without no_new_privs (it then needs CAP_SYS_ADMIN, still held before the user
+/// switch, as runc does); with no_new_privs the caller installs it just before the exec.
+pub fn confine_and_find(
+    process: &Process,
+    filter: Option<&seccomp::Program>,
+    extra_env: &[String],
+    pass_fds: u32,
+) -> Result<Program, String> {
+    confine::rlimits::apply(process.rlimits().as_deref().unwrap_or_default())
+        .map_err(|e| e.to_string())?;
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        confine::lsm::set_apparmor_exec(p)
+            .map_err(|e| format!("process.apparmorProfile {p}: {e}"))?;
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        confine::lsm::set_selinux_exec(l).map_err(|e| format!("process.selinuxLabel {l}: {e}"))?;
+    }
+    let caps = confine::caps::plan(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
+    confine::caps::drop_bounding(&caps).map_err(|e| e.to_string())?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if let (Some(p), false) = (filter, nnp) {
+        seccomp::install(p).map_err(|e| e.to_string())?;
+    }
+    confine::user::switch(process.user()).map_err(|e| e.to_string())?;
+    confine::caps::apply(&caps).map_err(|e| e.to_string())?;
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("process.noNewPrivileges: {e}"))?;
+    }
+    nix::unistd::chdir(process.cwd())
+        .map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
+    let umask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        umask as libc::mode_t,
+    ));
+    let program = find(process, extra_env)?;
+    // Only stdio and the fds passed on purpose survive the exec.
+    for fd in 3..3 + pass_fds {
+        crate::sys::clear_cloexec(fd as i32).map_err(|e| format!("preserve fd {fd}: {e}"))?;
+    }
+    crate::sys::cloexec_from(3 + pass_fds).map_err(|e| format!("close_range: {e}"))?;
+    Ok(program)
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// args[0] looked up in the container's PATH (from process.env), as runc does, and the env.
+pub fn find(process: &Process, extra_env: &[String]) -> Result<Program, String> {
+    let args = process.args().clone().unwrap_or_default();
+    let arg0 = args.first().ok_or("process.args is empty")?;
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend(extra_env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!(
+            "HOME={}",
+            confine::user::home_for(process.user().uid())
+        ));
+    }
+    let path = if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        if !is_executable(&p) {
+            return Err(format!(
+                "exec {arg0:?}: no such executable file in the container"
+            ));
+        }
+        p
+    } else {
+        let search = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        search
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .find(|p| is_executable(p))
+            .ok_or_else(|| {
+                format!("exec {arg0:?}: executable file not found in $PATH ({search})")
+            })?
+    };
+    let cs = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
+    Ok(Program {
+        path: cs(&path.to_string_lossy())?,
+        args: args.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
+        env: env.iter().map(|e| cs(e)).collect::<Result<_, _>>()?,
+    })
+}

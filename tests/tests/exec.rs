@@ -1,0 +1,187 @@
+//! exec, pause/resume, ps, features: the commands engines call beyond the lifecycle.
+
+use gantry_tests::*;
+use serde_json::json;
+
+fn running(rt: &Rt, b: &Bundle) -> (String, i64) {
+    let id = unique_id("exec");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    (id, pid)
+}
+
+fn ns(pid: &str, n: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{n}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn exec_joins_namespaces_and_returns_exit_code() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let (id, pid) = running(&rt, &b);
+    let o = rt.run(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for n in pid net ipc uts mnt; do readlink /proc/self/ns/$n; done; hostname; exit 5",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, n) in ["pid", "net", "ipc", "uts", "mnt"].iter().enumerate() {
+        assert_eq!(lines[i], ns(&pid.to_string(), n), "{n}");
+    }
+    assert_eq!(lines[5], "e2e");
+}
+
+#[test]
+fn exec_env_user_cwd_and_cgroup() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let path = format!("/gantry-e2e-exec/{}", unique_id("cg"));
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["namespaces"] =
+            json!([{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]);
+    });
+    let (id, _) = running(&rt, &b);
+    let o = rt.run(&[
+        "exec",
+        "--env",
+        "FOO=bar",
+        "--user",
+        "1000:1001",
+        "--cwd",
+        "/tmp",
+        &id,
+        "sh",
+        "-c",
+        "echo $FOO; id -u; id -g; pwd; grep memory /proc/self/cgroup",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(&l[..4], &["bar", "1000", "1001", "/tmp"]);
+    assert!(
+        l[4].ends_with(&format!(":{path}")),
+        "exec'd process not in the container's cgroup: {}",
+        l[4]
+    );
+}
+
+#[test]
+fn exec_detach_writes_pid_file_and_process_file_works() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let (id, _) = running(&rt, &b);
+    let dir = TempDir::new("execpid");
+    let pidf = dir.path().join("pid");
+    rt.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pidf.to_str().unwrap(),
+        &id,
+        "sleep",
+        "301",
+    ]);
+    let pid: i32 = std::fs::read_to_string(&pidf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .contains("301"));
+    let json: serde_json::Value =
+        serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_i64() == Some(pid as i64)),
+        "{json}"
+    );
+    // containerd's form: the whole process as a JSON file.
+    let procf = dir.path().join("process.json");
+    std::fs::write(&procf, json!({"args": ["sh", "-c", "echo from-file $X"], "env": ["X=1", "PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}).to_string()).unwrap();
+    let out = rt.ok(&["exec", "--process", procf.to_str().unwrap(), &id]);
+    assert_eq!(out, "from-file 1\n");
+}
+
+#[test]
+fn exec_of_missing_program_fails_cleanly() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let (id, _) = running(&rt, &b);
+    let o = rt.run(&["exec", &id, "/no/such/program"]);
+    assert!(!o.status.success());
+    assert_eq!(rt.status(&id), "running");
+}
+
+#[test]
+fn pause_and_resume_freeze_the_container() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let (id, pid) = running(&rt, &b);
+    rt.ok(&["pause", &id]);
+    assert_eq!(rt.status(&id), "paused");
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let state = st[st.rfind(')').unwrap() + 2..].chars().next().unwrap();
+    // A frozen task sleeps in the freezer (D on cgroup v1).
+    assert!(state == 'D' || state == 'S', "{st}");
+    let freezer = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let path = freezer
+        .lines()
+        .find(|l| l.contains(":freezer:"))
+        .map(|l| l.rsplit(':').next().unwrap().to_string());
+    if let Some(p) = path {
+        let f = v1_cgroup_dir("freezer", &p).join("freezer.state");
+        assert_eq!(std::fs::read_to_string(f).unwrap().trim(), "FROZEN");
+    }
+    assert!(
+        !rt.run(&["pause", &id]).status.success(),
+        "pausing a paused container succeeded"
+    );
+    rt.ok(&["resume", &id]);
+    assert_eq!(rt.status(&id), "running");
+    assert!(
+        !rt.run(&["resume", &id]).status.success(),
+        "resuming a running container succeeded"
+    );
+}
+
+#[test]
+fn features_document() {
+    let rt = Rt::new();
+    let o = rt.run(&["features"]);
+    if !o.status.success() && !is_gantry() {
+        return; // runc 1.1 has `features` behind an experimental flag
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["ociVersionMin"].is_string() && v["ociVersionMax"].is_string());
+    let ns = v["linux"]["namespaces"].as_array().unwrap();
+    for n in ["pid", "mount", "network", "user", "cgroup"] {
+        assert!(ns.iter().any(|x| x == n), "{n}");
+    }
+    assert!(v["mountOptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o == "rbind"));
+    assert!(v["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h == "createContainer"));
+}
