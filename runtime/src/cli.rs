@@ -60,6 +60,18 @@ pub enum Command {
     List(ListArgs),
     /// Run another program in a running container.
     Exec(ExecArgs),
+    /// Change a running container's resources.
+    Update(UpdateArgs),
+    /// Print the container's resource usage (runc's event JSON).
+    Events {
+        id: String,
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events (e.g. 5s, 500ms).
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+    },
     /// Print what this runtime supports (runtime-spec features.md).
     Features,
     /// Freeze every process of a container.
@@ -170,6 +182,38 @@ pub struct ExecArgs {
     /// Exec even if the container is paused.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// A LinuxResources JSON file ("-" for stdin) replacing the resources.
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    #[arg(long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
 }
 
 #[derive(Args, Debug)]

@@ -26,6 +26,12 @@ fn main() {
         Command::Delete(a) => commands::delete::run(&g, a).map(|_| 0),
         Command::Run(a) => commands::run::run(&g, a),
         Command::List(a) => commands::list::run(&g, a).map(|_| 0),
+        Command::Update(a) => commands::update::run(&g, a).map(|_| 0),
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => commands::events::run(&g, id, *stats, *interval).map(|_| 0),
         Command::Exec(a) => commands::exec::run(&g, a),
         Command::Features => commands::features::run().map(|_| 0),
         Command::Pause { id } => commands::pause::run(&g, id, true).map(|_| 0),

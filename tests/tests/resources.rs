@@ -1,0 +1,117 @@
+//! linux.resources applied through the cgroup, update, and events --stats.
+
+use gantry_tests::*;
+use serde_json::json;
+
+fn cg_path(tag: &str) -> String {
+    format!("/gantry-e2e-res/{}", unique_id(tag))
+}
+
+#[test]
+fn memory_limit_kills_an_allocating_process() {
+    let rt = Rt::new();
+    let path = cg_path("mem");
+    let mut b = Bundle::new(&[]);
+    let p = path.clone();
+    let memsw = std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        let mut mem = json!({"limit": 32 << 20});
+        if memsw {
+            mem["swap"] = json!(32 << 20); // no swap to escape into
+        }
+        c["linux"]["resources"]["memory"] = mem;
+    })
+    // tail keeps the last "line" of a stream with no newline: all 100M of it.
+    .sh("head -c 100m /dev/zero | tail >/dev/null; echo rc=$?");
+    let (code, out, err) = rt.run_fg(&b, &unique_id("oom"));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "rc=137\n"),
+        "a 100M allocation survived a 32M limit: {err}"
+    );
+    // Control: without the limit the same program runs.
+    b.edit(|c| {
+        c["linux"]["resources"]
+            .as_object_mut()
+            .unwrap()
+            .remove("memory")
+            .map(|_| ())
+            .unwrap_or(())
+    });
+    let (code, out, err) = rt.run_fg(&b, &unique_id("nooom"));
+    assert_eq!((code, out.as_str()), (0, "rc=0\n"), "{err}");
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    let p = cg_path("pids");
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["resources"]["pids"] = json!({"limit": 10});
+    })
+    // The loop runs in a subshell: when fork fails there, only the subshell gives up.
+    // Counted with builtins: once the bomb has used the pids, even `ls` could not fork.
+    .sh("(for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 100 & done) 2>/dev/null; set -- /proc/[0-9]*; echo $#");
+    let (code, out, err) = rt.run_fg(&b, &unique_id("forkbomb"));
+    assert_eq!(code, 0, "{err}");
+    let procs: u32 = out.trim().parse().unwrap_or(99);
+    assert!(procs <= 10, "{procs} processes under pids.max=10");
+    assert!(procs >= 3, "the bomb did not run at all: {procs}");
+}
+
+#[test]
+fn cpu_and_pids_values_read_back_and_update() {
+    let rt = Rt::new();
+    let path = cg_path("cpu");
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["resources"]["cpu"] = json!({"shares": 256, "quota": 50000, "period": 100000});
+        c["linux"]["resources"]["pids"] = json!({"limit": 77});
+        c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+    });
+    let id = unique_id("upd");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let read = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(v1_cgroup_dir(ctrl, &path).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("cpu", "cpu.shares"), "256");
+    assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read("pids", "pids.max"), "77");
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    rt.ok(&[
+        "update",
+        "--memory",
+        "96m",
+        "--pids-limit",
+        "55",
+        "--cpu-share",
+        "512",
+        &id,
+    ]);
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(read("pids", "pids.max"), "55");
+    assert_eq!(read("cpu", "cpu.shares"), "512");
+    let ev: serde_json::Value =
+        serde_json::from_str(rt.ok(&["events", "--stats", &id]).lines().next().unwrap()).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{ev}");
+    assert_eq!(
+        ev["data"]["memory"]["usage"]["limit"].as_u64(),
+        Some(96 << 20),
+        "{ev}"
+    );
+}
