@@ -41,8 +41,8 @@ fn merged(a: &UpdateArgs, current: Option<&LinuxResources>) -> Result<LinuxResou
         return serde_json::from_str(&text).context("--resources: invalid LinuxResources JSON");
     }
     let mut r = current.cloned().unwrap_or_default();
-    let mut mem: LinuxMemory = r.memory().clone().unwrap_or_default();
-    let mem_before = mem.clone();
+    let mut mem: LinuxMemory = r.memory().unwrap_or_default();
+    let mem_before = mem;
     if let Some(m) = &a.memory {
         mem.set_limit(Some(parse_bytes(m)?));
     }
