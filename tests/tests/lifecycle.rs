@@ -182,3 +182,42 @@ fn kill_all_signals_every_process() {
     }
     assert!(gone, "kill --all left processes running");
 }
+
+#[test]
+fn no_pivot_uses_chroot() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    b.sh("ls / | tr '\\n' ' '; echo; cat /proc/self/mountinfo | wc -l");
+    let id = unique_id("nopivot");
+    let o = rt.run(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("bin dev etc proc root sys tmp"), "{out}");
+}
+
+#[test]
+fn concurrent_commands_on_one_id_are_serialised() {
+    // Two creates of the same id at once: exactly one wins, the other fails cleanly.
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("race");
+    let spawn = || {
+        rt.cmd()
+            .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut c) = (spawn(), spawn());
+    let (ra, rc) = (a.wait().unwrap().success(), c.wait().unwrap().success());
+    assert!(ra ^ rc, "both or neither create succeeded ({ra}, {rc})");
+    assert_eq!(rt.status(&id), "created");
+}
