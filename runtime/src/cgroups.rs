@@ -26,6 +26,10 @@ pub enum CgroupError {
     Apply { path: PathBuf, msg: String },
     #[error("cgroup {path}: cannot remove: {msg}")]
     Remove { path: PathBuf, msg: String },
+    #[error(
+        "the container has no cgroup: it runs rootless, and cgroups are not delegated to this user"
+    )]
+    Skipped,
 }
 
 /// `linux.cgroupsPath`, or runc's default for the driver: `/gantry/ID` for cgroupfs and
@@ -47,6 +51,9 @@ pub struct Placement {
     /// mount, makes libcgroups pick the driver for that filesystem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<PathBuf>,
+    /// Rootless without a delegated cgroup: the container has none.
+    #[serde(default)]
+    pub skipped: bool,
 }
 
 /// systemd's path for a slice: `a-b-c.slice` lives at `/a.slice/a-b.slice/a-b-c.slice`.
@@ -94,6 +101,9 @@ pub fn systemd_fs_path(p: &Path) -> PathBuf {
 }
 
 pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError> {
+    if p.skipped {
+        return Err(CgroupError::Skipped);
+    }
     let root = p.root.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"));
     // libcgroups drives systemd only on a unified host; on v1 a systemd path is mapped to
     // the directory systemd itself would use.

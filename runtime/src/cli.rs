@@ -14,9 +14,10 @@ use crate::logger::LogFormat;
     about = "An OCI container runtime with built-in GPU support"
 )]
 pub struct Cli {
-    /// Directory for the state of containers (a tmpfs is best).
-    #[arg(long, default_value = "/run/gantry")]
-    pub root: PathBuf,
+    /// Directory for the state of containers (a tmpfs is best). Default: /run/gantry for
+    /// root, $XDG_RUNTIME_DIR/gantry for other users.
+    #[arg(long)]
+    pub root: Option<PathBuf>,
     /// Log file (default: errors to stderr only).
     #[arg(long)]
     pub log: Option<PathBuf>,
@@ -248,6 +249,22 @@ pub struct ListArgs {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+impl Cli {
+    /// --root, or the default for who runs us.
+    pub fn state_root(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        if nix::unistd::geteuid().is_root() {
+            return PathBuf::from("/run/gantry");
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d).join("gantry"),
+            _ => PathBuf::from(format!("/tmp/gantry-{}", nix::unistd::geteuid())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ fn main() {
         );
         std::process::exit(1);
     }
+    let root = cli.state_root();
     let g = Globals {
-        root: &cli.root,
+        root: &root,
         systemd_cgroup: cli.systemd_cgroup,
         cgroup_root: cli.cgroup_root.as_deref(),
     };

@@ -108,9 +108,14 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
 
 /// Write the uid and gid maps of a child in a new user namespace (from the parent, which holds
 /// the privileges in the parent namespace).
-pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), String> {
+pub fn write_id_maps(pid: i32, linux: &Linux, rootless: bool) -> Result<(), String> {
     let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
     let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
+    if rootless {
+        // An unprivileged writer may map its own gid only after giving up setgroups.
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+            .map_err(|e| format!("write setgroups: {e}"))?;
+    }
     std::fs::write(format!("/proc/{pid}/uid_map"), &uid)
         .map_err(|e| format!("write uid_map {:?}: {e}", uid.trim()))?;
     std::fs::write(format!("/proc/{pid}/gid_map"), &gid)

@@ -30,8 +30,10 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
             }
         }
     }
-    let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
-    crate::cgroups::remove(&mgr, &saved.cgroup.path)?;
+    if !saved.cgroup.skipped {
+        let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
+        crate::cgroups::remove(&mgr, &saved.cgroup.path)?;
+    }
     dir.remove()?;
     if let Some(h) = saved
         .config

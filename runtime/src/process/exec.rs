@@ -145,9 +145,11 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id).map_err(|e| fail(e.into()))?;
-    mgr.add_task(nix::unistd::Pid::from_raw(pid))
-        .map_err(|e| fail(anyhow!("exec: join the container's cgroup: {e}")))?;
+    if !saved.cgroup.skipped {
+        let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id).map_err(|e| fail(e.into()))?;
+        mgr.add_task(nix::unistd::Pid::from_raw(pid))
+            .map_err(|e| fail(anyhow!("exec: join the container's cgroup: {e}")))?;
+    }
     parent_chan.send(&Msg::Go).map_err(|e| fail(e.into()))?;
     match parent_chan.recv() {
         Err(SyncError::Closed) => {} // close-on-exec: the program is running

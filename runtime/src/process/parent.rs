@@ -173,13 +173,15 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         .context("open exec fifo")?
         .into();
 
-    let placement = cgroups::Placement {
+    let mut placement = cgroups::Placement {
         path: cgroups::path_for(spec, o.id, o.systemd_cgroup),
         systemd: o.systemd_cgroup,
         root: o.cgroup_root.map(Path::to_path_buf),
+        skipped: false,
     };
     let mgr = cgroups::manager(&placement, o.id)?;
     undo.cgroup = Some((mgr, placement.path.clone()));
+    let rootless = !nix::unistd::geteuid().is_root();
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
 
     // A pid namespace joined by path applies to children only: enter it for the clone, then
@@ -226,10 +228,19 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     undo.child = Some((pid, pidfd.try_clone()?));
 
     if ns.new_user {
-        namespaces::write_id_maps(pid, &linux).map_err(|e| anyhow!(e))?;
+        namespaces::write_id_maps(pid, &linux, rootless).map_err(|e| anyhow!(e))?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
-    cgroups::join_and_apply(mgr, &placement.path, pid, spec)?;
+    match cgroups::join_and_apply(mgr, &placement.path, pid, spec) {
+        Ok(()) => {}
+        // Rootless, as runc and crun do: without a cgroup delegated to us, run without one.
+        Err(e) if rootless => {
+            crate::logger::info(&format!("rootless: running without a cgroup: {e}"));
+            placement.skipped = true;
+            undo.cgroup = None;
+        }
+        Err(e) => return Err(e.into()),
+    }
     parent_chan.send(&Msg::Go)?;
 
     let mut saved = Saved {
