@@ -165,7 +165,25 @@ pub fn remove(mgr: &AnyCgroupManager, path: &Path) -> Result<(), CgroupError> {
     mgr.remove().map_err(|e| CgroupError::Remove {
         path: path.to_path_buf(),
         msg: e.to_string(),
-    })
+    })?;
+    remove_default_parent(path);
+    Ok(())
+}
+
+/// The default path's parent (`/gantry`) is Gantry's own: remove it from every hierarchy once
+/// it is empty, so no empty directory is left behind. Other parents belong to whoever made
+/// them (a pod, a slice) and are left alone.
+fn remove_default_parent(path: &Path) {
+    if path.parent() != Some(Path::new("/gantry")) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("gantry")).collect();
+    dirs.push(PathBuf::from("/sys/fs/cgroup/gantry"));
+    for d in dirs {
+        // rmdir fails (EBUSY/ENOTEMPTY) while another container lives below: that is fine.
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 /// The pids in a container's cgroup (for `kill --all`).

@@ -74,3 +74,21 @@ fn cgroup_v2_placement_on_a_cgroup2_mount() {
     run(&["delete", "--force", &id]);
     assert!(!unified.join(path.trim_start_matches('/')).exists());
 }
+
+#[test]
+fn no_empty_default_parent_left_behind() {
+    if !is_gantry() {
+        return; // runc's default path differs
+    }
+    let rt = Rt::new();
+    let b = Bundle::new(&["true"]);
+    let id = unique_id("cgparent");
+    rt.ok(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    // Other tests may have containers under /gantry right now; then it may stay. What must
+    // never stay is an empty /gantry with no container of any test below it.
+    let dir = v1_cgroup_dir("pids", "/gantry");
+    if dir.exists() {
+        let children = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.path().is_dir()).count();
+        assert!(children > 0, "an empty /gantry cgroup was left behind");
+    }
+}

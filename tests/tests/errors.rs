@@ -158,3 +158,14 @@ fn start_of_stopped_container_fails() {
     );
     rt.ok(&["delete", &id]);
 }
+
+#[test]
+fn lsm_label_without_the_lsm_is_an_error() {
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").map(|s| s.trim() == "Y").unwrap_or(false);
+    if apparmor || !is_gantry() {
+        return; // only meaningful (and Gantry's wording) where the host lacks AppArmor
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
+    create_fails(&b, "AppArmor is not enabled");
+}
