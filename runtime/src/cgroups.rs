@@ -132,16 +132,18 @@ pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError>
 /// Put `pid` into the container's cgroup and apply the resources of the spec.
 pub fn join_and_apply(
     mgr: &AnyCgroupManager,
-    path: &Path,
+    placement: &Placement,
     pid: i32,
     spec: &Spec,
 ) -> Result<(), CgroupError> {
+    let path = &placement.path;
     mgr.add_task(Pid::from_raw(pid))
         .map_err(|e| CgroupError::Join {
             path: path.to_path_buf(),
             pid,
             msg: e.to_string(),
         })?;
+    join_extra(placement, pid)?;
     let empty = LinuxResources::default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
@@ -161,12 +163,58 @@ pub fn join_and_apply(
     })
 }
 
-pub fn remove(mgr: &AnyCgroupManager, path: &Path) -> Result<(), CgroupError> {
+pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), CgroupError> {
+    let path = &placement.path;
     mgr.remove().map_err(|e| CgroupError::Remove {
         path: path.to_path_buf(),
         msg: e.to_string(),
     })?;
+    for d in extra_dirs(placement) {
+        let _ = std::fs::remove_dir(d);
+    }
     remove_default_parent(path);
+    Ok(())
+}
+
+/// On a v1 host runc also puts the container in the named systemd hierarchy and, in hybrid
+/// mode, in the cgroup2 one, at the same path (libcgroups' v1 driver manages neither), so
+/// systemd and v2-aware tools see it where they expect.
+fn extra_dirs(p: &Placement) -> Vec<PathBuf> {
+    if p.root.is_some() || p.systemd {
+        return Vec::new();
+    }
+    let rel = p.path.strip_prefix("/").unwrap_or(&p.path);
+    let is_mount = |d: &str, magic| {
+        nix::sys::statfs::statfs(d).is_ok_and(|s| s.filesystem_type() == magic)
+            && nix::sys::statfs::statfs("/sys/fs/cgroup")
+                .is_ok_and(|s| s.filesystem_type() != nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    };
+    let mut out = Vec::new();
+    if is_mount(
+        "/sys/fs/cgroup/systemd",
+        nix::sys::statfs::CGROUP_SUPER_MAGIC,
+    ) {
+        out.push(Path::new("/sys/fs/cgroup/systemd").join(rel));
+    }
+    if is_mount(
+        "/sys/fs/cgroup/unified",
+        nix::sys::statfs::CGROUP2_SUPER_MAGIC,
+    ) {
+        out.push(Path::new("/sys/fs/cgroup/unified").join(rel));
+    }
+    out
+}
+
+fn join_extra(p: &Placement, pid: i32) -> Result<(), CgroupError> {
+    for d in extra_dirs(p) {
+        let err = |e: std::io::Error| CgroupError::Join {
+            path: d.clone(),
+            pid,
+            msg: e.to_string(),
+        };
+        std::fs::create_dir_all(&d).map_err(err)?;
+        std::fs::write(d.join("cgroup.procs"), pid.to_string()).map_err(err)?;
+    }
     Ok(())
 }
 
@@ -177,7 +225,9 @@ fn remove_default_parent(path: &Path) {
     if path.parent() != Some(Path::new("/gantry")) {
         return;
     }
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
     let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("gantry")).collect();
     dirs.push(PathBuf::from("/sys/fs/cgroup/gantry"));
     for d in dirs {

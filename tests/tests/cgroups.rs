@@ -88,7 +88,11 @@ fn no_empty_default_parent_left_behind() {
     // never stay is an empty /gantry with no container of any test below it.
     let dir = v1_cgroup_dir("pids", "/gantry");
     if dir.exists() {
-        let children = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.path().is_dir()).count();
+        let children = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .count();
         assert!(children > 0, "an empty /gantry cgroup was left behind");
     }
 }

@@ -161,7 +161,9 @@ fn start_of_stopped_container_fails() {
 
 #[test]
 fn lsm_label_without_the_lsm_is_an_error() {
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").map(|s| s.trim() == "Y").unwrap_or(false);
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .map(|s| s.trim() == "Y")
+        .unwrap_or(false);
     if apparmor || !is_gantry() {
         return; // only meaningful (and Gantry's wording) where the host lacks AppArmor
     }

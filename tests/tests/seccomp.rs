@@ -151,11 +151,26 @@ fn docker_style_profile_blocks_unshare_mount_and_setns_even_with_cap_sys_admin()
     let Some(profile) = podman_profile() else {
         return;
     };
-    let blocked = ["mount", "umount", "umount2", "unshare", "setns", "keyctl", "add_key", "request_key"];
+    let blocked = [
+        "mount",
+        "umount",
+        "umount2",
+        "unshare",
+        "setns",
+        "keyctl",
+        "add_key",
+        "request_key",
+    ];
     let mut p = profile.clone();
     for rule in p["syscalls"].as_array_mut().unwrap() {
         if rule["action"] == "SCMP_ACT_ALLOW" {
-            let names: Vec<Value> = rule["names"].as_array().unwrap().iter().filter(|n| !blocked.contains(&n.as_str().unwrap())).cloned().collect();
+            let names: Vec<Value> = rule["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| !blocked.contains(&n.as_str().unwrap()))
+                .cloned()
+                .collect();
             rule["names"] = json!(names);
         }
     }
@@ -163,7 +178,10 @@ fn docker_style_profile_blocks_unshare_mount_and_setns_even_with_cap_sys_admin()
     let script = "unshare -m true 2>&1; echo unshare=$?; mkdir /m; mount -t tmpfs x /m 2>&1; echo mount=$?; echo ok";
     let (code, out, err) = run(|c| c["linux"]["seccomp"] = p, script);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("unshare=1") && out.contains("Operation not permitted"), "{out}");
+    assert!(
+        out.contains("unshare=1") && out.contains("Operation not permitted"),
+        "{out}"
+    );
     assert!(!out.contains("mount=0"), "{out}");
     assert!(out.ends_with("ok\n"), "{out}");
 }

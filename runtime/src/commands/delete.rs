@@ -32,9 +32,10 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
     }
     if !saved.cgroup.skipped {
         let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
-        crate::cgroups::remove(&mgr, &saved.cgroup.path)?;
+        crate::cgroups::remove(&mgr, &saved.cgroup)?;
     }
     dir.remove()?;
+    crate::logger::debug(&format!("deleted container {}", saved.id));
     if let Some(h) = saved
         .config
         .hooks()

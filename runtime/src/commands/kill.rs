@@ -36,6 +36,10 @@ pub fn run(g: &Globals, a: &KillArgs) -> Result<()> {
     if status == Status::Stopped {
         bail!("container {} is not running (state stopped)", a.id);
     }
+    crate::logger::debug(&format!(
+        "signal {sig} to container {} (all: {})",
+        a.id, a.all
+    ));
     if a.all {
         signal_all(&saved, sig)
     } else {

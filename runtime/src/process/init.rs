@@ -143,6 +143,11 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         hooks::run_hooks(hooks::HookKind::CreateContainer, h, &state).map_err(|e| e.to_string())?;
     }
 
+    // sysctl before readonlyPaths (which usually cover /proc/sys), as runc orders them,
+    // written through the container's own /proc, resolved inside the rootfs.
+    for (k, v) in linux.sysctl().iter().flatten() {
+        write_sysctl(&root, k, v)?;
+    }
     for p in linux.masked_paths().iter().flatten() {
         rootfs::paths::mask(&root, Path::new(p)).map_err(|e| e.to_string())?;
     }
@@ -167,10 +172,6 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         .unwrap_or(false);
     rootfs::finish_root(readonly, linux.rootfs_propagation().as_deref())
         .map_err(|e| e.to_string())?;
-    for (k, v) in linux.sysctl().iter().flatten() {
-        let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
-        std::fs::write(&p, v).map_err(|e| format!("linux.sysctl {k}={v}: {e}"))?;
-    }
     if let Some(p) = linux.personality() {
         set_personality(p)?;
     }
@@ -208,6 +209,19 @@ fn has_ns_path(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|n| n.iter().any(|x| x.typ() == t && x.path().is_some()))
+}
+
+fn write_sysctl(root: &Root, key: &str, value: &str) -> Result<(), String> {
+    let p = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    let mut f = root
+        .root
+        .open_subpath(
+            &p,
+            pathrs::flags::OpenFlags::O_WRONLY | pathrs::flags::OpenFlags::O_CLOEXEC,
+        )
+        .map_err(|e| format!("linux.sysctl {key}: {e}"))?;
+    std::io::Write::write_all(&mut f, value.as_bytes())
+        .map_err(|e| format!("linux.sysctl {key}={value}: {e}"))
 }
 
 fn set_names(spec: &Spec) -> Result<(), String> {

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
@@ -51,7 +51,7 @@ pub struct Created {
 struct Undo<'a> {
     dir: Option<ContainerDir>,
     child: Option<(i32, OwnedFd)>,
-    cgroup: Option<(libcgroups::common::AnyCgroupManager, PathBuf)>,
+    cgroup: Option<(libcgroups::common::AnyCgroupManager, cgroups::Placement)>,
     _root: &'a Path,
 }
 
@@ -180,7 +180,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         skipped: false,
     };
     let mgr = cgroups::manager(&placement, o.id)?;
-    undo.cgroup = Some((mgr, placement.path.clone()));
+    undo.cgroup = Some((mgr, placement.clone()));
     let rootless = !nix::unistd::geteuid().is_root();
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
 
@@ -231,7 +231,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         namespaces::write_id_maps(pid, &linux, rootless).map_err(|e| anyhow!(e))?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
-    match cgroups::join_and_apply(mgr, &placement.path, pid, spec) {
+    match cgroups::join_and_apply(mgr, &placement, pid, spec) {
         Ok(()) => {}
         // Rootless, as runc and crun do: without a cgroup delegated to us, run without one.
         Err(e) if rootless => {
@@ -269,6 +269,12 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     if let Some(p) = o.pid_file {
         write_pid_file(p, pid)?;
     }
+    crate::logger::debug(&format!(
+        "created container {} (init pid {pid}, bundle {}, cgroup {})",
+        o.id,
+        bundle.dir.display(),
+        saved.cgroup.path.display()
+    ));
     let (dir, pid, pidfd) = undo.disarm();
     Ok(Created {
         dir,
