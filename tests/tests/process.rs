@@ -172,7 +172,6 @@ fn hostname_domainname_sysctl() {
             c["hostname"] = json!("box1");
             c["domainname"] = json!("example.org");
             c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "777"});
-            c["linux"]["readonlyPaths"] = json!([]);
         },
         "hostname; cat /proc/sys/kernel/domainname /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
     );
