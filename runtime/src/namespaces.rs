@@ -26,6 +26,33 @@ pub struct NsPlan {
     pub join_user: bool,
 }
 
+/// The order namespaces are joined in: user first (it decides what the others may do), pid
+/// (entered around a clone), mount last (after it, host paths are gone).
+pub const JOIN_ORDER: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Mount,
+];
+
+/// The namespace's file name under /proc/PID/ns.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
 pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     match t {
         LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
@@ -52,16 +79,6 @@ pub fn plan(linux: Option<&Linux>) -> Result<NsPlan, String> {
     let nss = linux
         .and_then(|l| l.namespaces().as_deref())
         .unwrap_or_default();
-    // Joins run in this order: user first (it decides what the others may do), mount last.
-    let order = [
-        LinuxNamespaceType::User,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Cgroup,
-        LinuxNamespaceType::Time,
-        LinuxNamespaceType::Mount,
-    ];
     for ns in nss {
         match (ns.typ(), ns.path()) {
             (LinuxNamespaceType::Cgroup, None) => p.new_cgroup = true,
@@ -76,7 +93,10 @@ pub fn plan(linux: Option<&Linux>) -> Result<NsPlan, String> {
             (_, Some(_)) => {}
         }
     }
-    for t in order {
+    for t in JOIN_ORDER
+        .into_iter()
+        .filter(|t| *t != LinuxNamespaceType::Pid)
+    {
         if let Some(ns) = nss.iter().find(|n| n.typ() == t && n.path().is_some()) {
             if t == LinuxNamespaceType::User {
                 p.join_user = true;

@@ -11,6 +11,46 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 
+/// The two ends of a terminal's console channel, runtime side.
+pub struct ConsoleChannel {
+    /// Handed to the container process, which sends the pty master over it.
+    pub theirs: Option<OwnedFd>,
+    /// Kept by a foreground `run`/`exec` that proxies the pty itself.
+    pub ours: Option<OwnedFd>,
+}
+
+/// Connect to --console-socket, or, for a foreground command without one, make our own
+/// socketpair. Nothing when the process has no terminal.
+pub fn channel(
+    terminal: bool,
+    socket: Option<&std::path::Path>,
+    own: bool,
+) -> anyhow::Result<ConsoleChannel> {
+    use anyhow::Context;
+    use std::os::unix::net::UnixStream;
+    let none = ConsoleChannel {
+        theirs: None,
+        ours: None,
+    };
+    match socket {
+        _ if !terminal => Ok(none),
+        Some(p) => Ok(ConsoleChannel {
+            theirs: Some(OwnedFd::from(UnixStream::connect(p).with_context(
+                || format!("connect to --console-socket {}", p.display()),
+            )?)),
+            ours: None,
+        }),
+        None if own => {
+            let (ours, theirs) = UnixStream::pair().context("console socketpair")?;
+            Ok(ConsoleChannel {
+                theirs: Some(theirs.into()),
+                ours: Some(ours.into()),
+            })
+        }
+        None => anyhow::bail!("process.terminal is true: --console-socket is required"),
+    }
+}
+
 pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), String> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| format!("open /dev/ptmx: {e}"))?;

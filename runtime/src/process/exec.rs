@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -41,35 +40,16 @@ fn container_namespaces(saved: &Saved) -> Vec<(LinuxNamespaceType, CloneFlags, P
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    let order = [
-        LinuxNamespaceType::User,
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Cgroup,
-        LinuxNamespaceType::Time,
-        LinuxNamespaceType::Mount,
-    ];
-    order
+    namespaces::JOIN_ORDER
         .into_iter()
         .filter(|t| nss.iter().any(|n| n.typ() == *t))
         .map(|t| {
-            let name = match t {
-                LinuxNamespaceType::Mount => "mnt",
-                LinuxNamespaceType::Network => "net",
-                LinuxNamespaceType::Cgroup => "cgroup",
-                LinuxNamespaceType::Uts => "uts",
-                LinuxNamespaceType::Ipc => "ipc",
-                LinuxNamespaceType::User => "user",
-                LinuxNamespaceType::Pid => "pid",
-                LinuxNamespaceType::Time => "time",
-            };
-            (
-                t,
-                namespaces::flag(t),
-                PathBuf::from(format!("/proc/{}/ns/{name}", saved.pid)),
-            )
+            let path = PathBuf::from(format!(
+                "/proc/{}/ns/{}",
+                saved.pid,
+                namespaces::proc_name(t)
+            ));
+            (t, namespaces::flag(t), path)
         })
         .collect()
 }
@@ -79,20 +59,14 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("exec: no command given (args or --process)");
     }
-    let terminal = process.terminal().unwrap_or(false);
-    let mut own_console = None;
-    let console = match o.console_socket {
-        _ if !terminal => None,
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(
-            || format!("connect to --console-socket {}", p.display()),
-        )?)),
-        None if o.own_console => {
-            let (ours, theirs) = UnixStream::pair().context("console socketpair")?;
-            own_console = Some(OwnedFd::from(ours));
-            Some(OwnedFd::from(theirs))
-        }
-        None => bail!("exec with a terminal needs --console-socket"),
-    };
+    let super::console::ConsoleChannel {
+        theirs: console,
+        ours: own_console,
+    } = super::console::channel(
+        process.terminal().unwrap_or(false),
+        o.console_socket,
+        o.own_console,
+    )?;
     let seccomp = saved
         .config
         .linux()

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -141,20 +140,14 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         .map(crate::seccomp::build)
         .transpose()?;
     let process = spec.process().as_ref().expect("checked by bundle::load");
-    let terminal = process.terminal().unwrap_or(false);
-    let mut own_console = None;
-    let console = match o.console_socket {
-        _ if !terminal => None,
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(
-            || format!("connect to --console-socket {}", p.display()),
-        )?)),
-        None if o.own_console => {
-            let (ours, theirs) = UnixStream::pair().context("console socketpair")?;
-            own_console = Some(OwnedFd::from(ours));
-            Some(OwnedFd::from(theirs))
-        }
-        None => bail!("process.terminal is true: --console-socket is required"),
-    };
+    let super::console::ConsoleChannel {
+        theirs: console,
+        ours: own_console,
+    } = super::console::channel(
+        process.terminal().unwrap_or(false),
+        o.console_socket,
+        o.own_console,
+    )?;
 
     let mut undo = Undo {
         dir: Some(ContainerDir::create(o.root, o.id)?),
