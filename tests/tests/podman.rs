@@ -1,0 +1,159 @@
+//! Under Podman 4.3 (through conmon): the runtime the engine drives. Skipped when podman is
+//! not installed. Podman's storage, config and image live in a temporary directory.
+
+use std::path::Path;
+use std::process::Command;
+
+use gantry_tests::*;
+
+struct Podman {
+    dir: TempDir,
+}
+
+impl Podman {
+    fn new() -> Option<Podman> {
+        if !Path::new("/usr/bin/podman").exists() || !is_gantry() {
+            return None;
+        }
+        let dir = TempDir::new("podman");
+        let d = dir.path();
+        // This host's hard limits and network (see shared/notes/host.md).
+        std::fs::write(
+            d.join("containers.conf"),
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n",
+                d.display()
+            ),
+        )
+        .unwrap();
+        let p = Podman { dir };
+        // The image: the busybox rootfs the bundles use, imported.
+        let b = Bundle::new(&["true"]);
+        let import = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "tar -C {} -c . | podman import - localhost/gantry-busybox",
+                b.rootfs().display()
+            ))
+            .envs(p.env())
+            .output()
+            .unwrap();
+        assert!(
+            import.status.success(),
+            "{}",
+            String::from_utf8_lossy(&import.stderr)
+        );
+        Some(p)
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let d = self.dir.path().display();
+        vec![
+            ("CONTAINERS_CONF".into(), format!("{d}/containers.conf")),
+            (
+                "CONTAINERS_STORAGE_CONF".into(),
+                format!("{d}/storage.conf"),
+            ),
+        ]
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let o = Command::new("podman")
+            .arg("--runtime")
+            .arg(runtime_bin())
+            .args(args)
+            .envs(self.env())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-a", "-f"]);
+        let _ = Command::new("podman")
+            .args(["system", "reset", "-f"])
+            .envs(self.env())
+            .output();
+    }
+}
+
+#[test]
+fn podman_run_exec_pause_stop() {
+    let Some(p) = Podman::new() else { return };
+    let (code, out, err) = p.run(&[
+        "run",
+        "--rm",
+        "localhost/gantry-busybox",
+        "sh",
+        "-c",
+        "echo hello; grep -c . /proc/self/status >/dev/null; grep Seccomp: /proc/self/status",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("hello\n"), "{out}");
+    assert!(
+        out.contains("Seccomp:\t2"),
+        "podman's default seccomp profile is not applied: {out}"
+    );
+
+    let (code, _, err) = p.run(&[
+        "run",
+        "-d",
+        "--name",
+        "g1",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "localhost/gantry-busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = p.run(&[
+        "exec",
+        "g1",
+        "sh",
+        "-c",
+        "echo in-exec; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "in-exec\nsleep 300 ");
+    assert_eq!(p.run(&["pause", "g1"]).0, 0);
+    let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
+    assert_eq!(out.trim(), "paused");
+    assert_eq!(p.run(&["unpause", "g1"]).0, 0);
+    let (code, _, err) = p.run(&["stop", "-t", "1", "g1"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
+    assert_eq!(out.trim(), "exited");
+    assert_eq!(p.run(&["rm", "g1"]).0, 0);
+}
+
+#[test]
+fn podman_exit_code_and_user() {
+    let Some(p) = Podman::new() else { return };
+    let (code, out, _) = p.run(&[
+        "run",
+        "--rm",
+        "--user",
+        "1000:1000",
+        "localhost/gantry-busybox",
+        "sh",
+        "-c",
+        "id -u; exit 9",
+    ]);
+    assert_eq!(code, 9);
+    assert_eq!(out, "1000\n");
+}
