@@ -18,9 +18,14 @@ impl Podman {
         let dir = TempDir::new("podman");
         let d = dir.path();
         // This host's hard limits and network (see shared/notes/host.md).
+        // Its own tmp_dir and file locks: two Podman instances sharing /run/libpod and the
+        // /libpod_lock shared-memory locks trip over each other's lock numbers.
         std::fs::write(
             d.join("containers.conf"),
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nlock_type = \"file\"\ntmp_dir = \"{0}/tmp\"\n",
+                d.display()
+            ),
         )
         .unwrap();
         std::fs::write(
