@@ -1,1 +1,3 @@
 //! Runtime-spec conformance suite (see the conformance issue).
+
+pub mod harness;
