@@ -109,7 +109,7 @@ fn deny(ctx: &Ctx) -> Outcome {
             v["linux"]["devices"] = json!([{"path": "/dev/conf-fuse", "type": "c", "major": 10, "minor": 229}]);
             v["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
         },
-        ": < /dev/conf-fuse 2>/dev/null && echo opened || echo denied",
+        "(: < /dev/conf-fuse) 2>/dev/null && echo opened || echo denied",
     )?;
     expect_eq("open", out.as_str(), "denied\n")
 }
@@ -124,7 +124,7 @@ fn allow(ctx: &Ctx) -> Outcome {
                 {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}
             ]);
         },
-        ": < /dev/conf-fuse && echo opened || echo denied",
+        "(: < /dev/conf-fuse) && echo opened || echo denied",
     )?;
     expect_eq("open", out.as_str(), "opened\n")
 }

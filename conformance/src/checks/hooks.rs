@@ -162,11 +162,11 @@ fn args_env(ctx: &Ctx) -> Outcome {
     let c = with_hooks(ctx, "true", |d| {
         json!({"prestart": [{
             "path": "/bin/sh",
-            "args": ["my-argv0", "-c", format!("echo $0 $1 > {d}/hook; env | grep -v -e ^PWD= -e ^SHLVL= -e ^_= | sort >> {d}/hook"), "first"],
+            "args": ["my-argv0", "-c", format!("tr '\\0' '\\n' < /proc/$$/cmdline | sed -n '1p;4p;5p' > {d}/hook; env | grep -v -e ^PWD= -e ^SHLVL= -e ^_= | sort >> {d}/hook"), "zeroth", "first"],
             "env": ["ONLY=this", "PATH=/bin"]
         }]})
     })?;
-    expect_eq("argv and env", c.host_file("hook").unwrap_or_default().as_str(), "my-argv0 first\nONLY=this\nPATH=/bin\n")
+    expect_eq("argv and env", c.host_file("hook").unwrap_or_default().as_str(), "my-argv0\nzeroth\nfirst\nONLY=this\nPATH=/bin\n")
 }
 
 /// 1.0.2 lifecycle: "If any prestart hook fails, the runtime MUST generate an error, stop and

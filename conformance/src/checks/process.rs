@@ -126,11 +126,15 @@ fn umask(ctx: &Ctx) -> Outcome {
 
 /// From the host: a file the program makes is owned by the configured uid and gid.
 fn file_owner(ctx: &Ctx) -> Outcome {
-    let c = Live::started(
+    let c = Live::create_with(
         ctx,
         |v| v["process"]["user"] = json!({"uid": 1234, "gid": 4321}),
         "touch /host/made; echo ok > /host/mark",
+        |_, host| {
+            std::fs::set_permissions(host, std::fs::Permissions::from_mode(0o777)).map_err(|e| e.to_string())
+        },
     )?;
+    c.op(&["start"])?;
     c.wait_file("mark")?;
     let m = std::fs::metadata(c.host.path().join("made")).map_err(|e| format!("no file made: {e}"))?;
     expect_eq("owner", (m.uid(), m.gid()), (1234, 4321))
@@ -210,10 +214,11 @@ fn oom_score_adj(ctx: &Ctx) -> Outcome {
 
 /// The same from the host, on the state's pid.
 fn oom_host(ctx: &Ctx) -> Outcome {
-    let c = Live::started(ctx, |v| v["process"]["oomScoreAdj"] = json!(-17), "echo up > /host/mark; exec sleep 300")?;
+    // Raising the score needs no privilege (lowering it needs CAP_SYS_RESOURCE).
+    let c = Live::started(ctx, |v| v["process"]["oomScoreAdj"] = json!(456), "echo up > /host/mark; exec sleep 300")?;
     c.wait_file("mark")?;
     let adj = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", c.pid()?)).unwrap_or_default();
-    expect_eq("host /proc/PID/oom_score_adj", adj.as_str(), "-17\n")
+    expect_eq("host /proc/PID/oom_score_adj", adj.as_str(), "456\n")
 }
 
 /// "terminal (bool, OPTIONAL) specifies whether a terminal is attached to the process": false
