@@ -80,7 +80,13 @@ pub fn table(checks: &[&Check], runs: &[RuntimeRun]) -> String {
     }
     s.push_str("\n\n");
     for run in runs {
-        let _ = writeln!(s, "{} ({}): {}\n", run.name, run.runtime.display(), summary(run));
+        let _ = writeln!(
+            s,
+            "{} ({}): {}\n",
+            run.name,
+            run.runtime.display(),
+            summary(run)
+        );
         for (c, r) in checks.iter().zip(&run.results) {
             match &r.status {
                 Status::Fail(why) => {

@@ -30,7 +30,7 @@ pub fn is_gantry() -> bool {
 
 /// `Rt::new()`: a driver for the runtime in `$GANTRY` (the harness itself takes it explicitly).
 pub trait RtFromEnv {
-    fn new() -> Rt;
+    fn new() -> Self;
 }
 
 impl RtFromEnv for Rt {

@@ -6,14 +6,54 @@ use crate::check::{expect_eq, Check, Ctx, Level::*, Outcome};
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check::new("config.process.capabilities.bounding", "config.md#linux-process", Must, bounding),
-        Check::new("config.process.capabilities.effective", "config.md#linux-process", Must, effective),
-        Check::new("config.process.capabilities.permitted", "config.md#linux-process", Must, permitted),
-        Check::new("config.process.capabilities.inheritable", "config.md#linux-process", Must, inheritable),
-        Check::new("config.process.capabilities.ambient", "config.md#linux-process", Must, ambient),
-        Check::new("config.process.capabilities.empty-non-root", "config.md#linux-process", Must, empty_non_root),
-        Check::new("config.process.capabilities.ambient-non-root", "config.md#linux-process", Must, ambient_non_root),
-        Check::new("config.process.capabilities.enforced", "config.md#linux-process", Must, enforced),
+        Check::new(
+            "config.process.capabilities.bounding",
+            "config.md#linux-process",
+            Must,
+            bounding,
+        ),
+        Check::new(
+            "config.process.capabilities.effective",
+            "config.md#linux-process",
+            Must,
+            effective,
+        ),
+        Check::new(
+            "config.process.capabilities.permitted",
+            "config.md#linux-process",
+            Must,
+            permitted,
+        ),
+        Check::new(
+            "config.process.capabilities.inheritable",
+            "config.md#linux-process",
+            Must,
+            inheritable,
+        ),
+        Check::new(
+            "config.process.capabilities.ambient",
+            "config.md#linux-process",
+            Must,
+            ambient,
+        ),
+        Check::new(
+            "config.process.capabilities.empty-non-root",
+            "config.md#linux-process",
+            Must,
+            empty_non_root,
+        ),
+        Check::new(
+            "config.process.capabilities.ambient-non-root",
+            "config.md#linux-process",
+            Must,
+            ambient_non_root,
+        ),
+        Check::new(
+            "config.process.capabilities.enforced",
+            "config.md#linux-process",
+            Must,
+            enforced,
+        ),
     ]
 }
 
@@ -43,7 +83,11 @@ fn cap_line(ctx: &Ctx, caps: Value, user: Value, key: &str) -> Result<String, St
         },
         &format!("grep ^{key}: /proc/self/status"),
     )?;
-    Ok(out.trim().trim_start_matches(&format!("{key}:")).trim().to_string())
+    Ok(out
+        .trim()
+        .trim_start_matches(&format!("{key}:"))
+        .trim()
+        .to_string())
 }
 
 fn root() -> Value {
@@ -53,7 +97,11 @@ fn root() -> Value {
 /// "bounding (array of strings, OPTIONAL) the bounding field contains an array of
 /// capabilities that are kept in the bounding set for the process."
 fn bounding(ctx: &Ctx) -> Outcome {
-    expect_eq("CapBnd", cap_line(ctx, sets(), root(), "CapBnd")?, mask(&[0, 5, 10, 21, 29]))
+    expect_eq(
+        "CapBnd",
+        cap_line(ctx, sets(), root(), "CapBnd")?,
+        mask(&[0, 5, 10, 21, 29]),
+    )
 }
 
 /// "effective ... capabilities that are kept in the effective set for the process." For uid 0,
@@ -63,23 +111,43 @@ fn effective(ctx: &Ctx) -> Outcome {
     let eff = cap_line(ctx, sets(), root(), "CapEff")?;
     let got = u64::from_str_radix(&eff, 16).map_err(|e| e.to_string())?;
     let permitted = u64::from_str_radix(&mask(&[5, 10, 21]), 16).unwrap_or(0);
-    expect_eq("CapEff outside permitted", format!("{:016x}", got & !permitted), mask(&[]))?;
-    expect_eq("CapEff has the effective set", got & (1 << 5 | 1 << 21), 1 << 5 | 1 << 21)
+    expect_eq(
+        "CapEff outside permitted",
+        format!("{:016x}", got & !permitted),
+        mask(&[]),
+    )?;
+    expect_eq(
+        "CapEff has the effective set",
+        got & (1 << 5 | 1 << 21),
+        1 << 5 | 1 << 21,
+    )
 }
 
 /// "permitted ... capabilities that are kept in the permitted set for the process."
 fn permitted(ctx: &Ctx) -> Outcome {
-    expect_eq("CapPrm", cap_line(ctx, sets(), root(), "CapPrm")?, mask(&[5, 10, 21]))
+    expect_eq(
+        "CapPrm",
+        cap_line(ctx, sets(), root(), "CapPrm")?,
+        mask(&[5, 10, 21]),
+    )
 }
 
 /// "inheritable ... capabilities that are kept in the inheritable set for the process."
 fn inheritable(ctx: &Ctx) -> Outcome {
-    expect_eq("CapInh", cap_line(ctx, sets(), root(), "CapInh")?, mask(&[0, 10]))
+    expect_eq(
+        "CapInh",
+        cap_line(ctx, sets(), root(), "CapInh")?,
+        mask(&[0, 10]),
+    )
 }
 
 /// "ambient ... capabilities that are kept in the ambient set for the process."
 fn ambient(ctx: &Ctx) -> Outcome {
-    expect_eq("CapAmb", cap_line(ctx, sets(), root(), "CapAmb")?, mask(&[10]))
+    expect_eq(
+        "CapAmb",
+        cap_line(ctx, sets(), root(), "CapAmb")?,
+        mask(&[10]),
+    )
 }
 
 /// Empty sets for a non-root user: every set is empty.

@@ -9,24 +9,74 @@ pub fn checks() -> Vec<Check> {
     let d = "config-linux.md#default-devices";
     let s = "runtime-linux.md#dev-symbolic-links";
     vec![
-        Check::new("config-linux.devices.default.null", d, Must, |c| default_dev(c, "null", "1:3")),
-        Check::new("config-linux.devices.default.zero", d, Must, |c| default_dev(c, "zero", "1:5")),
-        Check::new("config-linux.devices.default.full", d, Must, |c| default_dev(c, "full", "1:7")),
-        Check::new("config-linux.devices.default.random", d, Must, |c| default_dev(c, "random", "1:8")),
-        Check::new("config-linux.devices.default.urandom", d, Must, |c| default_dev(c, "urandom", "1:9")),
-        Check::new("config-linux.devices.default.tty", d, Must, |c| default_dev(c, "tty", "5:0")),
+        Check::new("config-linux.devices.default.null", d, Must, |c| {
+            default_dev(c, "null", "1:3")
+        }),
+        Check::new("config-linux.devices.default.zero", d, Must, |c| {
+            default_dev(c, "zero", "1:5")
+        }),
+        Check::new("config-linux.devices.default.full", d, Must, |c| {
+            default_dev(c, "full", "1:7")
+        }),
+        Check::new("config-linux.devices.default.random", d, Must, |c| {
+            default_dev(c, "random", "1:8")
+        }),
+        Check::new("config-linux.devices.default.urandom", d, Must, |c| {
+            default_dev(c, "urandom", "1:9")
+        }),
+        Check::new("config-linux.devices.default.tty", d, Must, |c| {
+            default_dev(c, "tty", "5:0")
+        }),
         Check::new("config-linux.devices.default.ptmx", d, Must, ptmx),
         Check::new("config-linux.devices.default.usable", d, Must, usable),
-        Check::new("runtime-linux.dev-symlinks.fd", s, Must, |c| symlink(c, "fd", "/proc/self/fd")),
-        Check::new("runtime-linux.dev-symlinks.stdin", s, Must, |c| symlink(c, "stdin", "/proc/self/fd/0")),
-        Check::new("runtime-linux.dev-symlinks.stdout", s, Must, |c| symlink(c, "stdout", "/proc/self/fd/1")),
-        Check::new("runtime-linux.dev-symlinks.stderr", s, Must, |c| symlink(c, "stderr", "/proc/self/fd/2")),
-        Check::new("config-linux.devices.char", "config-linux.md#devices", Must, char_dev),
-        Check::new("config-linux.devices.block", "config-linux.md#devices", Must, block_dev),
-        Check::new("config-linux.devices.fileMode", "config-linux.md#devices", Must, file_mode),
-        Check::new("config-linux.devices.uid-gid", "config-linux.md#devices", Must, owner),
-        Check::new("config-linux.resources.devices.deny", "config-linux.md#allowed-device-list", Must, deny),
-        Check::new("config-linux.resources.devices.allow", "config-linux.md#allowed-device-list", Must, allow),
+        Check::new("runtime-linux.dev-symlinks.fd", s, Must, |c| {
+            symlink(c, "fd", "/proc/self/fd")
+        }),
+        Check::new("runtime-linux.dev-symlinks.stdin", s, Must, |c| {
+            symlink(c, "stdin", "/proc/self/fd/0")
+        }),
+        Check::new("runtime-linux.dev-symlinks.stdout", s, Must, |c| {
+            symlink(c, "stdout", "/proc/self/fd/1")
+        }),
+        Check::new("runtime-linux.dev-symlinks.stderr", s, Must, |c| {
+            symlink(c, "stderr", "/proc/self/fd/2")
+        }),
+        Check::new(
+            "config-linux.devices.char",
+            "config-linux.md#devices",
+            Must,
+            char_dev,
+        ),
+        Check::new(
+            "config-linux.devices.block",
+            "config-linux.md#devices",
+            Must,
+            block_dev,
+        ),
+        Check::new(
+            "config-linux.devices.fileMode",
+            "config-linux.md#devices",
+            Must,
+            file_mode,
+        ),
+        Check::new(
+            "config-linux.devices.uid-gid",
+            "config-linux.md#devices",
+            Must,
+            owner,
+        ),
+        Check::new(
+            "config-linux.resources.devices.deny",
+            "config-linux.md#allowed-device-list",
+            Must,
+            deny,
+        ),
+        Check::new(
+            "config-linux.resources.devices.allow",
+            "config-linux.md#allowed-device-list",
+            Must,
+            allow,
+        ),
     ]
 }
 
@@ -47,7 +97,10 @@ fn default_dev(ctx: &Ctx, name: &str, majmin: &str) -> Outcome {
 fn ptmx(ctx: &Ctx) -> Outcome {
     let out = ctx.sh(|_| {}, "stat -L -c %i /dev/ptmx /dev/pts/ptmx")?;
     let l: Vec<&str> = out.lines().collect();
-    ensure(l.len() == 2 && l[0] == l[1], format!("/dev/ptmx is not the container's pts/ptmx (inodes {l:?})"))
+    ensure(
+        l.len() == 2 && l[0] == l[1],
+        format!("/dev/ptmx is not the container's pts/ptmx (inodes {l:?})"),
+    )
 }
 
 /// The default devices work: reads from zero, writes to null, full is full.
@@ -69,7 +122,10 @@ fn symlink(ctx: &Ctx, name: &str, target: &str) -> Outcome {
 /// "devices (array of objects, OPTIONAL) lists devices that MUST be available in the container."
 fn char_dev(ctx: &Ctx) -> Outcome {
     let out = ctx.sh(
-        |v| v["linux"]["devices"] = json!([{"path": "/dev/conf-fuse", "type": "c", "major": 10, "minor": 229}]),
+        |v| {
+            v["linux"]["devices"] =
+                json!([{"path": "/dev/conf-fuse", "type": "c", "major": 10, "minor": 229}])
+        },
         "stat -c '%F %t:%T' /dev/conf-fuse",
     )?;
     expect_eq("node", out.as_str(), "character special file a:e5\n")
@@ -77,7 +133,10 @@ fn char_dev(ctx: &Ctx) -> Outcome {
 
 fn block_dev(ctx: &Ctx) -> Outcome {
     let out = ctx.sh(
-        |v| v["linux"]["devices"] = json!([{"path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 3}]),
+        |v| {
+            v["linux"]["devices"] =
+                json!([{"path": "/dev/conf-loop", "type": "b", "major": 7, "minor": 3}])
+        },
         "stat -c '%F %t:%T' /dev/conf-loop",
     )?;
     expect_eq("node", out.as_str(), "block special file 7:3\n")
@@ -106,7 +165,8 @@ fn owner(ctx: &Ctx) -> Outcome {
 fn deny(ctx: &Ctx) -> Outcome {
     let out = ctx.sh(
         |v| {
-            v["linux"]["devices"] = json!([{"path": "/dev/conf-fuse", "type": "c", "major": 10, "minor": 229}]);
+            v["linux"]["devices"] =
+                json!([{"path": "/dev/conf-fuse", "type": "c", "major": 10, "minor": 229}]);
             v["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
         },
         "(: < /dev/conf-fuse) 2>/dev/null && echo opened || echo denied",
@@ -118,7 +178,8 @@ fn deny(ctx: &Ctx) -> Outcome {
 fn allow(ctx: &Ctx) -> Outcome {
     let out = ctx.sh(
         |v| {
-            v["linux"]["devices"] = json!([{"path": "/dev/conf-fuse", "type": "c", "major": 10, "minor": 229}]);
+            v["linux"]["devices"] =
+                json!([{"path": "/dev/conf-fuse", "type": "c", "major": 10, "minor": 229}]);
             v["linux"]["resources"]["devices"] = json!([
                 {"allow": false, "access": "rwm"},
                 {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}

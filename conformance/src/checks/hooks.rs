@@ -1,7 +1,5 @@
 //! config.md, POSIX-platform Hooks, and their place in the lifecycle (runtime.md).
 
-
-
 use serde_json::{json, Value};
 
 use crate::check::{ensure, expect_eq, ns_link, Check, Ctx, Level::*, Live, Outcome};
@@ -10,19 +8,54 @@ use crate::harness::unique_id;
 pub fn checks() -> Vec<Check> {
     let h = "config.md#posix-platform-hooks";
     vec![
-        Check::new("config.hooks.prestart.runs-at-create", h, Must, prestart_at_create),
-        Check::new("config.hooks.prestart.runtime-namespace", h, Must, prestart_ns),
-        Check::new("config.hooks.createRuntime.runs-at-create", h, Must, create_runtime),
-        Check::new("config.hooks.createContainer.container-namespace", h, Must, create_container),
-        Check::new("config.hooks.startContainer.before-program", h, Must, start_container),
+        Check::new(
+            "config.hooks.prestart.runs-at-create",
+            h,
+            Must,
+            prestart_at_create,
+        ),
+        Check::new(
+            "config.hooks.prestart.runtime-namespace",
+            h,
+            Must,
+            prestart_ns,
+        ),
+        Check::new(
+            "config.hooks.createRuntime.runs-at-create",
+            h,
+            Must,
+            create_runtime,
+        ),
+        Check::new(
+            "config.hooks.createContainer.container-namespace",
+            h,
+            Must,
+            create_container,
+        ),
+        Check::new(
+            "config.hooks.startContainer.before-program",
+            h,
+            Must,
+            start_container,
+        ),
         Check::new("config.hooks.poststart.after-start", h, Must, poststart),
         Check::new("config.hooks.poststop.after-delete", h, Must, poststop),
         Check::new("config.hooks.order-within-point", h, Must, listed_order),
         Check::new("config.hooks.state-on-stdin", h, Must, state_stdin),
         Check::new("config.hooks.state-on-stdin.pid", h, Must, state_stdin_pid),
         Check::new("config.hooks.path-args-env", h, Must, args_env),
-        Check::new("config.hooks.prestart.failure-errors", "runtime.md#lifecycle", Must, prestart_fails),
-        Check::new("config.hooks.poststop.failure-continues", "runtime.md#lifecycle", Must, poststop_fails),
+        Check::new(
+            "config.hooks.prestart.failure-errors",
+            "runtime.md#lifecycle",
+            Must,
+            prestart_fails,
+        ),
+        Check::new(
+            "config.hooks.poststop.failure-continues",
+            "runtime.md#lifecycle",
+            Must,
+            poststop_fails,
+        ),
         Check::new("config.hooks.timeout", h, Must, timeout),
     ]
 }
@@ -61,7 +94,11 @@ fn order(c: &Live) -> String {
 /// 1.1's createRuntime text): runtimes call them during create, before pivot_root. Either way
 /// it has run before the program, and in every runtime here at create.
 fn prestart_at_create(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "echo program >> /host/order", |d| json!({"prestart": [recorder("prestart", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "echo program >> /host/order",
+        |d| json!({"prestart": [recorder("prestart", d)]}),
+    )?;
     expect_eq("after create", order(&c).as_str(), "prestart\n")?;
     c.op(&["start"])?;
     c.wait_status("stopped")?;
@@ -70,15 +107,27 @@ fn prestart_at_create(ctx: &Ctx) -> Outcome {
 
 /// "prestart ... called in the runtime namespace."
 fn prestart_ns(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| json!({"prestart": [recorder("prestart", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"prestart": [recorder("prestart", d)]}),
+    )?;
     let mnt = c.host_file("prestart.mnt").unwrap_or_default();
-    expect_eq("prestart's mount ns", mnt.trim(), ns_link("self", "mnt").as_str())
+    expect_eq(
+        "prestart's mount ns",
+        mnt.trim(),
+        ns_link("self", "mnt").as_str(),
+    )
 }
 
 /// 1.1: "createRuntime hooks MUST be called as part of the create operation after the runtime
 /// environment has been created ... and before the pivot_root ... in the runtime namespace."
 fn create_runtime(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| json!({"createRuntime": [recorder("createRuntime", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"createRuntime": [recorder("createRuntime", d)]}),
+    )?;
     expect_eq("after create", order(&c).as_str(), "createRuntime\n")?;
     let mnt = c.host_file("createRuntime.mnt").unwrap_or_default();
     expect_eq("mount ns", mnt.trim(), ns_link("self", "mnt").as_str())
@@ -87,7 +136,11 @@ fn create_runtime(ctx: &Ctx) -> Outcome {
 /// 1.1: "createContainer hooks MUST be called as part of the create operation ... in the
 /// container namespace."
 fn create_container(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| json!({"createContainer": [recorder("createContainer", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"createContainer": [recorder("createContainer", d)]}),
+    )?;
     expect_eq("after create", order(&c).as_str(), "createContainer\n")?;
     let mnt = c.host_file("createContainer.mnt").unwrap_or_default();
     let init = ns_link(&c.pid()?.to_string(), "mnt");
@@ -97,19 +150,29 @@ fn create_container(ctx: &Ctx) -> Outcome {
 /// 1.1: "startContainer hooks MUST be called before the user-specified process is executed as
 /// part of the start operation ... in the container namespace."
 fn start_container(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "echo program >> /host/order", |_| {
-        json!({"startContainer": [recorder("startContainer", "/host")]})
-    })?;
+    let c = with_hooks(
+        ctx,
+        "echo program >> /host/order",
+        |_| json!({"startContainer": [recorder("startContainer", "/host")]}),
+    )?;
     expect_eq("after create", order(&c).as_str(), "")?;
     c.op(&["start"])?;
     c.wait_status("stopped")?;
-    expect_eq("after start", order(&c).as_str(), "startContainer\nprogram\n")
+    expect_eq(
+        "after start",
+        order(&c).as_str(),
+        "startContainer\nprogram\n",
+    )
 }
 
 /// "The poststart hooks MUST be called after the user-specified process is executed but before
 /// the start operation returns."
 fn poststart(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "exec sleep 300", |d| json!({"poststart": [recorder("poststart", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "exec sleep 300",
+        |d| json!({"poststart": [recorder("poststart", d)]}),
+    )?;
     expect_eq("after create", order(&c).as_str(), "")?;
     c.op(&["start"])?;
     expect_eq("when start returned", order(&c).as_str(), "poststart\n")
@@ -118,7 +181,11 @@ fn poststart(ctx: &Ctx) -> Outcome {
 /// "The poststop hooks MUST be called after the container is deleted but before the delete
 /// operation returns."
 fn poststop(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| json!({"poststop": [recorder("poststop", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"poststop": [recorder("poststop", d)]}),
+    )?;
     c.op(&["start"])?;
     c.wait_status("stopped")?;
     expect_eq("before delete", order(&c).as_str(), "")?;
@@ -128,21 +195,29 @@ fn poststop(ctx: &Ctx) -> Outcome {
 
 /// "Hooks MUST be called in the listed order."
 fn listed_order(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| {
-        json!({"prestart": [recorder("one", d), recorder("two", d), recorder("three", d)]})
-    })?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"prestart": [recorder("one", d), recorder("two", d), recorder("three", d)]}),
+    )?;
     expect_eq("order", order(&c).as_str(), "one\ntwo\nthree\n")
 }
 
 fn saved_state(c: &Live, name: &str) -> Result<Value, String> {
-    let s = c.host_file(&format!("{name}.json")).ok_or(format!("{name} got no stdin saved"))?;
+    let s = c
+        .host_file(&format!("{name}.json"))
+        .ok_or(format!("{name} got no stdin saved"))?;
     serde_json::from_str(&s).map_err(|e| format!("{name}'s stdin is not JSON: {e}: {s:?}"))
 }
 
 /// "The state of the container MUST be passed to hooks over stdin so that they may do work
 /// appropriate to the current state of the container."
 fn state_stdin(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| json!({"prestart": [recorder("prestart", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"prestart": [recorder("prestart", d)]}),
+    )?;
     let st = saved_state(&c, "prestart")?;
     expect_eq("id", st["id"].as_str(), Some(c.id.as_str()))?;
     expect_eq("bundle", st["bundle"].as_str(), c.bundle.path().to_str())?;
@@ -150,7 +225,11 @@ fn state_stdin(ctx: &Ctx) -> Outcome {
 }
 
 fn state_stdin_pid(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| json!({"prestart": [recorder("prestart", d)]}))?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"prestart": [recorder("prestart", d)]}),
+    )?;
     let st = saved_state(&c, "prestart")?;
     expect_eq("pid", st["pid"].as_i64(), Some(c.pid()?))
 }
@@ -166,7 +245,11 @@ fn args_env(ctx: &Ctx) -> Outcome {
             "env": ["ONLY=this", "PATH=/bin"]
         }]})
     })?;
-    expect_eq("argv and env", c.host_file("hook").unwrap_or_default().as_str(), "my-argv0\nzeroth\nfirst\nONLY=this\nPATH=/bin\n")
+    expect_eq(
+        "argv and env",
+        c.host_file("hook").unwrap_or_default().as_str(),
+        "my-argv0\nzeroth\nfirst\nONLY=this\nPATH=/bin\n",
+    )
 }
 
 /// 1.0.2 lifecycle: "If any prestart hook fails, the runtime MUST generate an error, stop and
@@ -176,16 +259,24 @@ fn prestart_fails(ctx: &Ctx) -> Outcome {
     let mut b = crate::harness::Bundle::new(&["true"]);
     b.edit(|v| v["hooks"] = json!({"prestart": [{"path": "/bin/false"}]}));
     let id = unique_id("hookfail");
-    ensure(!rt.create(&b, &id).status.success(), "create succeeded despite a failing prestart hook")?;
-    ensure(rt.state(&id).is_none(), "the container exists after its prestart hook failed")
+    ensure(
+        !rt.create(&b, &id).status.success(),
+        "create succeeded despite a failing prestart hook",
+    )?;
+    ensure(
+        rt.state(&id).is_none(),
+        "the container exists after its prestart hook failed",
+    )
 }
 
 /// 1.0.2: "If any poststop hook fails, the runtime MUST log a warning, but the remaining hooks
 /// and lifecycle continue as if the hook had succeeded."
 fn poststop_fails(ctx: &Ctx) -> Outcome {
-    let c = with_hooks(ctx, "true", |d| {
-        json!({"poststop": [{"path": "/bin/false"}, recorder("after", d)]})
-    })?;
+    let c = with_hooks(
+        ctx,
+        "true",
+        |d| json!({"poststop": [{"path": "/bin/false"}, recorder("after", d)]}),
+    )?;
     c.op(&["start"])?;
     c.wait_status("stopped")?;
     c.op(&["delete"])?;
@@ -198,13 +289,16 @@ fn timeout(ctx: &Ctx) -> Outcome {
     let rt = ctx.rt();
     let mut b = crate::harness::Bundle::new(&["true"]);
     b.edit(|v| {
-        v["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]})
+        v["hooks"] =
+            json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]})
     });
     let start = std::time::Instant::now();
     let id = unique_id("hooktimeout");
     let ok = rt.create(&b, &id).status.success();
     let took = start.elapsed().as_secs();
-    ensure(took < 15, format!("create took {took} s with a 1 s hook timeout"))?;
+    ensure(
+        took < 15,
+        format!("create took {took} s with a 1 s hook timeout"),
+    )?;
     ensure(!ok, "create succeeded although its hook was aborted")
 }
-

@@ -6,13 +6,48 @@ use crate::check::{ensure, expect_eq, Check, Ctx, Level::*, Outcome};
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check::new("config-linux.maskedPaths.file", "config-linux.md#masked-paths", Must, masked_file),
-        Check::new("config-linux.maskedPaths.dir", "config-linux.md#masked-paths", Must, masked_dir),
-        Check::new("config-linux.readonlyPaths.dir", "config-linux.md#readonly-paths", Must, readonly_dir),
-        Check::new("config-linux.readonlyPaths.file", "config-linux.md#readonly-paths", Must, readonly_file),
-        Check::new("config-linux.sysctl", "config-linux.md#sysctl", Must, sysctl),
-        Check::new("config-linux.sysctl.net", "config-linux.md#sysctl", Must, sysctl_net),
-        Check::new("config-linux.sysctl.host-unchanged", "config-linux.md#sysctl", Must, sysctl_host),
+        Check::new(
+            "config-linux.maskedPaths.file",
+            "config-linux.md#masked-paths",
+            Must,
+            masked_file,
+        ),
+        Check::new(
+            "config-linux.maskedPaths.dir",
+            "config-linux.md#masked-paths",
+            Must,
+            masked_dir,
+        ),
+        Check::new(
+            "config-linux.readonlyPaths.dir",
+            "config-linux.md#readonly-paths",
+            Must,
+            readonly_dir,
+        ),
+        Check::new(
+            "config-linux.readonlyPaths.file",
+            "config-linux.md#readonly-paths",
+            Must,
+            readonly_file,
+        ),
+        Check::new(
+            "config-linux.sysctl",
+            "config-linux.md#sysctl",
+            Must,
+            sysctl,
+        ),
+        Check::new(
+            "config-linux.sysctl.net",
+            "config-linux.md#sysctl",
+            Must,
+            sysctl_net,
+        ),
+        Check::new(
+            "config-linux.sysctl.host-unchanged",
+            "config-linux.md#sysctl",
+            Must,
+            sysctl_host,
+        ),
     ]
 }
 
@@ -20,7 +55,10 @@ pub fn checks() -> Vec<Check> {
 /// container so that they cannot be read." (The host's file is not empty.)
 fn masked_file(ctx: &Ctx) -> Outcome {
     let host = std::fs::read("/proc/timer_list").unwrap_or_default();
-    ensure(!host.is_empty(), "the host's /proc/timer_list is empty: cannot tell")?;
+    ensure(
+        !host.is_empty(),
+        "the host's /proc/timer_list is empty: cannot tell",
+    )?;
     let out = ctx.sh(
         |v| v["linux"]["maskedPaths"] = json!(["/proc/timer_list"]),
         "wc -c < /proc/timer_list",
@@ -75,23 +113,33 @@ fn sysctl(ctx: &Ctx) -> Outcome {
 fn sysctl_net(ctx: &Ctx) -> Outcome {
     let out = ctx.sh(
         |v| {
-            v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "net.ipv4.ping_group_range": "0 0"});
+            v["linux"]["sysctl"] =
+                json!({"net.ipv4.ip_forward": "1", "net.ipv4.ping_group_range": "0 0"});
             v["linux"]["readonlyPaths"] = json!([]);
         },
         "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/ping_group_range",
     )?;
-    expect_eq("net sysctls", out.split_whitespace().collect::<Vec<_>>(), vec!["1", "0", "0"])
+    expect_eq(
+        "net sysctls",
+        out.split_whitespace().collect::<Vec<_>>(),
+        vec!["1", "0", "0"],
+    )
 }
 
 /// The container's namespaced sysctls are its own: the host's value is unchanged.
 fn sysctl_host(ctx: &Ctx) -> Outcome {
     let before = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap_or_default();
-    ctx.sh(
+    let inside = ctx.sh(
         |v| {
             v["linux"]["sysctl"] = json!({"kernel.shmmni": "778"});
             v["linux"]["readonlyPaths"] = json!([]);
         },
-        "true",
+        "cat /proc/sys/kernel/shmmni",
     )?;
-    expect_eq("host kernel.shmmni", std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap_or_default(), before)
+    expect_eq("inside", inside.as_str(), "778\n")?;
+    expect_eq(
+        "host kernel.shmmni",
+        std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap_or_default(),
+        before,
+    )
 }

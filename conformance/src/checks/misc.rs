@@ -6,14 +6,54 @@ use crate::check::{ensure, expect_eq, Check, Ctx, Failure, Level::*, Outcome};
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check::new("runtime.features.ociVersion", "features.md#ociversionmin-and-ociversionmax", Must, features_version),
-        Check::new("runtime.features.hooks", "features.md#hooks", Must, features_hooks),
-        Check::new("runtime.features.mountOptions", "features.md#mountoptions", Must, features_mount_options),
-        Check::new("runtime.features.linux.namespaces", "features.md#namespaces", Must, features_namespaces),
-        Check::new("config-linux.personality", "config-linux.md#personality", Must, personality),
-        Check::new("config-linux.seccomp.errno", "config-linux.md#seccomp", Must, seccomp_errno),
-        Check::new("config-linux.seccomp.errnoRet", "config-linux.md#seccomp", Must, seccomp_errno_ret),
-        Check::new("config-linux.seccomp.kill", "config-linux.md#seccomp", Must, seccomp_kill),
+        Check::new(
+            "runtime.features.ociVersion",
+            "features.md#ociversionmin-and-ociversionmax",
+            Must,
+            features_version,
+        ),
+        Check::new(
+            "runtime.features.hooks",
+            "features.md#hooks",
+            Must,
+            features_hooks,
+        ),
+        Check::new(
+            "runtime.features.mountOptions",
+            "features.md#mountoptions",
+            Must,
+            features_mount_options,
+        ),
+        Check::new(
+            "runtime.features.linux.namespaces",
+            "features.md#namespaces",
+            Must,
+            features_namespaces,
+        ),
+        Check::new(
+            "config-linux.personality",
+            "config-linux.md#personality",
+            Must,
+            personality,
+        ),
+        Check::new(
+            "config-linux.seccomp.errno",
+            "config-linux.md#seccomp",
+            Must,
+            seccomp_errno,
+        ),
+        Check::new(
+            "config-linux.seccomp.errnoRet",
+            "config-linux.md#seccomp",
+            Must,
+            seccomp_errno_ret,
+        ),
+        Check::new(
+            "config-linux.seccomp.kill",
+            "config-linux.md#seccomp",
+            Must,
+            seccomp_kill,
+        ),
     ]
 }
 
@@ -23,10 +63,15 @@ fn features(ctx: &Ctx) -> Result<Value, Failure> {
     if !o.status.success() {
         return Err(Failure::Skip(format!(
             "no features command: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
         )));
     }
-    serde_json::from_slice(&o.stdout).map_err(|e| Failure::Fail(format!("features output is not JSON: {e}")))
+    serde_json::from_slice(&o.stdout)
+        .map_err(|e| Failure::Fail(format!("features output is not JSON: {e}")))
 }
 
 /// "ociVersionMin (string, REQUIRED) ... ociVersionMax (string, REQUIRED)."
@@ -34,7 +79,10 @@ fn features_version(ctx: &Ctx) -> Outcome {
     let f = features(ctx)?;
     ensure(
         f["ociVersionMin"].is_string() && f["ociVersionMax"].is_string(),
-        format!("ociVersionMin/Max: {} / {}", f["ociVersionMin"], f["ociVersionMax"]),
+        format!(
+            "ociVersionMin/Max: {} / {}",
+            f["ociVersionMin"], f["ociVersionMax"]
+        ),
     )
 }
 
@@ -42,7 +90,10 @@ fn features_version(ctx: &Ctx) -> Outcome {
 /// suite sees run (prestart, poststart, poststop at least) must be listed.
 fn features_hooks(ctx: &Ctx) -> Outcome {
     let f = features(ctx)?;
-    let hooks: Vec<&str> = f["hooks"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let hooks: Vec<&str> = f["hooks"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for h in ["prestart", "poststart", "poststop"] {
         ensure(hooks.contains(&h), format!("hooks {hooks:?} lacks {h}"))?;
     }
@@ -52,8 +103,13 @@ fn features_hooks(ctx: &Ctx) -> Outcome {
 /// "mountOptions (array of strings, OPTIONAL) is the list of the recognized mount options."
 fn features_mount_options(ctx: &Ctx) -> Outcome {
     let f = features(ctx)?;
-    let opts: Vec<&str> = f["mountOptions"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    for o in ["ro", "rw", "nosuid", "nodev", "noexec", "bind", "rbind", "rprivate"] {
+    let opts: Vec<&str> = f["mountOptions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for o in [
+        "ro", "rw", "nosuid", "nodev", "noexec", "bind", "rbind", "rprivate",
+    ] {
         ensure(opts.contains(&o), format!("mountOptions lacks {o}"))?;
     }
     Ok(())
@@ -62,9 +118,15 @@ fn features_mount_options(ctx: &Ctx) -> Outcome {
 /// "namespaces (array of strings, OPTIONAL) is the list of the recognized namespaces."
 fn features_namespaces(ctx: &Ctx) -> Outcome {
     let f = features(ctx)?;
-    let ns: Vec<&str> = f["linux"]["namespaces"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let ns: Vec<&str> = f["linux"]["namespaces"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for n in ["pid", "network", "ipc", "uts", "mount", "user", "cgroup"] {
-        ensure(ns.contains(&n), format!("linux.namespaces {ns:?} lacks {n}"))?;
+        ensure(
+            ns.contains(&n),
+            format!("linux.namespaces {ns:?} lacks {n}"),
+        )?;
     }
     Ok(())
 }
@@ -72,11 +134,17 @@ fn features_namespaces(ctx: &Ctx) -> Outcome {
 /// 1.1: "personality (object, OPTIONAL) sets the Linux execution personality ... domain
 /// (string, REQUIRED) ... LINUX32": uname reports a 32-bit machine.
 fn personality(ctx: &Ctx) -> Outcome {
-    let host = std::process::Command::new("uname").arg("-m").output().map_err(|e| e.to_string())?;
+    let host = std::process::Command::new("uname")
+        .arg("-m")
+        .output()
+        .map_err(|e| e.to_string())?;
     if String::from_utf8_lossy(&host.stdout).trim() != "x86_64" {
         return Err(Failure::Skip("LINUX32 is checked on x86_64 only".into()));
     }
-    let out = ctx.sh(|v| v["linux"]["personality"] = json!({"domain": "LINUX32"}), "uname -m")?;
+    let out = ctx.sh(
+        |v| v["linux"]["personality"] = json!({"domain": "LINUX32"}),
+        "uname -m",
+    )?;
     expect_eq("uname -m", out.as_str(), "i686\n")
 }
 
@@ -95,13 +163,24 @@ fn seccomp_errno(ctx: &Ctx) -> Outcome {
         |v| v["linux"]["seccomp"] = seccomp("SCMP_ACT_ERRNO", None),
         "mkdir /tmp/d 2>&1; touch /tmp/f && echo touch-ok",
     )?;
-    expect_eq("mkdir", out.as_str(), "mkdir: can't create directory '/tmp/d': Operation not permitted\ntouch-ok\n")
+    expect_eq(
+        "mkdir",
+        out.as_str(),
+        "mkdir: can't create directory '/tmp/d': Operation not permitted\ntouch-ok\n",
+    )
 }
 
 /// 1.0.2: "errnoRet (uint, OPTIONAL) - the errno return code to use."
 fn seccomp_errno_ret(ctx: &Ctx) -> Outcome {
-    let out = ctx.sh(|v| v["linux"]["seccomp"] = seccomp("SCMP_ACT_ERRNO", Some(28)), "mkdir /tmp/d 2>&1; true")?;
-    expect_eq("mkdir", out.as_str(), "mkdir: can't create directory '/tmp/d': No space left on device\n")
+    let out = ctx.sh(
+        |v| v["linux"]["seccomp"] = seccomp("SCMP_ACT_ERRNO", Some(28)),
+        "mkdir /tmp/d 2>&1; true",
+    )?;
+    expect_eq(
+        "mkdir",
+        out.as_str(),
+        "mkdir: can't create directory '/tmp/d': No space left on device\n",
+    )
 }
 
 /// SCMP_ACT_KILL kills the process making the call.

@@ -10,30 +10,98 @@ use crate::check::{ensure, expect_eq, ns_link, sleep_ms, Check, Ctx, Level::*, L
 pub fn checks() -> Vec<Check> {
     let l = "config-linux.md#namespaces";
     vec![
-        Check::new("config-linux.namespaces.pid.new", l, Must, |c| new_ns(c, "pid", "pid")),
-        Check::new("config-linux.namespaces.network.new", l, Must, |c| new_ns(c, "network", "net")),
-        Check::new("config-linux.namespaces.ipc.new", l, Must, |c| new_ns(c, "ipc", "ipc")),
-        Check::new("config-linux.namespaces.uts.new", l, Must, |c| new_ns(c, "uts", "uts")),
-        Check::new("config-linux.namespaces.mount.new", l, Must, |c| new_ns(c, "mount", "mnt")),
-        Check::new("config-linux.namespaces.cgroup.new", l, Must, |c| new_ns(c, "cgroup", "cgroup")),
-        Check::new("config-linux.namespaces.pid.absent", l, Must, |c| absent_ns(c, "pid")),
-        Check::new("config-linux.namespaces.network.absent", l, Must, |c| absent_ns(c, "net")),
-        Check::new("config-linux.namespaces.ipc.absent", l, Must, |c| absent_ns(c, "ipc")),
-        Check::new("config-linux.namespaces.uts.absent", l, Must, |c| absent_ns(c, "uts")),
-        Check::new("config-linux.namespaces.cgroup.absent", l, Must, |c| absent_ns(c, "cgroup")),
-        Check::new("config-linux.namespaces.network.path", l, Must, |c| joined(c, "network", "net")),
-        Check::new("config-linux.namespaces.ipc.path", l, Must, |c| joined(c, "ipc", "ipc")),
-        Check::new("config-linux.namespaces.uts.path", l, Must, |c| joined(c, "uts", "uts")),
-        Check::new("config-linux.namespaces.path.wrong-type-errors", l, Must, wrong_type),
-        Check::new("config-linux.namespaces.path.not-a-namespace-errors", l, Must, not_a_namespace),
-        Check::new("config-linux.namespaces.pid.program-is-pid-1", l, Must, pid_one),
+        Check::new("config-linux.namespaces.pid.new", l, Must, |c| {
+            new_ns(c, "pid", "pid")
+        }),
+        Check::new("config-linux.namespaces.network.new", l, Must, |c| {
+            new_ns(c, "network", "net")
+        }),
+        Check::new("config-linux.namespaces.ipc.new", l, Must, |c| {
+            new_ns(c, "ipc", "ipc")
+        }),
+        Check::new("config-linux.namespaces.uts.new", l, Must, |c| {
+            new_ns(c, "uts", "uts")
+        }),
+        Check::new("config-linux.namespaces.mount.new", l, Must, |c| {
+            new_ns(c, "mount", "mnt")
+        }),
+        Check::new("config-linux.namespaces.cgroup.new", l, Must, |c| {
+            new_ns(c, "cgroup", "cgroup")
+        }),
+        Check::new("config-linux.namespaces.pid.absent", l, Must, |c| {
+            absent_ns(c, "pid")
+        }),
+        Check::new("config-linux.namespaces.network.absent", l, Must, |c| {
+            absent_ns(c, "net")
+        }),
+        Check::new("config-linux.namespaces.ipc.absent", l, Must, |c| {
+            absent_ns(c, "ipc")
+        }),
+        Check::new("config-linux.namespaces.uts.absent", l, Must, |c| {
+            absent_ns(c, "uts")
+        }),
+        Check::new("config-linux.namespaces.cgroup.absent", l, Must, |c| {
+            absent_ns(c, "cgroup")
+        }),
+        Check::new("config-linux.namespaces.network.path", l, Must, |c| {
+            joined(c, "network", "net")
+        }),
+        Check::new("config-linux.namespaces.ipc.path", l, Must, |c| {
+            joined(c, "ipc", "ipc")
+        }),
+        Check::new("config-linux.namespaces.uts.path", l, Must, |c| {
+            joined(c, "uts", "uts")
+        }),
+        Check::new(
+            "config-linux.namespaces.path.wrong-type-errors",
+            l,
+            Must,
+            wrong_type,
+        ),
+        Check::new(
+            "config-linux.namespaces.path.not-a-namespace-errors",
+            l,
+            Must,
+            not_a_namespace,
+        ),
+        Check::new(
+            "config-linux.namespaces.pid.program-is-pid-1",
+            l,
+            Must,
+            pid_one,
+        ),
         Check::new("config-linux.namespaces.user.new", l, Must, user_new),
-        Check::new("config-linux.uidMappings", "config-linux.md#user-namespace-mappings", Must, uid_map),
-        Check::new("config-linux.gidMappings", "config-linux.md#user-namespace-mappings", Must, gid_map),
-        Check::new("config-linux.uidMappings.host-owner", "config-linux.md#user-namespace-mappings", Must, mapped_owner),
+        Check::new(
+            "config-linux.uidMappings",
+            "config-linux.md#user-namespace-mappings",
+            Must,
+            uid_map,
+        ),
+        Check::new(
+            "config-linux.gidMappings",
+            "config-linux.md#user-namespace-mappings",
+            Must,
+            gid_map,
+        ),
+        Check::new(
+            "config-linux.uidMappings.host-owner",
+            "config-linux.md#user-namespace-mappings",
+            Must,
+            mapped_owner,
+        ),
         Check::new("config.hostname", "config.md#hostname", Must, hostname),
-        Check::new("config.hostname.host-unchanged", "config.md#hostname", Must, hostname_host),
-        Check::new("config.domainname", "config.md#domainname", Must, domainname),
+        Check::new(
+            "config.hostname.host-unchanged",
+            "config.md#hostname",
+            Must,
+            hostname_host,
+        ),
+        Check::new(
+            "config.domainname",
+            "config.md#domainname",
+            Must,
+            domainname,
+        ),
     ]
 }
 
@@ -54,24 +122,41 @@ fn inside(ctx: &Ctx, edit: impl FnOnce(&mut Value)) -> Result<Vec<(String, Strin
 }
 
 fn link_of(links: &[(String, String)], ns: &str) -> String {
-    links.iter().find(|(n, _)| n == ns).map(|(_, l)| l.clone()).unwrap_or_default()
+    links
+        .iter()
+        .find(|(n, _)| n == ns)
+        .map(|(_, l)| l.clone())
+        .unwrap_or_default()
 }
 
 /// "If path is not specified, the runtime MUST create a new container namespace of type type."
 fn new_ns(ctx: &Ctx, ty: &str, proc_name: &str) -> Outcome {
     let t = ty.to_string();
-    let nss = if ty == "mount" { json!([{"type": "mount"}]) } else { json!([{"type": "mount"}, {"type": t}]) };
+    let nss = if ty == "mount" {
+        json!([{"type": "mount"}])
+    } else {
+        json!([{"type": "mount"}, {"type": t}])
+    };
     let links = inside(ctx, move |v| v["linux"]["namespaces"] = nss)?;
     let l = link_of(&links, proc_name);
     ensure(!l.is_empty(), format!("no {proc_name} link inside"))?;
-    ensure(l != ns_link("self", proc_name), format!("{ty} namespace is the host's"))
+    ensure(
+        l != ns_link("self", proc_name),
+        format!("{ty} namespace is the host's"),
+    )
 }
 
 /// "If a namespace type is not specified in the namespaces array, the container MUST inherit
 /// the runtime namespace of that type."
 fn absent_ns(ctx: &Ctx, proc_name: &str) -> Outcome {
-    let links = inside(ctx, |v| v["linux"]["namespaces"] = json!([{"type": "mount"}]))?;
-    expect_eq(proc_name, link_of(&links, proc_name), ns_link("self", proc_name))
+    let links = inside(ctx, |v| {
+        v["linux"]["namespaces"] = json!([{"type": "mount"}])
+    })?;
+    expect_eq(
+        proc_name,
+        link_of(&links, proc_name),
+        ns_link("self", proc_name),
+    )
 }
 
 /// A process holding new network, uts and ipc namespaces; killed on drop.
@@ -111,10 +196,19 @@ fn joined(ctx: &Ctx, ty: &str, proc_name: &str) -> Outcome {
     let h = Holder::spawn()?;
     let path = format!("/proc/{}/ns/{proc_name}", h.pid());
     let t = ty.to_string();
-    let links = inside(ctx, move |v| {
-        v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": t, "path": path}])
-    })?;
-    expect_eq(proc_name, link_of(&links, proc_name), ns_link(&h.pid(), proc_name))
+    let links =
+        inside(
+            ctx,
+            move |v| {
+                v["linux"]["namespaces"] =
+                    json!([{"type": "mount"}, {"type": "pid"}, {"type": t, "path": path}])
+            },
+        )?;
+    expect_eq(
+        proc_name,
+        link_of(&links, proc_name),
+        ns_link(&h.pid(), proc_name),
+    )
 }
 
 /// "The runtime MUST generate an error if path is not associated with a namespace of type
@@ -129,7 +223,8 @@ fn wrong_type(ctx: &Ctx) -> Outcome {
 
 fn not_a_namespace(ctx: &Ctx) -> Outcome {
     ctx.create_fails(|v| {
-        v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "network", "path": "/etc/hostname"}])
+        v["linux"]["namespaces"] =
+            json!([{"type": "mount"}, {"type": "network", "path": "/etc/hostname"}])
     })
 }
 
@@ -178,25 +273,37 @@ fn in_userns(ctx: &Ctx, script: &str) -> Result<(Live, String), String> {
 fn user_new(ctx: &Ctx) -> Outcome {
     let (_c, out) = in_userns(ctx, "readlink /proc/self/ns/user")?;
     ensure(!out.trim().is_empty(), "no output")?;
-    ensure(out.trim() != ns_link("self", "user"), "user namespace is the host's")
+    ensure(
+        out.trim() != ns_link("self", "user"),
+        "user namespace is the host's",
+    )
 }
 
 /// "uidMappings (array of objects, OPTIONAL) describes the user namespace uid mappings from the
 /// host to the container."
 fn uid_map(ctx: &Ctx) -> Outcome {
     let (_c, out) = in_userns(ctx, "cat /proc/self/uid_map")?;
-    expect_eq("uid_map", out.split_whitespace().collect::<Vec<_>>(), vec!["0", "200000", "65536"])
+    expect_eq(
+        "uid_map",
+        out.split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "200000", "65536"],
+    )
 }
 
 fn gid_map(ctx: &Ctx) -> Outcome {
     let (_c, out) = in_userns(ctx, "cat /proc/self/gid_map")?;
-    expect_eq("gid_map", out.split_whitespace().collect::<Vec<_>>(), vec!["0", "300000", "65536"])
+    expect_eq(
+        "gid_map",
+        out.split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "300000", "65536"],
+    )
 }
 
 /// From the host: root inside makes files owned by the mapped host ids.
 fn mapped_owner(ctx: &Ctx) -> Outcome {
     let (c, _) = in_userns(ctx, "touch /host/made; echo")?;
-    let m = std::fs::metadata(c.host.path().join("made")).map_err(|e| format!("no file made: {e}"))?;
+    let m =
+        std::fs::metadata(c.host.path().join("made")).map_err(|e| format!("no file made: {e}"))?;
     expect_eq("owner", (m.uid(), m.gid()), (200000, 300000))
 }
 
@@ -209,7 +316,8 @@ fn hostname(ctx: &Ctx) -> Outcome {
 
 fn hostname_host(ctx: &Ctx) -> Outcome {
     let before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    ctx.sh(|v| v["hostname"] = json!("conformance-other"), "hostname")?;
+    let inside = ctx.sh(|v| v["hostname"] = json!("conformance-other"), "hostname")?;
+    expect_eq("inside", inside.as_str(), "conformance-other\n")?;
     let after = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     expect_eq("host's hostname", after, before)
 }
@@ -217,6 +325,9 @@ fn hostname_host(ctx: &Ctx) -> Outcome {
 /// 1.1: "domainname (string, OPTIONAL) specifies the container's domainname as seen by
 /// processes running inside the container."
 fn domainname(ctx: &Ctx) -> Outcome {
-    let out = ctx.sh(|v| v["domainname"] = json!("conformance.example"), "cat /proc/sys/kernel/domainname")?;
+    let out = ctx.sh(
+        |v| v["domainname"] = json!("conformance.example"),
+        "cat /proc/sys/kernel/domainname",
+    )?;
     expect_eq("domainname", out.as_str(), "conformance.example\n")
 }

@@ -8,13 +8,38 @@ const SLEEP: &str = "exec sleep 300";
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check::new("runtime.state.ociVersion", "runtime.md#state", Must, oci_version),
+        Check::new(
+            "runtime.state.ociVersion",
+            "runtime.md#state",
+            Must,
+            oci_version,
+        ),
         Check::new("runtime.state.id", "runtime.md#state", Must, id),
-        Check::new("runtime.state.status.defined-values", "runtime.md#state", Must, status_values),
-        Check::new("runtime.state.pid.host-view", "runtime.md#state", Must, pid_host_view),
-        Check::new("runtime.state.pid.is-program", "runtime.md#state", Must, pid_is_program),
+        Check::new(
+            "runtime.state.status.defined-values",
+            "runtime.md#state",
+            Must,
+            status_values,
+        ),
+        Check::new(
+            "runtime.state.pid.host-view",
+            "runtime.md#state",
+            Must,
+            pid_host_view,
+        ),
+        Check::new(
+            "runtime.state.pid.is-program",
+            "runtime.md#state",
+            Must,
+            pid_is_program,
+        ),
         Check::new("runtime.state.bundle", "runtime.md#state", Must, bundle),
-        Check::new("runtime.state.annotations", "runtime.md#state", Must, annotations),
+        Check::new(
+            "runtime.state.annotations",
+            "runtime.md#state",
+            Must,
+            annotations,
+        ),
     ]
 }
 
@@ -56,7 +81,10 @@ fn pid_host_view(ctx: &Ctx) -> Outcome {
     let pid = c.pid()?.to_string();
     let ns = ns_link(&pid, "pid");
     ensure(!ns.is_empty(), format!("no host process {pid}"))?;
-    ensure(ns != ns_link("self", "pid"), "the pid's process is in the host's pid namespace")
+    ensure(
+        ns != ns_link("self", "pid"),
+        "the pid's process is in the host's pid namespace",
+    )
 }
 
 /// After start, the pid is the container process: the program itself.
@@ -65,7 +93,11 @@ fn pid_is_program(ctx: &Ctx) -> Outcome {
     c.wait_file("mark")?;
     let pid = c.pid()?;
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    expect_eq("cmdline of pid", String::from_utf8_lossy(&cmd).as_ref(), "sleep\0300\0")
+    expect_eq(
+        "cmdline of pid",
+        String::from_utf8_lossy(&cmd).as_ref(),
+        "sleep\x00300\x00",
+    )
 }
 
 /// "bundle (string, REQUIRED) is the absolute path to the container's bundle directory."

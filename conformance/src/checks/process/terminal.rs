@@ -31,18 +31,37 @@ fn with_console(ctx: &Ctx, script: &str) -> Result<String, String> {
     let receiver = std::thread::spawn(move || receive(&listener));
     rt.try_ok(&["create", "--bundle", &bp, "--console-socket", &sp, &id])?;
     rt.try_ok(&["start", &id])?;
-    let out = receiver.join().map_err(|_| "console reader panicked".to_string())??;
+    let out = receiver
+        .join()
+        .map_err(|_| "console reader panicked".to_string())??;
     Ok(out)
 }
 
 fn receive(listener: &UnixListener) -> Result<String, String> {
-    listener.set_nonblocking(false).map_err(|e| e.to_string())?;
-    let (conn, _) = listener.accept().map_err(|e| e.to_string())?;
+    // A runtime that never connects must not hang the suite: accept for 10 s at most.
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut tries = 0;
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && tries < 500 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(format!("no connection on the console socket: {e}")),
+        }
+    };
+    conn.set_nonblocking(false).map_err(|e| e.to_string())?;
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-        .map_err(|e| e.to_string())?;
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .map_err(|e| e.to_string())?;
     let fd = msg
         .cmsgs()
         .map_err(|e| e.to_string())?
