@@ -141,3 +141,81 @@ fn one_line(s: &str) -> String {
         .join(" ")
         .replace('|', "\\|")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::check::{Check, Level};
+
+    fn run(name: &str, statuses: Vec<(Status, Option<&str>)>) -> RuntimeRun {
+        RuntimeRun {
+            runtime: PathBuf::from(format!("/bin/{name}")),
+            name: name.to_string(),
+            results: statuses
+                .into_iter()
+                .map(|(status, gap)| CheckResult {
+                    status,
+                    known_gap: gap.map(str::to_string),
+                    elapsed: Duration::ZERO,
+                })
+                .collect(),
+        }
+    }
+
+    fn checks() -> Vec<Check> {
+        ["config.a", "config.b", "config.c"]
+            .into_iter()
+            .map(|n| Check::new(n, "config.md#x", Level::Must, |_| Ok(())))
+            .collect()
+    }
+
+    #[test]
+    fn tap_lines() {
+        let cs = checks();
+        let refs: Vec<&Check> = cs.iter().collect();
+        let r = run(
+            "rt",
+            vec![
+                (Status::Pass, None),
+                (Status::Fail("bad\nthing".into()), None),
+                (Status::Fail("known".into()), Some("why")),
+            ],
+        );
+        let out = tap(&refs, &[r]);
+        assert!(out.contains("1..3\n"), "{out}");
+        assert!(out.contains("ok 1 - config.a\n"), "{out}");
+        assert!(out.contains("not ok 2 - config.b # bad thing\n"), "{out}");
+        assert!(
+            out.contains("not ok 3 - config.c # TODO known gap: why: known\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn table_side_by_side() {
+        let cs = checks();
+        let refs: Vec<&Check> = cs.iter().collect();
+        let a = run("a", vec![(Status::Pass, None); 3]);
+        let b = run(
+            "b",
+            vec![
+                (Status::Pass, None),
+                (Status::Skip("no".into()), None),
+                (Status::Fail("x".into()), None),
+            ],
+        );
+        let out = table(&refs, &[a, b]);
+        assert!(
+            out.starts_with("| requirement | level | spec | a | b |\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| `config.c` | MUST | config.md#x | pass | FAIL |"),
+            "{out}"
+        );
+        assert!(out.contains("**3/3** | **1/3** |"), "{out}");
+    }
+}
