@@ -65,6 +65,18 @@ pub fn checks() -> Vec<Check> {
             not_a_namespace,
         ),
         Check::new(
+            "config-linux.namespaces.cgroup.rooted",
+            l,
+            Must,
+            cgroup_rooted,
+        ),
+        Check::new(
+            "config-linux.namespaces.network.isolated",
+            l,
+            Must,
+            net_isolated,
+        ),
+        Check::new(
             "config-linux.namespaces.pid.program-is-pid-1",
             l,
             Must,
@@ -330,4 +342,31 @@ fn domainname(ctx: &Ctx) -> Outcome {
         "cat /proc/sys/kernel/domainname",
     )?;
     expect_eq("domainname", out.as_str(), "conformance.example\n")
+}
+
+/// "cgroup the container will have an isolated view of the cgroup hierarchy": in a new cgroup
+/// namespace (rooted at the container's cgroup) its own cgroup reads as "/".
+fn cgroup_rooted(ctx: &Ctx) -> Outcome {
+    let out = ctx.sh(
+        |v| {
+            v["linux"]["cgroupsPath"] = json!(format!(
+                "/conformance/{}",
+                crate::harness::unique_id("cgns")
+            ));
+            v["linux"]["namespaces"] =
+                json!([{"type": "mount"}, {"type": "pid"}, {"type": "cgroup"}]);
+        },
+        "grep -E '^[0-9]+:memory:' /proc/self/cgroup",
+    )?;
+    expect_eq("memory line", out.trim().split(':').nth(2), Some("/"))
+}
+
+/// "network the container will have an isolated network stack": a new one has only lo.
+fn net_isolated(ctx: &Ctx) -> Outcome {
+    let out = ctx.sh(|_| {}, "ls /sys/class/net")?;
+    expect_eq(
+        "interfaces",
+        out.split_whitespace().collect::<Vec<_>>(),
+        vec!["lo"],
+    )
 }
