@@ -1,1 +1,10 @@
-//! Runtime-spec conformance suite (see the conformance issue).
+//! Runtime-spec conformance suite: one check per testable requirement of runtime.md,
+//! config.md and config-linux.md, run against any runtime binary (see docs/conformance.md).
+
+pub mod check;
+pub mod checks;
+pub mod gaps;
+pub mod harness;
+pub mod registry;
+pub mod report;
+pub mod runner;

@@ -1,0 +1,13 @@
+//! The checks, one module per spec area.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod devices;
+pub mod hooks;
+pub mod lifecycle;
+pub mod linux_paths;
+pub mod misc;
+pub mod namespaces;
+pub mod process;
+pub mod root_mounts;
+pub mod state;
