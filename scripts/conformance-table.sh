@@ -58,8 +58,8 @@ check was re-read against the spec; the failures that remain are the runtimes':
   MUST log a warning, but the remaining hooks and lifecycle continue"; runc stops at the first.
 - `config.domainname`, `config-linux.personality` (runc 1.1): not implemented before runc 1.2.
 - `config.mounts.propagation.rshared` (crun 1.8): a mount with the `rshared` option stays private.
-- `config-linux.seccomp.*` (Gantry): no seccomp support yet; listed in known-gaps.txt.
-- `runtime.features.*` (Gantry, crun 1.8): no `features` command (skipped).
+
+- `runtime.features.*` (crun 1.8): no `features` command (skipped).
 
 ## Measured here
 DOC

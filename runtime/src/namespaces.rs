@@ -23,7 +23,9 @@ pub struct NsPlan {
     /// Joined by the init, in this order.
     pub join: Vec<(CloneFlags, PathBuf)>,
     pub new_user: bool,
-    pub join_user: bool,
+    /// A user namespace joined by path: entered by an intermediate process before the clone
+    /// (the new namespaces must be created from inside it).
+    pub join_user: Option<PathBuf>,
 }
 
 /// The order namespaces are joined in: user first (it decides what the others may do), pid
@@ -74,7 +76,7 @@ pub fn plan(linux: Option<&Linux>) -> Result<NsPlan, String> {
         join_pid: None,
         join: Vec::new(),
         new_user: false,
-        join_user: false,
+        join_user: None,
     };
     let nss = linux
         .and_then(|l| l.namespaces().as_deref())
@@ -98,18 +100,13 @@ pub fn plan(linux: Option<&Linux>) -> Result<NsPlan, String> {
         .filter(|t| *t != LinuxNamespaceType::Pid)
     {
         if let Some(ns) = nss.iter().find(|n| n.typ() == t && n.path().is_some()) {
+            let path = ns.path().clone().unwrap_or_default();
             if t == LinuxNamespaceType::User {
-                p.join_user = true;
+                p.join_user = Some(path);
+            } else {
+                p.join.push((flag(t), path));
             }
-            p.join
-                .push((flag(t), ns.path().clone().unwrap_or_default()));
         }
-    }
-    if p.join_user && !p.clone_flags.is_empty() {
-        return Err(
-            "linux.namespaces: joining a user namespace by path together with new namespaces is not supported yet"
-                .into(),
-        );
     }
     Ok(p)
 }

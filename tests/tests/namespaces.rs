@@ -133,3 +133,70 @@ fn user_namespace_with_mappings() {
     let meta = std::fs::metadata(host.path().join("made")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
 }
+
+/// A user namespace joined by `path` together with new namespaces: they are created inside it
+/// (owned by it), and the program runs as its root.
+#[test]
+fn user_namespace_joined_by_path() {
+    use std::io::BufRead;
+    let mut h = Holder(
+        Command::new("unshare")
+            .args(["--user", "sh", "-c", "echo ready; exec sleep 300"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(h.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = h.0.id();
+    for map in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{pid}/{map}"), "0 100000 65536\n").unwrap();
+    }
+    let rt = Rt::new();
+    let host = TempDir::new("userns-join");
+    let mut b = Bundle::new(&[]);
+    for p in [b.rootfs(), host.path().to_path_buf()] {
+        assert!(Command::new("chown")
+            .args(["-R", "100000:100000"])
+            .arg(&p)
+            .status()
+            .unwrap()
+            .success());
+    }
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+        // The namespace's own maps (runc 1.1 requires them even when joining).
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    })
+    .bind(host.path(), "/host")
+    .sh("readlink /proc/self/ns/user; id -u; hostname; touch /host/made");
+    let (code, out, err) = rt.run_fg(&b, &unique_id("userns-join"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        l[0],
+        ns_of(&pid.to_string(), "user"),
+        "user namespace not joined"
+    );
+    assert_eq!(l[1], "0");
+    assert_ne!(
+        l[2],
+        nix_hostname(),
+        "no new UTS namespace inside the joined one"
+    );
+    let meta = std::fs::metadata(host.path().join("made")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (100000, 100000));
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}

@@ -354,7 +354,7 @@ fn cgroup_rooted(ctx: &Ctx) -> Outcome {
                 crate::harness::unique_id("cgns")
             ));
             v["linux"]["namespaces"] =
-                json!([{"type": "mount"}, {"type": "pid"}, {"type": "cgroup"}]);
+                json!([{"type": "mount"}, {"type": "pid"}, {"type": "uts"}, {"type": "cgroup"}]);
         },
         "grep -E '^[0-9]+:memory:' /proc/self/cgroup",
     )?;

@@ -75,8 +75,8 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let process = spec.process().as_ref().ok_or("process: missing")?;
     ctx.chan.expect(Msg::Go)?;
 
-    if ctx.ns.new_user {
-        // The maps are written: become root of the new user namespace.
+    if ctx.ns.new_user || ctx.ns.join_user.is_some() {
+        // The maps are in place: become root of the user namespace (where it maps one).
         let _ = nix::unistd::setresgid(0.into(), 0.into(), 0.into());
         let _ = nix::unistd::setresuid(0.into(), 0.into(), 0.into());
     }

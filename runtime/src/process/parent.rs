@@ -180,14 +180,19 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     // A pid namespace joined by path applies to children only: enter it for the clone, then
     // return to our own.
     let own_pidns = match &ns.join_pid {
-        Some(p) => {
+        Some(p) if ns.join_user.is_none() => {
             let own = File::open("/proc/self/ns/pid")?;
             namespaces::join(CloneFlags::CLONE_NEWPID, p).map_err(|e| anyhow!(e))?;
             Some(own)
         }
-        None => None,
+        _ => None,
     };
-    let forked = sys::clone3(ns.clone_flags.bits() as u64).context("clone3 the container init")?;
+    let forked = clone_init(
+        ns.clone_flags.bits() as u64,
+        ns.join_user.as_deref(),
+        ns.join_pid.as_deref(),
+    )
+    .context("clone3 the container init")?;
     if let (Some(own), Forked::Parent { .. }) = (&own_pidns, &forked) {
         // Only the runtime goes back; the init stays where it was cloned.
         nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
@@ -276,6 +281,68 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         pidfd,
         console: own_console,
     })
+}
+
+/// Clone the init. Joining a user namespace by path takes an intermediate process, as in runc:
+/// the new namespaces must be created from inside that user namespace while the runtime stays in
+/// its own. The intermediate joins it (then the pid namespace to join, with the user namespace's
+/// privileges), clones the init as the runtime's child (CLONE_PARENT), reports the init's pid
+/// and exits.
+fn clone_init(flags: u64, join_user: Option<&Path>, join_pid: Option<&Path>) -> Result<Forked> {
+    use std::io::{Read, Write};
+    let Some(userns) = join_user else {
+        return Ok(sys::clone3(flags)?);
+    };
+    let user = File::open(userns).with_context(|| format!("open {}", userns.display()))?;
+    let pidns = match join_pid {
+        Some(p) => Some(File::open(p).with_context(|| format!("open {}", p.display()))?),
+        None => None,
+    };
+    let (rd, wr) = nix::unistd::pipe().context("pipe")?;
+    let (rd, wr) = (File::from(rd), File::from(wr));
+    match sys::clone3(0)? {
+        Forked::Child => {
+            drop(rd);
+            let cloned = nix::sched::setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
+                .and_then(|_| match &pidns {
+                    Some(p) => nix::sched::setns(p.as_fd(), CloneFlags::CLONE_NEWPID),
+                    None => Ok(()),
+                })
+                .map_err(std::io::Error::from)
+                .and_then(|_| sys::clone3(flags | libc::CLONE_PARENT as u64));
+            match cloned {
+                Ok(Forked::Child) => Ok(Forked::Child), // the init goes on
+                Ok(Forked::Parent { pid, .. }) => {
+                    let mut wr = wr;
+                    let _ = wr.write_all(&pid.to_ne_bytes());
+                    sys::exit_now(0)
+                }
+                Err(e) => {
+                    let mut wr = wr;
+                    let _ =
+                        wr.write_all(&(-e.raw_os_error().unwrap_or(libc::EINVAL)).to_ne_bytes());
+                    sys::exit_now(1)
+                }
+            }
+        }
+        Forked::Parent { pid: mid, .. } => {
+            drop(wr);
+            let mut buf = [0u8; 4];
+            let got = (&rd).read_exact(&mut buf);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(mid), None);
+            let what = || format!("join the user namespace {}", userns.display());
+            got.with_context(what)?;
+            // The intermediate's pid namespace is ours, so the pid is valid here.
+            let pid = i32::from_ne_bytes(buf);
+            if pid < 0 {
+                return Err(std::io::Error::from_raw_os_error(-pid)).with_context(what);
+            }
+            Ok(Forked::Parent {
+                pid,
+                pidfd: sys::pidfd_open(pid)?,
+            })
+        }
+    }
 }
 
 /// prestart (deprecated, still used by NVIDIA's hook) and createRuntime hooks, in the runtime's
