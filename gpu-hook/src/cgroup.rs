@@ -1,5 +1,6 @@
 //! Device cgroup rules for the injected nodes. cgroup v1: `c MAJ:MIN rw` into devices.allow
-//! of the container's devices cgroup (read from the real /proc/PID/cgroup and mountinfo).
+//! of the container's devices cgroup; cgroup v2: the attached device programs rewritten to
+//! allow them (devbpf). The cgroups are found from the real /proc/PID/cgroup and mountinfo.
 
 use std::path::{Path, PathBuf};
 
@@ -18,12 +19,23 @@ pub enum CgroupError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the container's cgroup has no v1 devices controller and is on cgroup v2, where device access is a BPF program: not supported yet (run with --no-cgroups if the runtime allows the devices)")]
-    V2Unsupported,
+    #[error("allow the devices in the device programs of {path}: {source}")]
+    Bpf {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("process {0} is in neither a v1 devices cgroup nor a v2 cgroup")]
+    NoCgroup(i32),
 }
 
-/// The v1 devices directory of `pid`, or None on a cgroup v2-only host.
-pub fn devices_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
+/// A cgroup hierarchy's directory for `pid`: the /proc/PID/cgroup line `pick` chooses, joined
+/// to the mount (from our mountinfo) of the filesystem type `fstype` that `mount_ok` accepts.
+fn cgroup_dir(
+    pid: i32,
+    pick: impl Fn(&str, &str) -> bool,
+    fstype: &str,
+    mount_ok: impl Fn(&str) -> bool,
+) -> Result<Option<PathBuf>, CgroupError> {
     let read = |p: &str| {
         std::fs::read_to_string(p).map_err(|source| CgroupError::Read {
             path: p.into(),
@@ -33,11 +45,8 @@ pub fn devices_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
     let cgroup = read(&format!("/proc/{pid}/cgroup"))?;
     let Some(rel) = cgroup.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        ctrls
-            .split(',')
-            .any(|c| c == "devices")
-            .then(|| path.to_string())
+        let (id, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        pick(id, ctrls).then(|| path.to_string())
     }) else {
         return Ok(None);
     };
@@ -48,11 +57,7 @@ pub fn devices_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
             continue;
         };
         let mut r = right.split_whitespace();
-        if r.next() != Some("cgroup") {
-            continue;
-        }
-        let opts = r.nth(1).unwrap_or("");
-        if !opts.split(',').any(|o| o == "devices") {
+        if r.next() != Some(fstype) || !mount_ok(r.nth(1).unwrap_or("")) {
             continue;
         }
         let f: Vec<&str> = left.split_whitespace().collect();
@@ -68,19 +73,50 @@ pub fn devices_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
     Ok(None)
 }
 
-/// Allows the nodes in the container's device cgroup.
+/// The v1 devices cgroup directory of `pid`.
+pub fn devices_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
+    cgroup_dir(
+        pid,
+        |_, ctrls| ctrls.split(',').any(|c| c == "devices"),
+        "cgroup",
+        |opts| opts.split(',').any(|o| o == "devices"),
+    )
+}
+
+/// The cgroup v2 directory of `pid` (on a hybrid host too: the unified hierarchy).
+pub fn unified_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
+    cgroup_dir(
+        pid,
+        |id, ctrls| id == "0" && ctrls.is_empty(),
+        "cgroup2",
+        |_| true,
+    )
+}
+
+/// Allows the nodes for the container: in its v1 devices cgroup, and in the device programs
+/// of its v2 cgroup (a hybrid host has both; the kernel checks both).
 pub fn allow(pid: i32, nodes: &[Node]) -> Result<(), CgroupError> {
-    let Some(dir) = devices_dir(pid)? else {
-        return Err(CgroupError::V2Unsupported);
-    };
-    let path = dir.join("devices.allow");
-    for n in nodes {
-        let rule = format!("c {}:{} rw", n.major, n.minor);
-        std::fs::write(&path, &rule).map_err(|source| CgroupError::Write {
-            rule,
-            path: path.clone(),
-            source,
-        })?;
+    let v1 = devices_dir(pid)?;
+    if let Some(dir) = &v1 {
+        let path = dir.join("devices.allow");
+        for n in nodes {
+            let rule = format!("c {}:{} rw", n.major, n.minor);
+            std::fs::write(&path, &rule).map_err(|source| CgroupError::Write {
+                rule,
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
+    match unified_dir(pid)? {
+        Some(dir) => {
+            crate::devbpf::allow(&dir, nodes).map_err(|source| CgroupError::Bpf {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        None if v1.is_none() => return Err(CgroupError::NoCgroup(pid)),
+        None => {}
     }
     Ok(())
 }

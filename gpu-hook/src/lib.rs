@@ -5,6 +5,7 @@
 //! and the plan is complete before anything in the container is touched.
 
 pub mod cgroup;
+pub mod devbpf;
 pub mod discover;
 pub mod hook;
 pub mod inject;
