@@ -33,12 +33,23 @@ pub enum InjectError {
     Namespace(#[from] hooks::author::AuthorError),
 }
 
-fn perr<E: std::fmt::Display>(what: &'static str, path: &Path) -> impl FnOnce(E) -> InjectError {
+/// The error and its sources, one line (pathrs puts the errno in a source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s += &format!(": {c}");
+        cur = c.source();
+    }
+    s
+}
+
+fn perr<E: std::error::Error>(what: &'static str, path: &Path) -> impl FnOnce(E) -> InjectError {
     let path = path.to_path_buf();
     move |e| InjectError::Path {
         what,
         path,
-        msg: e.to_string(),
+        msg: chain(&e),
     }
 }
 
@@ -55,10 +66,59 @@ pub fn inject(
     dev_root: &Path,
     ldconfig: &Path,
 ) -> Result<(), InjectError> {
+    let owner = container_root(pid);
     hooks::author::in_mount_namespace(pid, || {
-        apply(rootfs, plan, dev_root, ldconfig).map_err(|e| e.to_string())
+        apply(rootfs, plan, dev_root, ldconfig, owner).map_err(|e| e.to_string())
     })?;
     Ok(())
+}
+
+/// The host uid and gid of the container's root when it has a user namespace: files are
+/// created as them (a tmpfs mounted in the user namespace refuses an owner it cannot map,
+/// EOVERFLOW, and the container's root should own what appears in its tree).
+pub fn container_root(pid: i32) -> Option<(u32, u32)> {
+    let host_of_zero = |map: &str| -> Option<u32> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{map}")).ok()?;
+        text.lines().find_map(|l| {
+            let f: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (f.len() == 3 && f[0] == 0).then_some(f[1])
+        })
+    };
+    let identity = std::fs::read_to_string(format!("/proc/{pid}/uid_map"))
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+        .unwrap_or(true);
+    if identity {
+        return None;
+    }
+    Some((host_of_zero("uid_map")?, host_of_zero("gid_map")?))
+}
+
+/// Creates files as `owner` (fsuid/fsgid) until dropped.
+struct AsOwner(bool);
+
+impl AsOwner {
+    fn new(owner: Option<(u32, u32)>) -> AsOwner {
+        match owner {
+            Some((uid, gid)) => {
+                nix::unistd::setfsgid(gid.into());
+                nix::unistd::setfsuid(uid.into());
+                AsOwner(true)
+            }
+            None => AsOwner(false),
+        }
+    }
+}
+
+impl Drop for AsOwner {
+    fn drop(&mut self) {
+        if self.0 {
+            nix::unistd::setfsuid(0.into());
+            nix::unistd::setfsgid(0.into());
+        }
+    }
 }
 
 /// Applies `plan` in the current mount namespace.
@@ -67,21 +127,23 @@ pub fn apply(
     plan: &Plan,
     dev_root: &Path,
     ldconfig: &Path,
+    owner: Option<(u32, u32)>,
 ) -> Result<(), InjectError> {
     let root = Root::open(rootfs).map_err(perr("open rootfs", rootfs))?;
     for d in &plan.devices {
         let host = crate::roots::under(dev_root, &d.path);
         let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-        bind(&root, &host, &d.path, Kind::File, flags)?;
+        bind(&root, &host, &d.path, Kind::File, flags, owner)?;
     }
     for m in &plan.mounts {
         let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
         if !m.writable {
             flags |= MsFlags::MS_RDONLY;
         }
-        bind(&root, &m.host, &m.container, m.kind, flags)?;
+        bind(&root, &m.host, &m.container, m.kind, flags, owner)?;
     }
     for s in &plan.symlinks {
+        let _as = AsOwner::new(owner);
         symlink(&root, &s.link, &s.target)?;
     }
     if !plan.ldconfig_dirs.is_empty() {
@@ -141,8 +203,12 @@ fn bind(
     target: &Path,
     kind: Kind,
     flags: MsFlags,
+    owner: Option<(u32, u32)>,
 ) -> Result<(), InjectError> {
-    let fd = mount_point(root, target, kind)?;
+    let fd = {
+        let _as = AsOwner::new(owner);
+        mount_point(root, target, kind)?
+    };
     mount(
         Some(host),
         &fd_path(&fd),

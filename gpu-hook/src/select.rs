@@ -28,8 +28,6 @@ pub enum SelectError {
         id: String,
         have: String,
     },
-    #[error("GPU {id:?} is in MIG mode: select one of its MIG devices ({have})")]
-    MigEnabled { id: String, have: String },
 }
 
 fn describe(gpus: &[&Gpu]) -> String {
@@ -166,16 +164,9 @@ pub fn select(req: &Request, inv: &Inventory, notes: &[String]) -> Result<Select
                 .collect(),
             DeviceList::List(ids) => ids
                 .iter()
-                .map(|id| {
-                    let p = resolve(&gpus, vendor, id)?;
-                    if p.mig.is_none() && p.gpu.mig_enabled && !p.gpu.migs.is_empty() {
-                        return Err(SelectError::MigEnabled {
-                            id: id.clone(),
-                            have: describe(&[&p.gpu]),
-                        });
-                    }
-                    Ok(p)
-                })
+                // A GPU in MIG mode selected whole gets its own node only (monitoring, as
+                // with NVIDIA's toolkit); its MIG devices are selected by `GPU:MIG` or UUID.
+                .map(|id| resolve(&gpus, vendor, id))
                 .collect::<Result<_, _>>()?,
         };
         for p in picked {
@@ -268,7 +259,7 @@ mod tests {
             vec![(0, None), (1, None), (2, Some(0))]
         );
         assert_eq!(pick("none").unwrap(), vec![]);
-        assert!(matches!(pick("2"), Err(SelectError::MigEnabled { .. })));
+        assert_eq!(pick("2").unwrap(), vec![(2, None)], "a MIG-mode GPU whole");
     }
 
     #[test]

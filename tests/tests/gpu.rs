@@ -1,0 +1,487 @@
+//! The GPU hook (`gantry-gpu hook`) on real containers, against a fake driver environment
+//! (gpu-hook/tests/fixtures/fake-env.sh: a mock NVML library answering from a fixture, real
+//! device nodes, real ELF driver libraries, procfs and sysfs files). Run against runc too
+//! (GANTRY=/usr/sbin/runc): the hook is runtime-neutral.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gantry_tests::*;
+use serde_json::json;
+
+const VERSION: &str = "550.54.14";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn gpu_bin() -> PathBuf {
+    let p = workspace().join("target/release/gantry-gpu");
+    assert!(p.exists(), "cargo build --release -p gantry-gpu");
+    p
+}
+
+/// A fake driver environment, built once per test process and per set of fake-env.sh
+/// arguments (tests only read it), under cargo's per-target temporary directory.
+struct FakeGpu {
+    dir: PathBuf,
+}
+
+impl FakeGpu {
+    fn new(args: &[&str]) -> &'static FakeGpu {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        static ENVS: OnceLock<Mutex<HashMap<String, &'static FakeGpu>>> = OnceLock::new();
+        let key = args.join(" ");
+        let mut envs = ENVS.get_or_init(Default::default).lock().unwrap();
+        if let Some(f) = envs.get(&key) {
+            return f;
+        }
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "fake-gpu-{}-{}",
+            std::process::id(),
+            envs.len()
+        ));
+        let out = Command::new(workspace().join("gpu-hook/tests/fixtures/fake-env.sh"))
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "fake-env.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let f: &'static FakeGpu = Box::leak(Box::new(FakeGpu { dir }));
+        envs.insert(key, f);
+        f
+    }
+
+    fn root(&self, which: &str) -> PathBuf {
+        self.dir.join(which)
+    }
+
+    /// The global flags that point gantry-gpu at this environment.
+    fn flags(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for (flag, dir) in [
+            ("--driver-root", "driver-root"),
+            ("--dev-root", "dev-root"),
+            ("--proc-root", "proc-root"),
+            ("--sysfs-root", "sysfs-root"),
+        ] {
+            v.push(flag.to_string());
+            v.push(self.root(dir).display().to_string());
+        }
+        v
+    }
+
+    fn gpu(&self, args: &[&str]) -> (bool, String, String) {
+        let o = Command::new(gpu_bin())
+            .args(self.flags())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// A bundle whose createRuntime hook is gantry-gpu on this environment.
+    fn bundle(&self, env: &[&str], script: &str) -> Bundle {
+        let mut b = Bundle::new(&[]);
+        let mut args = vec!["gantry-gpu".to_string()];
+        args.extend(self.flags());
+        args.push("hook".into());
+        b.edit(|c| {
+            c["hooks"] = json!({"createRuntime": [{"path": gpu_bin(), "args": args}]});
+            let e = c["process"]["env"].as_array_mut().unwrap();
+            for v in env {
+                e.push(json!(v));
+            }
+        })
+        .sh(script);
+        b
+    }
+}
+
+fn rdev(p: &Path) -> (u32, u32) {
+    let r = std::fs::metadata(p).unwrap().rdev();
+    (
+        nix::sys::stat::major(r) as u32,
+        nix::sys::stat::minor(r) as u32,
+    )
+}
+
+fn devices_list(pid: i64) -> String {
+    let cg = proc_cgroup(pid, "devices").unwrap();
+    std::fs::read_to_string(v1_cgroup_dir("devices", &cg).join("devices.list")).unwrap()
+}
+
+fn uvm_major(f: &FakeGpu) -> u32 {
+    rdev(&f.root("dev-root/dev/nvidia-uvm")).0
+}
+
+#[test]
+fn nvidia_gpu_1_gets_its_node_libraries_and_cgroup_rule() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=1"],
+        "ls /dev | grep nvidia | sort; ls /usr/lib64 | sort; /usr/bin/nvidia-smi",
+    );
+    let id = unique_id("gpu");
+    let o = rt.create(&b, &id);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+
+    // Exactly GPU 1 and the compute/utility control nodes, with the host's numbers.
+    assert_eq!(rdev(&root.join("dev/nvidia1")), (195, 1));
+    assert_eq!(rdev(&root.join("dev/nvidiactl")), (195, 255));
+    assert_eq!(rdev(&root.join("dev/nvidia-uvm")), (uvm_major(f), 0));
+    assert!(
+        !root.join("dev/nvidia0").exists(),
+        "GPU 0 was not asked for"
+    );
+    assert!(
+        !root.join("dev/nvidia-modeset").exists(),
+        "no display capability"
+    );
+
+    // The device cgroup allows 195:1 and not 195:0.
+    let list = devices_list(pid);
+    assert!(list.lines().any(|l| l == "c 195:1 rw"), "{list}");
+    assert!(list.lines().any(|l| l == "c 195:255 rw"), "{list}");
+    assert!(!list.lines().any(|l| l.starts_with("c 195:0 ")), "{list}");
+
+    // Compute and utility libraries of the running driver's version, soname links, and an
+    // ld.so.cache that lists libcuda.so.1.
+    let lib = root.join("usr/lib64");
+    for l in [
+        "libcuda.so",
+        "libnvidia-ml.so",
+        "libnvidia-ptxjitcompiler.so",
+    ] {
+        assert!(lib.join(format!("{l}.{VERSION}")).is_file(), "{l} missing");
+    }
+    assert!(
+        !lib.join(format!("libnvidia-encode.so.{VERSION}")).exists(),
+        "video not asked for"
+    );
+    assert!(
+        !lib.join("libcuda.so.535.104.05").exists(),
+        "a stale driver library was injected"
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join("libcuda.so.1")).unwrap(),
+        PathBuf::from(format!("libcuda.so.{VERSION}"))
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join("libcuda.so")).unwrap(),
+        PathBuf::from("libcuda.so.1")
+    );
+    let cache = Command::new("/sbin/ldconfig")
+        .arg("-p")
+        .arg("-C")
+        .arg(root.join("etc/ld.so.cache"))
+        .output()
+        .unwrap();
+    let cache = String::from_utf8_lossy(&cache.stdout);
+    assert!(
+        cache.contains("libcuda.so.1 (libc6,x86-64) => /usr/lib64/libcuda.so.1"),
+        "{cache}"
+    );
+    // Read-only, and nothing written to the host's driver files.
+    let ro = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "--", "sh", "-c"])
+        .arg(format!("echo x > /usr/lib64/libcuda.so.{VERSION}"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ro.stderr).contains("Read-only file system"),
+        "an injected library is writable: {ro:?}"
+    );
+
+    rt.ok(&["start", &id]);
+    assert!(rt.wait_status(&id, "stopped"));
+    rt.ok(&["delete", &id]);
+}
+
+#[test]
+fn the_program_sees_the_devices_and_runs_the_tools() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=all"],
+        "ls /dev | grep '^nvidia[0-9]' | sort | tr '\\n' ' '; echo; /usr/bin/nvidia-smi",
+    );
+    let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-all"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0].trim(), "nvidia0 nvidia1");
+    assert!(l[1].contains("NVIDIA-SMI"), "{out}");
+}
+
+#[test]
+fn an_unknown_gpu_is_an_error_naming_the_ones_that_exist() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=7"], "true");
+    let id = unique_id("gpu-bad");
+    let o = rt.create(&b, &id);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no nvidia GPU") && err.contains("7"), "{err}");
+    assert!(err.contains("0000:01:00.0"), "{err}");
+    assert!(
+        rt.state(&id).is_none(),
+        "a failed create left the container behind"
+    );
+}
+
+#[test]
+fn unmet_cuda_requirement_refuses_the_container() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"],
+        "true",
+    );
+    let o = rt.create(&b, &unique_id("gpu-req"));
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("NVIDIA_REQUIRE_CUDA"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=0",
+            "NVIDIA_REQUIRE_CUDA=cuda>=99.0",
+            "NVIDIA_DISABLE_REQUIRE=true",
+        ],
+        "true",
+    );
+    let (code, _, err) = rt.run_fg(&b, &unique_id("gpu-req"));
+    assert_eq!(code, 0, "{err}");
+}
+
+/// An image whose library directory is a symlink out of the rootfs (CVE-2024-0132's class):
+/// the symlink is followed inside the rootfs, never on the host.
+#[test]
+fn a_symlink_in_the_image_cannot_redirect_injection_to_the_host() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+
+    // Pointing at a path the rootfs has: the libraries land there, inside the rootfs.
+    let host_dir = format!("/opt/gantry-escape-{}", std::process::id());
+    let b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=0"],
+        &format!("ls {host_dir}/libcuda.so.1 /usr/lib64/libcuda.so.1"),
+    );
+    std::fs::create_dir_all(b.rootfs().join(host_dir.trim_start_matches('/'))).unwrap();
+    std::fs::create_dir_all(b.rootfs().join("usr")).unwrap();
+    std::os::unix::fs::symlink(&host_dir, b.rootfs().join("usr/lib64")).unwrap();
+    let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-escape"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        !Path::new(&host_dir).exists(),
+        "the hook followed the image's symlink on the host"
+    );
+
+    // Pointing at a host directory the rootfs lacks: refused, and the host untouched.
+    let host = TempDir::new("gpu-escape");
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true");
+    std::fs::create_dir_all(b.rootfs().join("usr")).unwrap();
+    std::os::unix::fs::symlink(host.path(), b.rootfs().join("usr/lib64")).unwrap();
+    let id = unique_id("gpu-escape");
+    let o = rt.create(&b, &id);
+    assert_eq!(
+        std::fs::read_dir(host.path()).unwrap().count(),
+        0,
+        "the hook wrote to the host through the image's symlink"
+    );
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("/usr/lib64"), "{err}");
+        assert!(rt.state(&id).is_none());
+    } else {
+        rt.ok(&["delete", "--force", &id]);
+    }
+}
+
+#[test]
+fn info_and_list_read_the_fake_driver() {
+    let f = FakeGpu::new(&[]);
+    let (ok, out, err) = f.gpu(&["info", "--format", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["nvidia"]["version"], VERSION);
+    assert_eq!(v["nvidia"]["source"], "nvml");
+    assert_eq!(v["gpus"].as_array().unwrap().len(), 2);
+    assert_eq!(v["gpus"][1]["nodes"][0]["path"], "/dev/nvidia1");
+
+    // Without NVML, the same GPUs from /proc/driver/nvidia.
+    let (ok, out, err) = f.gpu(&[
+        "--nvml-lib",
+        "/nonexistent/libnvidia-ml.so.1",
+        "info",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["nvidia"]["source"], "procfs");
+    assert_eq!(p["nvidia"]["version"], VERSION);
+    for i in 0..2 {
+        assert_eq!(p["gpus"][i]["uuid"], v["gpus"][i]["uuid"]);
+        assert_eq!(p["gpus"][i]["pci_bus_id"], v["gpus"][i]["pci_bus_id"]);
+    }
+
+    let (ok, out, err) = f.gpu(&[
+        "list",
+        "-e",
+        "NVIDIA_VISIBLE_DEVICES=0",
+        "-e",
+        "NVIDIA_DRIVER_CAPABILITIES=video",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("/dev/nvidia0 (c 195:0)"), "{out}");
+    assert!(
+        out.contains(&format!("libnvidia-encode.so.{VERSION}")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("libcuda.so"),
+        "compute was not asked for: {out}"
+    );
+}
+
+#[test]
+fn a_mig_device_gets_its_gpu_and_caps_nodes() {
+    let f = FakeGpu::new(&["--nvidia", "2", "--mig-gpu", "1"]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=1:1"],
+        "ls /dev/nvidia-caps; ls /dev | grep '^nvidia[0-9]'",
+    );
+    let id = unique_id("gpu-mig");
+    let o = rt.create(&b, &id);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    // MIG 1:1 is GPU instance 2, compute instance 0: caps minors 156 and 157.
+    let caps = rdev(&f.root("dev-root/dev/nvidia-caps/nvidia-cap156")).0;
+    assert_eq!(
+        rdev(&root.join("dev/nvidia-caps/nvidia-cap156")),
+        (caps, 156)
+    );
+    assert_eq!(
+        rdev(&root.join("dev/nvidia-caps/nvidia-cap157")),
+        (caps, 157)
+    );
+    assert!(
+        !root.join("dev/nvidia-caps/nvidia-cap147").exists(),
+        "another MIG device's caps"
+    );
+    assert_eq!(rdev(&root.join("dev/nvidia1")), (195, 1));
+    assert!(!root.join("dev/nvidia0").exists());
+    let list = devices_list(pid);
+    assert!(
+        list.lines().any(|l| l == format!("c {caps}:157 rw")),
+        "{list}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn amd_and_intel_gpus_by_annotation_and_env() {
+    let f = FakeGpu::new(&["--nvidia", "0", "--amd", "2", "--intel", "1"]);
+    let rt = Rt::new();
+    // AMD GPU 1 (card1, renderD129) with /dev/kfd; Intel GPU 0 is card2, renderD130.
+    let mut b = f.bundle(&["AMD_VISIBLE_DEVICES=1"], "true");
+    b.edit(|c| c["annotations"] = json!({"gantry.gpu/devices": "intel:0"}));
+    let id = unique_id("gpu-amd");
+    let o = rt.create(&b, &id);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let kfd = rdev(&f.root("dev-root/dev/kfd"));
+    assert_eq!(rdev(&root.join("dev/kfd")), kfd);
+    assert_eq!(rdev(&root.join("dev/dri/card1")), (226, 1));
+    assert_eq!(rdev(&root.join("dev/dri/renderD129")), (226, 129));
+    assert_eq!(rdev(&root.join("dev/dri/card2")), (226, 2));
+    assert_eq!(rdev(&root.join("dev/dri/renderD130")), (226, 130));
+    assert!(
+        !root.join("dev/dri/card0").exists(),
+        "AMD GPU 0 was not asked for"
+    );
+    assert!(
+        !root.join("usr/lib64").exists(),
+        "no NVIDIA files for AMD and Intel"
+    );
+    let list = devices_list(pid);
+    for rule in [
+        "c 226:129 rw",
+        "c 226:130 rw",
+        &format!("c {}:{} rw", kfd.0, kfd.1),
+    ] {
+        assert!(list.lines().any(|l| l == rule), "{rule} not in {list}");
+    }
+    assert!(!list.lines().any(|l| l.starts_with("c 226:128 ")), "{list}");
+    rt.ok(&["delete", "--force", &id]);
+
+    // An AMD index that does not exist names the ones that do.
+    let b = f.bundle(&["AMD_VISIBLE_DEVICES=5"], "true");
+    let o = rt.create(&b, &unique_id("gpu-amd"));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0000:41:00.0"));
+}
+
+/// In a user namespace, where mknod is refused, the nodes are bind-mounted; the device cgroup
+/// is left alone with --no-cgroups (as for rootless containers).
+#[test]
+fn injection_into_a_user_namespaced_container() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let mut b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=0"],
+        "id -u; ls /usr/lib64/libcuda.so.1; head -c1 /dev/nvidia0 2>&1; true",
+    );
+    assert!(Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap()
+        .success());
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let args = c["hooks"]["createRuntime"][0]["args"]
+            .as_array_mut()
+            .unwrap();
+        args.push(json!("--no-cgroups"));
+        // Allow the node in the runtime's own rules instead.
+        c["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"allow": true, "type": "c", "major": 195, "minor": 0, "access": "rw"}));
+    });
+    let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-userns"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "0");
+    assert_eq!(l[1], "/usr/lib64/libcuda.so.1");
+    // The fake node has no driver behind it: opening reaches the kernel (ENXIO), which means
+    // neither the mount (nodev) nor the cgroup refused it.
+    assert!(l[2].contains("No such device or address"), "{out}");
+}
