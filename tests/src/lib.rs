@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 pub use gantry_conformance::harness::*;
 
+pub mod fakegpu;
+
 pub fn runtime_bin() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let p = match std::env::var_os("GANTRY").map(PathBuf::from) {

@@ -162,3 +162,61 @@ fn podman_exit_code_and_user() {
     assert_eq!(code, 9);
     assert_eq!(out, "1000\n");
 }
+
+/// gantry-gpu installed as an OCI hook in a hooks.d directory, as Podman users install
+/// NVIDIA's: a container with NVIDIA_VISIBLE_DEVICES gets its GPU, one without is untouched.
+#[test]
+fn podman_gpu_hook_from_hooks_dir() {
+    let Some(p) = Podman::new() else { return };
+    let f = gantry_tests::fakegpu::FakeGpu::new(&[]);
+    let hooks = TempDir::new("hooksd");
+    let mut args = vec!["gantry-gpu".to_string()];
+    args.extend(f.flags());
+    args.push("hook".into());
+    std::fs::write(
+        hooks.path().join("gantry-gpu.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "version": "1.0.0",
+            "hook": {"path": gantry_tests::fakegpu::gpu_bin(), "args": args},
+            "when": {"always": true},
+            "stages": ["prestart"]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let hooks_dir = hooks.path().to_str().unwrap();
+    let (code, out, err) = p.run(&[
+        "--hooks-dir",
+        hooks_dir,
+        "run",
+        "--rm",
+        "-e",
+        "NVIDIA_VISIBLE_DEVICES=1",
+        "localhost/gantry-busybox",
+        "sh",
+        "-c",
+        "ls /dev | grep '^nvidia[0-9]'; ls /usr/lib64/libcuda.so.1; /usr/bin/nvidia-smi",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "nvidia1", "{out}");
+    assert_eq!(l[1], "/usr/lib64/libcuda.so.1");
+    assert!(l[2].contains("NVIDIA-SMI"), "{out}");
+
+    let (code, out, err) = p.run(&[
+        "--hooks-dir",
+        hooks_dir,
+        "run",
+        "--rm",
+        "localhost/gantry-busybox",
+        "sh",
+        "-c",
+        "ls /dev | grep -c nvidia; true",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "0",
+        "a container without a GPU request got GPU nodes"
+    );
+}
