@@ -14,6 +14,7 @@ pub fn all() -> Vec<Check> {
         devices::checks(),
         linux_paths::checks(),
         cgroups::checks(),
+        resources::checks(),
         hooks::checks(),
         misc::checks(),
     ]

@@ -205,7 +205,33 @@ fn placed(ctx: &Ctx, ctrl: &str) -> Outcome {
 }
 
 /// Create with `resources` and cgroupsPath; the content of `file` in `ctrl`'s cgroup.
-fn read(ctx: &Ctx, resources: Value, ctrl: &str, file: &str) -> Result<String, Failure> {
+pub(crate) fn read(ctx: &Ctx, resources: Value, ctrl: &str, file: &str) -> Result<String, Failure> {
+    let path = format!("/conformance/{}", unique_id("res"));
+    read_first(ctx, &path, resources, ctrl, &[file]).map(|(_, v)| v)
+}
+
+/// Create with `resources` at cgroupsPath `path`; the name and content of the first of `files`
+/// that `ctrl`'s cgroup has (a skip if it has none: the kernel lacks the knob).
+pub(crate) fn read_first(
+    ctx: &Ctx,
+    path: &str,
+    resources: Value,
+    ctrl: &str,
+    files: &[&str],
+) -> Result<(String, String), Failure> {
+    read_first_as(ctx, None, path, resources, ctrl, files)
+}
+
+/// `read_first`, with the config's ociVersion set to `version` if given (a property added in a
+/// later runtime-spec is an unknown property, to be ignored, in a config of an earlier one).
+pub(crate) fn read_first_as(
+    ctx: &Ctx,
+    version: Option<&str>,
+    path: &str,
+    resources: Value,
+    ctrl: &str,
+    files: &[&str],
+) -> Result<(String, String), Failure> {
     if !Path::new("/sys/fs/cgroup")
         .join(ctrl)
         .join("cgroup.procs")
@@ -215,11 +241,16 @@ fn read(ctx: &Ctx, resources: Value, ctrl: &str, file: &str) -> Result<String, F
             "this host has no cgroup v1 {ctrl} hierarchy"
         )));
     }
-    let path = format!("/conformance/{}", unique_id("res"));
-    let p = path.clone();
+    // Dropped after the container: its cgroup goes even where a runtime leaves it.
+    let _gone = CgroupGone(path.to_string());
+    let p = path.to_string();
+    let version = version.map(str::to_string);
     let c = Live::create(
         ctx,
         move |v| {
+            if let Some(ver) = version {
+                v["ociVersion"] = json!(ver);
+            }
             v["linux"]["cgroupsPath"] = json!(p);
             if let (Some(dst), Some(src)) = (
                 v["linux"]["resources"].as_object_mut(),
@@ -232,20 +263,48 @@ fn read(ctx: &Ctx, resources: Value, ctrl: &str, file: &str) -> Result<String, F
         },
         "exec sleep 300",
     )?;
-    let dir = v1_cgroup_dir(ctrl, &path);
+    let dir = v1_cgroup_dir(ctrl, path);
     ensure(dir.is_dir(), format!("no cgroup {} made", dir.display()))?;
-    let f = dir.join(file);
-    if !f.exists() {
+    let Some(file) = files.iter().find(|f| dir.join(f).exists()) else {
         // The kernel lacks the knob (e.g. no swap accounting): nothing to read back.
-        return Err(Failure::Skip(format!("the kernel has no {ctrl}/{file}")));
-    }
+        return Err(Failure::Skip(format!(
+            "the kernel has no {ctrl}/{}",
+            files.join(" or ")
+        )));
+    };
+    let f = dir.join(file);
     let v = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
     drop(c);
-    Ok(v)
+    Ok((file.to_string(), v))
+}
+
+/// Removes the cgroup path (see `remove_cgroup`) on drop.
+pub(crate) struct CgroupGone(pub String);
+
+impl Drop for CgroupGone {
+    fn drop(&mut self) {
+        remove_cgroup(&self.0);
+    }
+}
+
+/// Best effort: remove the (empty) cgroup `path` from every hierarchy, should the runtime have
+/// left it (crun 1.8 leaves the cgroup of a create that failed).
+pub(crate) fn remove_cgroup(path: &str) {
+    if let Ok(d) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in d.flatten() {
+            let _ = std::fs::remove_dir(e.path().join(path.trim_start_matches('/')));
+        }
+    }
 }
 
 /// "The runtime MUST apply the resources": the cgroup file reads back the configured value.
-fn read_back(ctx: &Ctx, resources: Value, ctrl: &str, file: &str, want: &str) -> Outcome {
+pub(crate) fn read_back(
+    ctx: &Ctx,
+    resources: Value,
+    ctrl: &str,
+    file: &str,
+    want: &str,
+) -> Outcome {
     let v = read(ctx, resources, ctrl, file)?;
     expect_eq(file, v.trim(), want)
 }

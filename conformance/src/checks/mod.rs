@@ -9,5 +9,6 @@ pub mod linux_paths;
 pub mod misc;
 pub mod namespaces;
 pub mod process;
+pub mod resources;
 pub mod root_mounts;
 pub mod state;
