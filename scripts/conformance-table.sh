@@ -58,8 +58,17 @@ check was re-read against the spec; the failures that remain are the runtimes':
   MUST log a warning, but the remaining hooks and lifecycle continue"; runc stops at the first.
 - `config.domainname`, `config-linux.personality` (runc 1.1): not implemented before runc 1.2.
 - `config.mounts.propagation.rshared` (crun 1.8): a mount with the `rshared` option stays private.
-
+- `config-linux.resources.memory.kernelTCP`, `memory.useHierarchy.unsupported-errors`,
+  `cpu.idle` (runc 1.1): ignored; runtime.md, "If the runtime cannot apply a property as
+  specified in the configuration, it MUST generate an error".
+- `config-linux.resources.cpu.burst` (runc 1.1, crun 1.8): runtime-spec 1.1.0's field is not
+  applied.
+- `config-linux.resources.blockIO.weight` (crun 1.8): only CFQ's `blkio.weight` is written, so on
+  a BFQ kernel the create fails instead of applying the weight.
 - `runtime.features.*` (crun 1.8): no `features` command (skipped).
+
+Skips are the same for every runtime: they are fields this host's kernel cannot hold (CFQ's
+leaf weights, kernel memory, rdma, net_cls/net_prio not mounted, `unified` on v1 cgroups).
 
 ## Measured here
 DOC

@@ -160,7 +160,20 @@ pub fn join_and_apply(
     mgr.apply(&opt).map_err(|e| CgroupError::Apply {
         path: path.to_path_buf(),
         msg: e.to_string(),
-    })
+    })?;
+    if let AnyCgroupManager::V1(_) = mgr {
+        // On v1 a systemd path is the directory systemd would use (see manager()).
+        let rel = if placement.systemd {
+            systemd_fs_path(path)
+        } else {
+            path.to_path_buf()
+        };
+        crate::cgroups_v1_extra::apply(resources, &rel).map_err(|msg| CgroupError::Apply {
+            path: path.to_path_buf(),
+            msg,
+        })?;
+    }
+    Ok(())
 }
 
 pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), CgroupError> {

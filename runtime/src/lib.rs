@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod cgroups;
+pub mod cgroups_v1_extra;
 pub mod cli;
 pub mod commands;
 pub mod confine;
