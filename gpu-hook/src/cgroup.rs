@@ -96,7 +96,16 @@ pub fn unified_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
 /// Allows the nodes for the container: in its v1 devices cgroup, and in the device programs
 /// of its v2 cgroup (a hybrid host has both; the kernel checks both).
 pub fn allow(pid: i32, nodes: &[Node]) -> Result<(), CgroupError> {
-    let v1 = devices_dir(pid)?;
+    // The root devices cgroup allows everything and takes no rules: a container placed only
+    // on v2 (its v1 devices path is "/") has nothing to change on v1.
+    let v1 = devices_dir(pid)?.filter(|d| {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| {
+            c.lines().any(|l| {
+                let f: Vec<&str> = l.splitn(3, ':').collect();
+                f.len() == 3 && f[1].split(',').any(|x| x == "devices") && f[2] != "/"
+            })
+        }) && d.join("devices.allow").exists()
+    });
     if let Some(dir) = &v1 {
         let path = dir.join("devices.allow");
         for n in nodes {

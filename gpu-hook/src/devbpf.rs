@@ -49,14 +49,12 @@ const RSH_K: u8 = 0x77;
 const JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
 const EXIT: u8 = 0x95;
 
-/// bpf_cgroup_dev_ctx: access_type (type | access << 16), major, minor.
-const DEV_CHAR: i32 = 2;
-const ACC_READ_WRITE: i32 = 2 | 4;
+// bpf_cgroup_dev_ctx: access_type (type | access << 16; type c 2, b 1), major, minor.
 
-/// Instructions that return 1 (allow) for read/write/both on any of `nodes`, and otherwise
-/// fall through to whatever follows. Uses r2-r6 only: r1 (the context) is left for the rest.
-pub fn allow_prefix(nodes: &[Node]) -> Vec<Insn> {
-    let mut p = vec![
+/// The context loads every rule block tests: r3 = device type, r4 = requested access,
+/// r5 = major, r6 = minor. r1 (the context) is left for any instructions that follow.
+fn prologue() -> Vec<Insn> {
+    vec![
         insn(LDX_W, 2, 1, 0, 0), // r2 = ctx->access_type
         insn(MOV_X, 3, 2, 0, 0), // r3 = r2 & 0xffff (type)
         insn(AND_K, 3, 0, 0, 0xffff),
@@ -64,21 +62,98 @@ pub fn allow_prefix(nodes: &[Node]) -> Vec<Insn> {
         insn(RSH_K, 4, 0, 0, 16),
         insn(LDX_W, 5, 1, 4, 0), // r5 = ctx->major
         insn(LDX_W, 6, 1, 8, 0), // r6 = ctx->minor
-    ];
-    for n in nodes {
-        // 7 instructions per rule: each JNE skips to the next rule.
-        p.extend([
-            insn(JNE_K, 3, 0, 6, DEV_CHAR),
-            insn(JNE_K, 5, 0, 5, n.major as i32),
-            insn(JNE_K, 6, 0, 4, n.minor as i32),
-            insn(AND_K, 4, 0, 0, !ACC_READ_WRITE), // access outside rw: not ours to allow
-            insn(JNE_K, 4, 0, 2, 0),
-            insn(MOV_K, 0, 0, 0, 1),
-            insn(EXIT, 0, 0, 0, 0),
-        ]);
-        // r4 was masked: restore it for the next rule.
-        p.extend([insn(MOV_X, 4, 2, 0, 0), insn(RSH_K, 4, 0, 0, 16)]);
+    ]
+}
+
+/// One device rule: `typ` 'c' or 'b' (None: any), major/minor (None: any), access bits
+/// (m 1, r 2, w 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub allow: bool,
+    pub typ: Option<char>,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: i32,
+}
+
+impl Rule {
+    /// Access bits from an OCI/cgroup access string ("rwm").
+    pub fn access_bits(s: &str) -> i32 {
+        s.chars()
+            .map(|c| match c {
+                'm' => 1,
+                'r' => 2,
+                'w' => 4,
+                _ => 0,
+            })
+            .fold(0, |a, b| a | b)
     }
+
+    fn matches_everything(&self) -> bool {
+        self.typ.is_none() && self.major.is_none() && self.minor.is_none() && self.access == 7
+    }
+}
+
+/// A block that returns `allow` when the request matches the rule (the requested access a
+/// subset of the rule's) and otherwise falls through past its end.
+fn rule_block(r: &Rule) -> Vec<Insn> {
+    let mut tests: Vec<(u8, i32)> = Vec::new(); // (register, value) that must be equal
+    match r.typ {
+        Some('c') => tests.push((3, 2)),
+        Some('b') => tests.push((3, 1)),
+        _ => {}
+    }
+    if let Some(m) = r.major {
+        tests.push((5, m as i32));
+    }
+    if let Some(m) = r.minor {
+        tests.push((6, m as i32));
+    }
+    // After the tests: r7 = access & !rule_access; JNE r7, 0 (skip); r0 = allow; exit.
+    let tail = 5;
+    let n = tests.len();
+    let mut b = Vec::new();
+    for (i, (reg, v)) in tests.into_iter().enumerate() {
+        b.push(insn(JNE_K, reg, 0, ((n - 1 - i) + tail) as i16, v));
+    }
+    b.extend([
+        insn(MOV_X, 7, 4, 0, 0),
+        insn(AND_K, 7, 0, 0, !r.access),
+        insn(JNE_K, 7, 0, 2, 0),
+        insn(MOV_K, 0, 0, 0, r.allow as i32),
+        insn(EXIT, 0, 0, 0, 0),
+    ]);
+    b
+}
+
+/// Instructions that return 1 (allow) for read/write/both on any of `nodes`, and otherwise
+/// fall through to whatever follows.
+pub fn allow_prefix(nodes: &[Node]) -> Vec<Insn> {
+    let mut p = prologue();
+    for n in nodes {
+        p.extend(rule_block(&Rule {
+            allow: true,
+            typ: Some('c'),
+            major: Some(n.major as i64),
+            minor: Some(n.minor as i64),
+            access: 2 | 4,
+        }));
+    }
+    p
+}
+
+/// A whole program for a rule list with the kernel's v1 semantics: the last matching rule
+/// wins; a rule matching every device resets the default; without one everything is allowed.
+pub fn program(rules: &[Rule]) -> Vec<Insn> {
+    let (default, effective) = match rules.iter().rposition(Rule::matches_everything) {
+        Some(i) => (rules[i].allow, &rules[i + 1..]),
+        None => (true, rules),
+    };
+    let mut p = prologue();
+    for r in effective.iter().rev() {
+        p.extend(rule_block(r));
+    }
+    p.extend([insn(MOV_K, 0, 0, 0, default as i32), insn(EXIT, 0, 0, 0, 0)]);
     p
 }
 
@@ -167,23 +242,37 @@ fn instructions(prog: &OwnedFd) -> std::io::Result<Vec<Insn>> {
 }
 
 pub fn load(insns: &[Insn]) -> std::io::Result<OwnedFd> {
+    // Without a log first: a verifier log that overflows its buffer fails the load (ENOSPC).
+    load_with_log(insns, None).or_else(|e| {
+        let mut log = vec![0u8; 64 * 1024];
+        match load_with_log(insns, Some(&mut log)) {
+            Ok(fd) => Ok(fd),
+            Err(_) => {
+                let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                let tail = String::from_utf8_lossy(&log[..end]);
+                let last: Vec<&str> = tail.lines().rev().take(3).collect();
+                Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{e}: {}", last.join(" / ")),
+                ))
+            }
+        }
+    })
+}
+
+fn load_with_log(insns: &[Insn], log: Option<&mut [u8]>) -> std::io::Result<OwnedFd> {
     let license = c"Apache-2.0";
-    let mut log = vec![0u8; 4096];
     let mut a = Attr::new();
     a.u32(0, BPF_PROG_TYPE_CGROUP_DEVICE)
         .u32(4, insns.len() as u32)
         .u64(8, insns.as_ptr() as u64)
-        .u64(16, license.as_ptr() as u64)
-        .u32(24, 1)
-        .u32(28, log.len() as u32)
-        .u64(32, log.as_mut_ptr() as u64);
-    bpf(BPF_PROG_LOAD, &mut a).map(owned).map_err(|e| {
-        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-        std::io::Error::new(
-            e.kind(),
-            format!("{e}: {}", String::from_utf8_lossy(&log[..end]).trim()),
-        )
-    })
+        .u64(16, license.as_ptr() as u64);
+    if let Some(log) = log {
+        a.u32(24, 1)
+            .u32(28, log.len() as u32)
+            .u64(32, log.as_mut_ptr() as u64);
+    }
+    bpf(BPF_PROG_LOAD, &mut a).map(owned)
 }
 
 /// Attaches `prog` to the cgroup; with `replace`, in place of that program.
@@ -204,6 +293,39 @@ pub fn attach(
         None => a.u32(12, flags),
     };
     bpf(BPF_PROG_ATTACH, &mut a).map(|_| ())
+}
+
+const BPF_PROG_DETACH: libc::c_long = 9;
+
+fn detach(cgroup: &impl AsRawFd, prog: &OwnedFd) -> std::io::Result<()> {
+    let mut a = Attr::new();
+    a.u32(0, cgroup.as_raw_fd() as u32)
+        .u32(4, prog.as_raw_fd() as u32)
+        .u32(8, BPF_CGROUP_DEVICE);
+    bpf(BPF_PROG_DETACH, &mut a).map(|_| ())
+}
+
+/// Makes `insns` the cgroup's only device program: attached (ALLOW_MULTI, as runc does) in
+/// place of the first program there, the others detached.
+pub fn install(dir: &Path, insns: &[Insn]) -> std::io::Result<()> {
+    let cg = std::fs::File::open(dir)?;
+    let new = load(insns)?;
+    let (ids, flags) = query(&cg)?;
+    let old: Vec<OwnedFd> = ids
+        .iter()
+        .map(|id| prog_fd(*id))
+        .collect::<Result<_, _>>()?;
+    match old.first() {
+        None => attach(&cg, &new, BPF_F_ALLOW_MULTI, None)?,
+        Some(first) if flags & BPF_F_ALLOW_MULTI != 0 => {
+            attach(&cg, &new, BPF_F_ALLOW_MULTI, Some(first))?
+        }
+        Some(_) => attach(&cg, &new, flags, None)?,
+    }
+    for o in old.iter().skip(1) {
+        detach(&cg, o)?;
+    }
+    Ok(())
 }
 
 /// Allows `nodes` in every device program attached to the cgroup v2 directory `dir`. Returns
@@ -232,29 +354,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_prefix_skips_exactly_to_the_next_rule() {
-        let nodes = [
-            Node {
-                path: "/dev/nvidia0".into(),
-                major: 195,
-                minor: 0,
+    fn every_jump_lands_inside_the_program_on_a_block_start_or_the_end() {
+        let rules = [
+            Rule {
+                allow: false,
+                typ: None,
+                major: None,
+                minor: None,
+                access: 7,
             },
-            Node {
-                path: "/dev/nvidiactl".into(),
-                major: 195,
-                minor: 255,
+            Rule {
+                allow: true,
+                typ: Some('c'),
+                major: Some(1),
+                minor: None,
+                access: 6,
+            },
+            Rule {
+                allow: true,
+                typ: None,
+                major: None,
+                minor: None,
+                access: 1,
             },
         ];
-        let p = allow_prefix(&nodes);
-        assert_eq!(p.len(), 7 + 2 * 9);
-        // Each JNE's target is the MOV that restores r4, or the instruction after the EXIT.
+        let p = program(&rules);
+        // prologue 7, then (last rule first) block(a m) 0+5, block(c 1:* rw) 2+5, default 2.
+        assert_eq!(p.len(), 7 + 7 + 5 + 2);
         for (i, ins) in p.iter().enumerate() {
             if ins.code == JNE_K {
                 let target = i + 1 + ins.off as usize;
+                // A skip lands on the next block's first instruction or the default.
                 assert!(
-                    p[target].code == MOV_X,
-                    "jump at {i} lands on {:?}",
-                    p[target]
+                    target == 12 || target == 19,
+                    "jump at {i} lands on {target}"
                 );
             }
         }

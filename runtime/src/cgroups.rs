@@ -161,6 +161,18 @@ pub fn join_and_apply(
         path: path.to_path_buf(),
         msg: e.to_string(),
     })?;
+    if let AnyCgroupManager::V2(_) = mgr {
+        let root = placement
+            .root
+            .as_deref()
+            .unwrap_or(Path::new("/sys/fs/cgroup"));
+        let dir = root.join(path.strip_prefix("/").unwrap_or(path));
+        let devices = resources.devices().as_deref().unwrap_or_default();
+        crate::cgroups_v2_devices::apply(&dir, devices).map_err(|msg| CgroupError::Apply {
+            path: path.to_path_buf(),
+            msg,
+        })?;
+    }
     if let AnyCgroupManager::V1(_) = mgr {
         // On v1 a systemd path is the directory systemd would use (see manager()).
         let rel = if placement.systemd {

@@ -96,3 +96,49 @@ fn no_empty_default_parent_left_behind() {
         assert!(children > 0, "an empty /gantry cgroup was left behind");
     }
 }
+
+/// On cgroup v2 the device rules are a BPF program on the container's cgroup: a node the rules
+/// do not allow cannot be opened, one they allow can, and the default devices work.
+#[test]
+fn cgroup_v2_device_rules_are_enforced() {
+    let unified = std::path::Path::new("/sys/fs/cgroup/unified");
+    if !is_gantry() || !unified.join("cgroup.procs").exists() {
+        return;
+    }
+    let rt = Rt::new();
+    let open = |allow: bool| -> String {
+        let mut b = Bundle::new(&[]);
+        let id = unique_id("cgv2dev");
+        let path = format!("/gantry-e2e-v2/{id}");
+        b.edit(|c| {
+            c["linux"]["cgroupsPath"] = json!(path);
+            c["linux"]["devices"] =
+                json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+            if allow {
+                c["linux"]["resources"]["devices"].as_array_mut().unwrap().push(
+                    json!({"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}),
+                );
+            }
+        })
+        .sh("head -c0 /dev/fuse 2>&1 && echo opened; head -c1 /dev/zero | wc -c; echo x > /dev/null && echo null");
+        let o = rt.run(&[
+            "--cgroup-root",
+            "/sys/fs/cgroup/unified",
+            "run",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!unified.join(path.trim_start_matches('/')).exists());
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let denied = open(false);
+    assert!(denied.contains("Operation not permitted"), "{denied}");
+    assert!(
+        denied.contains("1\nnull"),
+        "default devices denied: {denied}"
+    );
+    let allowed = open(true);
+    assert!(allowed.starts_with("opened\n"), "{allowed}");
+}

@@ -390,3 +390,39 @@ fn injection_into_a_user_namespaced_container() {
     // neither the mount (nodev) nor the cgroup refused it.
     assert!(l[2].contains("No such device or address"), "{out}");
 }
+
+/// On cgroup v2 (the unified hierarchy here) the runtime's device program denies the GPU
+/// nodes until the hook extends it: the injected node opens, other devices stay denied.
+#[test]
+fn cgroup_v2_device_program_is_extended_for_the_gpu() {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !is_gantry() || !unified.join("cgroup.procs").exists() {
+        return;
+    }
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let mut b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=0"],
+        "head -c1 /dev/nvidia0 2>&1; head -c0 /dev/fuse 2>&1; true",
+    );
+    let id = unique_id("gpu-v2");
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/gantry-e2e-v2/{id}"));
+        c["linux"]["devices"] =
+            json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
+    });
+    let o = rt.run(&[
+        "--cgroup-root",
+        "/sys/fs/cgroup/unified",
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let l: Vec<&str> = out.lines().collect();
+    // No driver behind the fake node: the open reaches it (ENXIO) instead of being denied.
+    assert!(l[0].contains("No such device or address"), "{out}");
+    assert!(l[1].contains("Operation not permitted"), "{out}");
+}
