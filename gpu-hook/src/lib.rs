@@ -4,6 +4,7 @@
 //! The flow is request (config.json) -> inventory (discover) -> selection -> plan -> inject,
 //! and the plan is complete before anything in the container is touched.
 
+pub mod cdi;
 pub mod cgroup;
 pub mod devbpf;
 pub mod discover;

@@ -52,6 +52,23 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Container Device Interface specs for engines that inject devices themselves.
+    Cdi {
+        #[command(subcommand)]
+        cmd: CdiCmd,
+    },
+    /// The createContainer hook of a generated CDI spec: the driver's symlinks and the
+    /// ld.so.cache refresh (state on stdin).
+    CdiHook {
+        /// TARGET::LINK, a symlink to create in the container.
+        #[arg(long = "link", value_name = "TARGET::LINK")]
+        links: Vec<String>,
+        /// A container library directory to add to the ld.so.cache.
+        #[arg(long = "ldconfig-dir", value_name = "DIR")]
+        ldconfig_dirs: Vec<PathBuf>,
+        #[arg(long, default_value = "/sbin/ldconfig")]
+        ldconfig: PathBuf,
+    },
     /// Run as an OCI prestart, createRuntime or createContainer hook (state on stdin).
     Hook {
         /// Leave the device cgroup alone (rootless containers).
@@ -61,6 +78,94 @@ enum Cmd {
         #[arg(long, default_value = "/sbin/ldconfig")]
         ldconfig: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum CdiCmd {
+    /// Write a CDI spec (kind nvidia.com/gpu) for this host's NVIDIA GPUs.
+    Generate {
+        /// Where to write it (default: standard output), e.g. /etc/cdi/gantry-gpu.json.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// Where libraries go in containers.
+        #[arg(long, default_value = "/usr/lib/x86_64-linux-gnu")]
+        lib_dir: PathBuf,
+        /// The driver capabilities whose files the spec mounts (as NVIDIA_DRIVER_CAPABILITIES).
+        #[arg(long, default_value = "all")]
+        capabilities: String,
+        /// The gantry-gpu the engines run as the spec's hook (default: this binary).
+        #[arg(long)]
+        hook_path: Option<PathBuf>,
+        /// The device kind (VENDOR/CLASS) requests name: `--device nvidia.com/gpu=0`.
+        #[arg(long, default_value = gantry_gpu::cdi::KIND)]
+        kind: String,
+    },
+}
+
+fn cdi_generate(
+    kind: &str,
+    roots: &Roots,
+    output: Option<PathBuf>,
+    lib_dir: PathBuf,
+    capabilities: String,
+    hook_path: Option<PathBuf>,
+) -> Result<()> {
+    let req = Request::parse(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=none".to_string(),
+            format!("NVIDIA_DRIVER_CAPABILITIES={capabilities}"),
+        ],
+        [],
+    )?;
+    let inv = Inventory::discover(roots, &[Vendor::Nvidia]);
+    let targets = lib_targets(lib_dir);
+    let hook = match hook_path {
+        Some(p) => p,
+        None => std::env::current_exe()?,
+    };
+    let spec = gantry_gpu::cdi::generate(kind, roots, &inv, &req.capabilities, &targets, &hook)
+        .map_err(anyhow::Error::msg)?;
+    let text = serde_json::to_string_pretty(&spec)? + "\n";
+    match output {
+        // Written whole, then renamed: an engine never reads half a spec.
+        Some(path) => {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        None => print!("{text}"),
+    }
+    for n in &inv.notes {
+        eprintln!("note: {n}");
+    }
+    Ok(())
+}
+
+fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) -> Result<()> {
+    let mut plan = gantry_gpu::plan::Plan::default();
+    for l in &links {
+        plan.symlinks
+            .push(gantry_gpu::cdi::parse_link(l).map_err(anyhow::Error::msg)?);
+    }
+    plan.ldconfig_dirs = ldconfig_dirs;
+    let state = hooks::author::read_state(std::io::stdin().lock())?;
+    let spec = hooks::author::load_config(&state)?;
+    let rootfs = hooks::author::rootfs_path(&state, &spec);
+    let pid = hooks::author::init_pid(&state)?;
+    gantry_gpu::inject::inject(pid, &rootfs, &plan, std::path::Path::new("/"), &ldconfig)?;
+    Ok(())
+}
+
+fn lib_targets(lib_dir: PathBuf) -> LibTargets {
+    let lib32 = if lib_dir.ends_with("x86_64-linux-gnu") {
+        PathBuf::from("/usr/lib/i386-linux-gnu")
+    } else {
+        PathBuf::from("/usr/lib")
+    };
+    LibTargets {
+        lib64: lib_dir,
+        lib32,
+    }
 }
 
 fn info(roots: &Roots, format: Format) -> Result<()> {
@@ -127,15 +232,7 @@ fn list(
             "no GPU requested: pass --env NVIDIA_VISIBLE_DEVICES=... or --device VENDOR:DEVICES"
         );
     }
-    let lib32 = if lib_dir.ends_with("x86_64-linux-gnu") {
-        PathBuf::from("/usr/lib/i386-linux-gnu")
-    } else {
-        PathBuf::from("/usr/lib")
-    };
-    let targets = LibTargets {
-        lib64: lib_dir,
-        lib32,
-    };
+    let targets = lib_targets(lib_dir);
     let (_, plan) = gantry_gpu::hook::plan_for(roots, &req, &targets)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
@@ -154,6 +251,21 @@ fn main() -> ExitCode {
             lib_dir,
             format,
         } => list(&cli.roots, env, devices, lib_dir, format),
+        Cmd::Cdi {
+            cmd:
+                CdiCmd::Generate {
+                    output,
+                    lib_dir,
+                    capabilities,
+                    hook_path,
+                    kind,
+                },
+        } => cdi_generate(&kind, &cli.roots, output, lib_dir, capabilities, hook_path),
+        Cmd::CdiHook {
+            links,
+            ldconfig_dirs,
+            ldconfig,
+        } => cdi_hook(links, ldconfig_dirs, ldconfig),
         Cmd::Hook {
             no_cgroups,
             ldconfig,

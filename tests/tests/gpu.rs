@@ -426,3 +426,49 @@ fn cgroup_v2_device_program_is_extended_for_the_gpu() {
     assert!(l[0].contains("No such device or address"), "{out}");
     assert!(l[1].contains("Operation not permitted"), "{out}");
 }
+
+#[test]
+fn cdi_spec_names_every_gpu_mig_device_and_all() {
+    let f = FakeGpu::new(&["--nvidia", "2", "--mig-gpu", "1"]);
+    let (ok, out, err) = f.gpu(&["cdi", "generate", "--lib-dir", "/usr/lib64"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kind"], "nvidia.com/gpu");
+    let names: Vec<&str> = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    for n in ["0", "1", "1:0", "1:1", "all"] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    assert!(names.iter().any(|n| n.starts_with("GPU-")));
+    assert!(names.iter().any(|n| n.starts_with("MIG-")));
+    // MIG 1:1 carries its GPU's node and its two caps nodes.
+    let mig = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "1:1")
+        .unwrap();
+    let paths: Vec<&str> = mig["containerEdits"]["deviceNodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/dev/nvidia1",
+            "/dev/nvidia-caps/nvidia-cap156",
+            "/dev/nvidia-caps/nvidia-cap157"
+        ]
+    );
+    // Graphics (all capabilities by default) brings the ICD files.
+    assert!(
+        out.contains("/usr/share/vulkan/icd.d/nvidia_icd.json"),
+        "{out}"
+    );
+}

@@ -220,3 +220,60 @@ fn podman_gpu_hook_from_hooks_dir() {
         "a container without a GPU request got GPU nodes"
     );
 }
+
+/// Podman injecting a GPU itself from a spec `gantry-gpu cdi generate` wrote (CDI):
+/// `--device KIND=1` gives the container GPU 1's node, the driver's control nodes, libraries,
+/// links and ld.so.cache (through the spec's createContainer hook).
+#[test]
+fn podman_cdi_device_from_a_generated_spec() {
+    let Some(p) = Podman::new() else { return };
+    let f = gantry_tests::fakegpu::FakeGpu::new(&[]);
+    // Podman 4.3 reads specs from /etc/cdi only: a kind of this test's own, removed after.
+    let kind = format!("gantry-e2e-{}.example/gpu", std::process::id());
+    let spec = std::path::PathBuf::from(format!("/etc/cdi/gantry-e2e-{}.json", std::process::id()));
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    std::fs::create_dir_all("/etc/cdi").unwrap();
+    let _rm = Rm(spec.clone());
+    let (ok, _, err) = f.gpu(&[
+        "cdi",
+        "generate",
+        "--kind",
+        &kind,
+        "--lib-dir",
+        "/usr/lib64",
+        "--capabilities",
+        "compute,utility",
+        "--output",
+        spec.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (code, out, err) = p.run(&[
+        "run",
+        "--rm",
+        "--device",
+        &format!("{kind}=1"),
+        "localhost/gantry-busybox",
+        "sh",
+        "-c",
+        "ls /dev | grep '^nvidia' | sort | tr '\\n' ' '; echo; readlink /usr/lib64/libcuda.so.1; \
+         grep -c libcuda.so.1 /etc/ld.so.cache; /usr/bin/nvidia-smi; \
+         head -c1 /dev/nvidia1 2>&1; true",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        l[0].trim(),
+        "nvidia-uvm nvidia-uvm-tools nvidia1 nvidiactl",
+        "{out}"
+    );
+    assert_eq!(l[1], "libcuda.so.550.54.14");
+    assert_eq!(l[2], "1", "ld.so.cache does not list libcuda.so.1: {out}");
+    assert!(l[3].contains("NVIDIA-SMI"), "{out}");
+    // Podman allowed the node in the device cgroup: the open reaches the (absent) driver.
+    assert!(l[4].contains("No such device or address"), "{out}");
+}
