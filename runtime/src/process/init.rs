@@ -102,6 +102,11 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let mctx = MountCtx {
         bundle: &ctx.bundle.dir,
         cgroupns: ctx.ns.new_cgroup || has_ns_path(spec, LinuxNamespaceType::Cgroup),
+        // As runc: the label only where SELinux is on (elsewhere the option would fail).
+        mount_label: linux
+            .mount_label()
+            .as_deref()
+            .filter(|l| !l.is_empty() && crate::confine::lsm::selinux_enabled()),
     };
     let mnts = spec.mounts().clone().unwrap_or_default();
     for m in &mnts {

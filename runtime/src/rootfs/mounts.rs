@@ -13,6 +13,21 @@ pub struct MountCtx<'a> {
     pub bundle: &'a Path,
     /// The container has its own cgroup namespace (cgroup filesystems can be mounted fresh).
     pub cgroupns: bool,
+    /// `linux.mountLabel`, when SELinux is enabled.
+    pub mount_label: Option<&'a str>,
+}
+
+/// Mount data with the SELinux context of `linux.mountLabel` for filesystems that take one
+/// (not proc and sysfs, whose labels the kernel sets), as runc's label.FormatMountLabel.
+pub fn with_mount_label(data: Option<String>, typ: &str, label: Option<&str>) -> Option<String> {
+    let Some(label) = label.filter(|_| !matches!(typ, "proc" | "sysfs")) else {
+        return data;
+    };
+    let ctx = format!("context=\"{label}\"");
+    Some(match data {
+        Some(d) if !d.is_empty() => format!("{d},{ctx}"),
+        _ => ctx,
+    })
 }
 
 /// The flags of the mount at `p` that an unprivileged remount may not clear (they are locked
@@ -89,7 +104,7 @@ pub fn apply(root: &Root, m: &Mount, ctx: &MountCtx) -> Result<()> {
     let target = root.mkdir_all(dest, 0o755)?;
     let tpath = fd_path(&target);
     let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
-    let data = o.data_string();
+    let data = with_mount_label(o.data_string(), &typ, ctx.mount_label);
     mount(
         Some(&src),
         &tpath,
@@ -258,4 +273,27 @@ fn mount_one_cgroup(
         mount(None::<&str>, &tpath, None::<&str>, f, None::<&str>).map_err(sys(what))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_label_goes_into_the_data_of_filesystems_that_take_one() {
+        let l = Some("system_u:object_r:container_file_t:s0");
+        assert_eq!(
+            with_mount_label(Some("mode=755".into()), "tmpfs", l).as_deref(),
+            Some("mode=755,context=\"system_u:object_r:container_file_t:s0\"")
+        );
+        assert_eq!(
+            with_mount_label(None, "mqueue", l).as_deref(),
+            Some("context=\"system_u:object_r:container_file_t:s0\"")
+        );
+        assert_eq!(with_mount_label(None, "proc", l), None);
+        assert_eq!(
+            with_mount_label(Some("x".into()), "tmpfs", None).as_deref(),
+            Some("x")
+        );
+    }
 }
