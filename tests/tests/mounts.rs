@@ -146,3 +146,35 @@ fn mount_destination_symlink_stays_in_rootfs() {
     );
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
 }
+
+/// runc's `tmpcopyup`: the tmpfs starts with a copy of the directory it covers (modes, owners,
+/// symlinks kept), and writes go to the tmpfs, not the image.
+#[test]
+fn tmpfs_with_tmpcopyup_starts_with_the_directory_contents() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    let data = b.rootfs().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("sub/file"), "seed\n").unwrap();
+    std::os::unix::fs::symlink("sub/file", data.join("link")).unwrap();
+    std::os::unix::fs::chown(data.join("sub"), Some(1234), Some(1234)).unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev", "tmpcopyup"]
+        }))
+    })
+    .sh("cat /data/link; stat -c '%u %F' /data/sub /data/link; echo new > /data/sub/file; grep -c tmpfs /proc/self/mountinfo >/dev/null && awk '$5==\"/data\"{print $9}' /proc/self/mountinfo");
+    let (code, out, err) = rt.run_fg(&b, &unique_id("copyup"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "seed");
+    assert_eq!(l[1], "1234 directory");
+    assert_eq!(l[2], "0 symbolic link");
+    assert_eq!(l[3], "tmpfs");
+    assert_eq!(
+        std::fs::read_to_string(data.join("sub/file")).unwrap(),
+        "seed\n",
+        "the write reached the image"
+    );
+}

@@ -277,3 +277,67 @@ fn podman_cdi_device_from_a_generated_spec() {
     // Podman allowed the node in the device cgroup: the open reaches the (absent) driver.
     assert!(l[4].contains("No such device or address"), "{out}");
 }
+
+/// The confinement flags users pass to Podman, applied by Gantry: --read-only, --cap-drop,
+/// --security-opt seccomp=FILE, --cpus, -t (a terminal through conmon's console socket), kill.
+#[test]
+fn podman_confinement_flags_terminal_and_kill() {
+    let Some(p) = Podman::new() else { return };
+    let img = "localhost/gantry-busybox";
+
+    let (code, out, err) = p.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--cpus",
+        "0.5",
+        img,
+        "sh",
+        "-c",
+        "touch /x 2>&1; grep CapEff /proc/self/status; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert!(l[0].contains("Read-only file system"), "{out}");
+    assert_eq!(
+        l[1].split_whitespace().last(),
+        Some("0000000000000000"),
+        "{out}"
+    );
+    assert_eq!(l[2], "50000", "{out}");
+
+    let profile = TempDir::new("seccomp");
+    let path = profile.path().join("deny-mkdir.json");
+    std::fs::write(
+        &path,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .unwrap();
+    let (code, out, err) = p.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &format!("seccomp={}", path.display()),
+        img,
+        "sh",
+        "-c",
+        "mkdir /tmp/d 2>&1; echo x > /tmp/f && echo wrote",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.contains("wrote"), "{out}");
+
+    let (code, out, err) = p.run(&["run", "--rm", "-t", img, "sh", "-c", "[ -t 1 ] && tty"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim_end().starts_with("/dev/pts/"), "{out:?}");
+
+    let (code, _, err) = p.run(&["run", "-d", "--name", "k1", img, "sleep", "300"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(p.run(&["kill", "-s", "KILL", "k1"]).0, 0);
+    let (_, out, _) = p.run(&["wait", "k1"]);
+    assert_eq!(out.trim(), "137");
+    assert_eq!(p.run(&["rm", "k1"]).0, 0);
+}

@@ -2,6 +2,7 @@
 //! resolved inside the rootfs with pathrs (no symlink can lead out of it) and the mount is made
 //! on the resolved fd through /proc/self/fd, so the path is never walked a second time.
 
+pub mod copyup;
 pub mod devices;
 pub mod mount_opts;
 pub mod mounts;

@@ -13,6 +13,8 @@ pub struct MountOpts {
     pub attr_clr: u64,
     /// Filesystem-specific options, passed as the data string.
     pub data: Vec<String>,
+    /// `tmpcopyup` (runc's extension): seed a new tmpfs with what the directory held.
+    pub copyup: bool,
 }
 
 impl MountOpts {
@@ -117,6 +119,7 @@ pub fn known_options() -> Vec<&'static str> {
         "rslave",
         "unbindable",
         "runbindable",
+        "tmpcopyup",
     ]);
     v.extend(RECURSIVE.iter().map(|(n, _, _)| *n));
     v.sort_unstable();
@@ -134,6 +137,7 @@ pub fn parse(options: &[String]) -> Result<MountOpts, UnsupportedOption> {
         attr_set: 0,
         attr_clr: 0,
         data: Vec::new(),
+        copyup: false,
     };
     for opt in options {
         if let Some((_, clear, f)) = FLAGS.iter().find(|(n, _, _)| n == opt) {
@@ -150,9 +154,7 @@ pub fn parse(options: &[String]) -> Result<MountOpts, UnsupportedOption> {
         } else if matches!(opt.as_str(), "idmap" | "ridmap") {
             return Err(UnsupportedOption(opt.clone()));
         } else if opt == "tmpcopyup" {
-            // runc extension that seeds a tmpfs from the rootfs; not done yet, refuse rather
-            // than silently give an empty directory.
-            return Err(UnsupportedOption(opt.clone()));
+            o.copyup = true;
         } else {
             o.data.push(opt.clone());
         }

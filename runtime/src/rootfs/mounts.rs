@@ -101,6 +101,11 @@ pub fn apply(root: &Root, m: &Mount, ctx: &MountCtx) -> Result<()> {
         }
         return finish(root, dest, &o, &what);
     }
+    let covered = if o.copyup && typ == "tmpfs" {
+        super::copyup::before(root, dest)
+    } else {
+        None
+    };
     let target = root.mkdir_all(dest, 0o755)?;
     let tpath = fd_path(&target);
     let src = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
@@ -113,6 +118,9 @@ pub fn apply(root: &Root, m: &Mount, ctx: &MountCtx) -> Result<()> {
         data.as_deref(),
     )
     .map_err(sys(&what))?;
+    if let Some(old) = &covered {
+        super::copyup::copy(root, old, dest)?;
+    }
     finish(root, dest, &o, &what)
 }
 
