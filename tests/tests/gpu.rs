@@ -472,3 +472,57 @@ fn cdi_spec_names_every_gpu_mig_device_and_all() {
         "{out}"
     );
 }
+
+/// What the image already has at a target: a file where a library goes is covered (the
+/// image's copy stays untouched underneath), a symlink at a link path is replaced.
+#[test]
+fn files_the_image_already_has_follow_the_stated_policy() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=0"],
+        &format!("head -c4 /usr/lib64/libcuda.so.{VERSION} | od -An -c | tr -d ' '; readlink /usr/lib64/libcuda.so"),
+    );
+    let lib = b.rootfs().join("usr/lib64");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(
+        lib.join(format!("libcuda.so.{VERSION}")),
+        "stub from the image\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/nonexistent/libcuda.so", lib.join("libcuda.so")).unwrap();
+    let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-policy"));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        l[0], "177ELF",
+        "the driver's library does not cover the image's: {out}"
+    );
+    assert_eq!(l[1], "libcuda.so.1");
+    assert_eq!(
+        std::fs::read_to_string(lib.join(format!("libcuda.so.{VERSION}"))).unwrap(),
+        "stub from the image\n"
+    );
+}
+
+/// NVML present but failing (nvmlInit returns an error): the GPUs still come from procfs,
+/// and info says why.
+#[test]
+fn a_broken_nvml_falls_back_to_procfs() {
+    let f = FakeGpu::new(&[]);
+    let broken = TempDir::new("nvml-broken");
+    let fixture = broken.path().join("fixture");
+    std::fs::write(&fixture, "driver 550.54.14\nfail-init\n").unwrap();
+    let o = Command::new(gantry_tests::fakegpu::gpu_bin())
+        .args(f.flags())
+        .args(["info", "--format", "json"])
+        .env("GANTRY_MOCK_NVML_FIXTURE", &fixture)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["nvidia"]["source"], "procfs");
+    assert_eq!(v["gpus"].as_array().unwrap().len(), 2);
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("nvmlInit"), "{notes}");
+}
