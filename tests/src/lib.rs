@@ -40,3 +40,35 @@ impl RtFromEnv for Rt {
         Rt::with_runtime(runtime_bin())
     }
 }
+
+/// `chown -R ID:ID path`: a rootfs or host directory owned by a user namespace's root.
+pub fn chown_tree(path: &Path, id: u32) {
+    let ok = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{id}:{id}"))
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown -R {id} {}", path.display());
+}
+
+/// uid and gid mappings of 65536 ids from container 0 to host `host`.
+pub fn map_ids(c: &mut serde_json::Value, host: u32) {
+    let m = serde_json::json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+    c["linux"]["uidMappings"] = m.clone();
+    c["linux"]["gidMappings"] = m;
+}
+
+/// `gantry --cgroup-root /sys/fs/cgroup/unified run`: the container on this hybrid host's
+/// cgroup2 mount, standing in for a v2 host.
+pub fn run_on_unified(rt: &Rt, b: &Bundle, id: &str) -> std::process::Output {
+    rt.run(&[
+        "--cgroup-root",
+        "/sys/fs/cgroup/unified",
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        id,
+    ])
+}

@@ -121,14 +121,7 @@ fn cgroup_v2_device_rules_are_enforced() {
             }
         })
         .sh("head -c0 /dev/fuse 2>&1 && echo opened; head -c1 /dev/zero | wc -c; echo x > /dev/null && echo null");
-        let o = rt.run(&[
-            "--cgroup-root",
-            "/sys/fs/cgroup/unified",
-            "run",
-            "--bundle",
-            b.path().to_str().unwrap(),
-            &id,
-        ]);
+        let o = run_on_unified(&rt, &b, &id);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert!(!unified.join(path.trim_start_matches('/')).exists());
         String::from_utf8_lossy(&o.stdout).into_owned()

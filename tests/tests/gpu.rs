@@ -358,19 +358,13 @@ fn injection_into_a_user_namespaced_container() {
         &["NVIDIA_VISIBLE_DEVICES=0"],
         "id -u; ls /usr/lib64/libcuda.so.1; head -c1 /dev/nvidia0 2>&1; true",
     );
-    assert!(Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.rootfs())
-        .status()
-        .unwrap()
-        .success());
+    chown_tree(&b.rootfs(), 100000);
     b.edit(|c| {
         c["linux"]["namespaces"]
             .as_array_mut()
             .unwrap()
             .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        map_ids(c, 100000);
         let args = c["hooks"]["createRuntime"][0]["args"]
             .as_array_mut()
             .unwrap();
@@ -411,14 +405,7 @@ fn cgroup_v2_device_program_is_extended_for_the_gpu() {
         c["linux"]["devices"] =
             json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
     });
-    let o = rt.run(&[
-        "--cgroup-root",
-        "/sys/fs/cgroup/unified",
-        "run",
-        "--bundle",
-        b.path().to_str().unwrap(),
-        &id,
-    ]);
+    let o = run_on_unified(&rt, &b, &id);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let l: Vec<&str> = out.lines().collect();

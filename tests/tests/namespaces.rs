@@ -102,23 +102,14 @@ fn user_namespace_with_mappings() {
     let rt = Rt::new();
     let host = TempDir::new("userns");
     let mut b = Bundle::new(&[]);
-    let chown = |p: &std::path::Path| {
-        assert!(Command::new("chown")
-            .args(["-R", "100000:100000"])
-            .arg(p)
-            .status()
-            .unwrap()
-            .success());
-    };
-    chown(&b.rootfs());
-    chown(host.path());
+    chown_tree(&b.rootfs(), 100000);
+    chown_tree(host.path(), 100000);
     b.edit(|c| {
         c["linux"]["namespaces"]
             .as_array_mut()
             .unwrap()
             .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        map_ids(c, 100000);
     })
     .bind(host.path(), "/host")
     .sh("cat /proc/self/uid_map; id -u; touch /host/made");
@@ -157,22 +148,15 @@ fn user_namespace_joined_by_path() {
     let rt = Rt::new();
     let host = TempDir::new("userns-join");
     let mut b = Bundle::new(&[]);
-    for p in [b.rootfs(), host.path().to_path_buf()] {
-        assert!(Command::new("chown")
-            .args(["-R", "100000:100000"])
-            .arg(&p)
-            .status()
-            .unwrap()
-            .success());
-    }
+    chown_tree(&b.rootfs(), 100000);
+    chown_tree(host.path(), 100000);
     b.edit(|c| {
         c["linux"]["namespaces"]
             .as_array_mut()
             .unwrap()
             .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
         // The namespace's own maps (runc 1.1 requires them even when joining).
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        map_ids(c, 100000);
     })
     .bind(host.path(), "/host")
     .sh("readlink /proc/self/ns/user; id -u; hostname; touch /host/made");
