@@ -327,4 +327,94 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// The argv shapes Podman 4.3 (conmon) and containerd 1.6 (runc v2 shim) pass, as
+    /// recorded by tests/tests/engine_flags.rs (docs/engines.md).
+    #[test]
+    fn engine_argv_shapes_parse() {
+        let podman = ["--log-format=json", "--log", "/l"];
+        let shim = ["--root", "/r", "--log", "/l", "--log-format", "json"];
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &podman,
+                &[
+                    "create",
+                    "--bundle",
+                    "/b",
+                    "--pid-file",
+                    "/p",
+                    "--console-socket",
+                    "/s",
+                    "c",
+                ],
+            ),
+            (
+                &podman,
+                &[
+                    "exec",
+                    "--pid-file",
+                    "/p",
+                    "--process",
+                    "/q",
+                    "--detach",
+                    "--tty",
+                    "--console-socket",
+                    "/s",
+                    "c",
+                ],
+            ),
+            (&[], &["update", "--resources=/r", "c"]),
+            (&[], &["kill", "c", "15"]),
+            (&[], &["delete", "--force", "c"]),
+            (
+                &shim,
+                &[
+                    "exec",
+                    "--process",
+                    "/q",
+                    "--console-socket",
+                    "/s",
+                    "--detach",
+                    "--pid-file",
+                    "/p",
+                    "c",
+                ],
+            ),
+            (&shim, &["kill", "--all", "c", "9"]),
+            (&shim, &["ps", "--format", "json", "c"]),
+            (
+                &shim,
+                &[
+                    "--systemd-cgroup",
+                    "create",
+                    "--bundle",
+                    "/b",
+                    "--pid-file",
+                    "/p",
+                    "--no-pivot",
+                    "--no-new-keyring",
+                    "c",
+                ],
+            ),
+        ];
+        for (globals, args) in cases {
+            let argv = ["gantry"].iter().chain(globals.iter()).chain(args.iter());
+            if let Err(e) = Cli::try_parse_from(argv) {
+                panic!("{globals:?} {args:?}: {e}");
+            }
+        }
+        let c = Cli::try_parse_from([
+            "gantry",
+            "--log-format=json",
+            "update",
+            "--resources=/r",
+            "c",
+        ])
+        .unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        match c.command {
+            Command::Update(u) => assert_eq!(u.resources, Some(PathBuf::from("/r"))),
+            other => panic!("{other:?}"),
+        }
+    }
 }

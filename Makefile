@@ -1,0 +1,69 @@
+# Build, install and test Gantry.
+#
+#   make                      cargo build --release (gantry, gantry-gpu) + man pages, completions
+#   make install              to $(DESTDIR)$(PREFIX): PREFIX=/usr/local, DESTDIR for packaging
+#   make uninstall
+#   make test                 scripts/test.sh, the CI command (as root)
+#
+# The man pages (section 8) and the bash, zsh and fish completions are generated from gantry's
+# clap definitions by target/release/gantry-docgen (runtime/src/bin/gantry-docgen.rs), so the
+# runtime binary carries none of that. Only gantry's for now: gantry-gpu's man page and
+# completions come later (its CLI lives in gpu-hook/src/main.rs).
+#
+# `install` builds nothing when the binaries are there (build first, then install as root).
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+
+CARGO ?= cargo
+INSTALL ?= install
+RELEASE := target/release
+BINS := $(RELEASE)/gantry $(RELEASE)/gantry-gpu
+DOCGEN := $(RELEASE)/gantry-docgen
+GEN := $(RELEASE)/generated
+
+.PHONY: all build generate install uninstall test clean-generated
+
+all: build
+
+build:
+	$(CARGO) build --release -p gantry -p gantry-gpu
+	$(MAKE) generate
+
+# Only when missing: `make install` on a built tree runs no cargo.
+$(BINS) $(DOCGEN):
+	$(CARGO) build --release -p gantry -p gantry-gpu
+
+generate: $(DOCGEN)
+	rm -rf $(GEN)
+	$(DOCGEN) man $(GEN)/man8
+	$(DOCGEN) completions bash $(GEN)/completions/gantry
+	$(DOCGEN) completions zsh $(GEN)/completions/_gantry
+	$(DOCGEN) completions fish $(GEN)/completions/gantry.fish
+
+install: $(BINS) generate
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(GEN)/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 $(GEN)/completions/gantry $(DESTDIR)$(BASHCOMPDIR)/gantry
+	$(INSTALL) -m 0644 $(GEN)/completions/_gantry $(DESTDIR)$(ZSHCOMPDIR)/_gantry
+	$(INSTALL) -m 0644 $(GEN)/completions/gantry.fish $(DESTDIR)$(FISHCOMPDIR)/gantry.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gantry $(DESTDIR)$(BINDIR)/gantry-gpu
+	rm -f $(DESTDIR)$(MANDIR)/man8/gantry.8 $(DESTDIR)$(MANDIR)/man8/gantry-*.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/gantry $(DESTDIR)$(ZSHCOMPDIR)/_gantry \
+		$(DESTDIR)$(FISHCOMPDIR)/gantry.fish
+
+test:
+	scripts/test.sh
+
+clean-generated:
+	rm -rf $(GEN)
