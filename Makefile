@@ -5,10 +5,9 @@
 #   make uninstall
 #   make test                 scripts/test.sh, the CI command (as root)
 #
-# The man pages (section 8) and the bash, zsh and fish completions are generated from gantry's
-# clap definitions by target/release/gantry-docgen (runtime/src/bin/gantry-docgen.rs), so the
-# runtime binary carries none of that. Only gantry's for now: gantry-gpu's man page and
-# completions come later (its CLI lives in gpu-hook/src/main.rs).
+# The man pages (section 8) and the bash, zsh and fish completions of gantry and gantry-gpu are
+# generated from their clap definitions by target/release/gantry-docgen
+# (runtime/src/bin/gantry-docgen.rs), so neither binary carries any of that.
 #
 # `install` builds nothing when the binaries are there (build first, then install as root).
 
@@ -46,6 +45,9 @@ generate: $(DOCGEN)
 	$(DOCGEN) completions bash $(GEN)/completions/gantry
 	$(DOCGEN) completions zsh $(GEN)/completions/_gantry
 	$(DOCGEN) completions fish $(GEN)/completions/gantry.fish
+	$(DOCGEN) completions bash $(GEN)/completions/gantry-gpu gantry-gpu
+	$(DOCGEN) completions zsh $(GEN)/completions/_gantry-gpu gantry-gpu
+	$(DOCGEN) completions fish $(GEN)/completions/gantry-gpu.fish gantry-gpu
 
 install: $(BINS) generate
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
@@ -55,12 +57,16 @@ install: $(BINS) generate
 	$(INSTALL) -m 0644 $(GEN)/completions/gantry $(DESTDIR)$(BASHCOMPDIR)/gantry
 	$(INSTALL) -m 0644 $(GEN)/completions/_gantry $(DESTDIR)$(ZSHCOMPDIR)/_gantry
 	$(INSTALL) -m 0644 $(GEN)/completions/gantry.fish $(DESTDIR)$(FISHCOMPDIR)/gantry.fish
+	$(INSTALL) -m 0644 $(GEN)/completions/gantry-gpu $(DESTDIR)$(BASHCOMPDIR)/gantry-gpu
+	$(INSTALL) -m 0644 $(GEN)/completions/_gantry-gpu $(DESTDIR)$(ZSHCOMPDIR)/_gantry-gpu
+	$(INSTALL) -m 0644 $(GEN)/completions/gantry-gpu.fish $(DESTDIR)$(FISHCOMPDIR)/gantry-gpu.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gantry $(DESTDIR)$(BINDIR)/gantry-gpu
 	rm -f $(DESTDIR)$(MANDIR)/man8/gantry.8 $(DESTDIR)$(MANDIR)/man8/gantry-*.8
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/gantry $(DESTDIR)$(ZSHCOMPDIR)/_gantry \
-		$(DESTDIR)$(FISHCOMPDIR)/gantry.fish
+		$(DESTDIR)$(FISHCOMPDIR)/gantry.fish $(DESTDIR)$(BASHCOMPDIR)/gantry-gpu \
+		$(DESTDIR)$(ZSHCOMPDIR)/_gantry-gpu $(DESTDIR)$(FISHCOMPDIR)/gantry-gpu.fish
 
 test:
 	scripts/test.sh

@@ -6,6 +6,7 @@
 
 pub mod cdi;
 pub mod cgroup;
+pub mod cli;
 pub mod devbpf;
 pub mod discover;
 pub mod hook;

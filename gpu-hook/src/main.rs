@@ -5,102 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
+use gantry_gpu::cli::{CdiCmd, Cli, Cmd, Format};
 use gantry_gpu::inventory::{Inventory, Vendor};
 use gantry_gpu::plan::LibTargets;
 use gantry_gpu::request::Request;
 use gantry_gpu::roots::Roots;
-
-#[derive(Parser)]
-#[command(
-    name = "gantry-gpu",
-    version,
-    about = "GPU discovery and injection for OCI containers"
-)]
-struct Cli {
-    #[command(flatten)]
-    roots: Roots,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Table,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// The GPUs of this host and their driver.
-    Info {
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
-    /// What a selection would inject, without a container (like `nvidia-container-cli list`).
-    List {
-        /// Container environment, as in config.json (NVIDIA_VISIBLE_DEVICES=0, ...).
-        #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Devices, as the gantry.gpu/devices annotation takes them (nvidia:0,1 amd:all).
-        #[arg(long = "device", short = 'd', value_name = "VENDOR:DEVICES")]
-        devices: Vec<String>,
-        /// Where libraries go in the container (default: Debian's multiarch directory).
-        #[arg(long, default_value = "/usr/lib/x86_64-linux-gnu")]
-        lib_dir: PathBuf,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
-    /// Container Device Interface specs for engines that inject devices themselves.
-    Cdi {
-        #[command(subcommand)]
-        cmd: CdiCmd,
-    },
-    /// The createContainer hook of a generated CDI spec: the driver's symlinks and the
-    /// ld.so.cache refresh (state on stdin).
-    CdiHook {
-        /// TARGET::LINK, a symlink to create in the container.
-        #[arg(long = "link", value_name = "TARGET::LINK")]
-        links: Vec<String>,
-        /// A container library directory to add to the ld.so.cache.
-        #[arg(long = "ldconfig-dir", value_name = "DIR")]
-        ldconfig_dirs: Vec<PathBuf>,
-        #[arg(long, default_value = "/sbin/ldconfig")]
-        ldconfig: PathBuf,
-    },
-    /// Run as an OCI prestart, createRuntime or createContainer hook (state on stdin).
-    Hook {
-        /// Leave the device cgroup alone (rootless containers).
-        #[arg(long)]
-        no_cgroups: bool,
-        /// The host's ldconfig, run with -r on the container's rootfs.
-        #[arg(long, default_value = "/sbin/ldconfig")]
-        ldconfig: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum CdiCmd {
-    /// Write a CDI spec (kind nvidia.com/gpu) for this host's NVIDIA GPUs.
-    Generate {
-        /// Where to write it (default: standard output), e.g. /etc/cdi/gantry-gpu.json.
-        #[arg(long, short = 'o')]
-        output: Option<PathBuf>,
-        /// Where libraries go in containers.
-        #[arg(long, default_value = "/usr/lib/x86_64-linux-gnu")]
-        lib_dir: PathBuf,
-        /// The driver capabilities whose files the spec mounts (as NVIDIA_DRIVER_CAPABILITIES).
-        #[arg(long, default_value = "all")]
-        capabilities: String,
-        /// The gantry-gpu the engines run as the spec's hook (default: this binary).
-        #[arg(long)]
-        hook_path: Option<PathBuf>,
-        /// The device kind (VENDOR/CLASS) requests name: `--device nvidia.com/gpu=0`.
-        #[arg(long, default_value = gantry_gpu::cdi::KIND)]
-        kind: String,
-    },
-}
 
 fn cdi_generate(
     kind: &str,

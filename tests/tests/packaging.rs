@@ -60,6 +60,9 @@ fn make_install_destdir() {
         "gantry-create.8",
         "gantry-exec.8",
         "gantry-kill.8",
+        "gantry-gpu.8",
+        "gantry-gpu-hook.8",
+        "gantry-gpu-cdi.8",
     ] {
         let p = man8.join(page);
         assert!(p.exists(), "{} missing", p.display());
@@ -94,6 +97,13 @@ fn make_install_destdir() {
     )));
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "create", "bash completion of `gantry cre`");
+    let gpu_bash = root.join("share/bash-completion/completions/gantry-gpu");
+    let (ok, out, err) = run(Command::new("bash").arg("-c").arg(format!(
+        "source {}; COMP_WORDS=(gantry-gpu in); COMP_CWORD=1; COMP_LINE='gantry-gpu in'; COMP_POINT=13; _gantry__gpu gantry-gpu in gantry-gpu; echo \"${{COMPREPLY[@]}}\"",
+        gpu_bash.display()
+    )));
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "info", "bash completion of `gantry-gpu in`");
     let zsh = root.join("share/zsh/site-functions/_gantry");
     let fish = root.join("share/fish/vendor_completions.d/gantry.fish");
     assert!(zsh.exists() && fish.exists());
@@ -113,4 +123,5 @@ fn make_install_destdir() {
         .arg("PREFIX=/usr"));
     assert!(ok, "make uninstall failed:\n{out}\n{err}");
     assert!(!gantry.exists() && !man8.join("gantry.8").exists() && !bash.exists());
+    assert!(!man8.join("gantry-gpu.8").exists() && !gpu_bash.exists());
 }

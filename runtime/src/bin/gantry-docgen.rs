@@ -1,8 +1,9 @@
-//! Generates Gantry's man pages and shell completions from its clap definitions, for
-//! `make build`/`make install`. A separate binary, so the runtime itself carries none of it:
+//! Generates the man pages and shell completions of `gantry` and `gantry-gpu` from their clap
+//! definitions, for `make build`/`make install`. A separate binary, so neither program carries
+//! any of it:
 //!
-//!     gantry-docgen man DIR                   gantry.8 and gantry-COMMAND.8 into DIR
-//!     gantry-docgen completions SHELL FILE    bash, zsh or fish completions into FILE
+//!     gantry-docgen man DIR                          PROGRAM.8 and PROGRAM-COMMAND.8 into DIR
+//!     gantry-docgen completions SHELL FILE [PROGRAM] bash, zsh or fish completions into FILE
 
 use std::path::Path;
 
@@ -14,10 +15,11 @@ fn main() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["man", dir] => man(Path::new(dir)),
-        ["completions", shell, file] => completions(shell, Path::new(file)),
+        ["completions", shell, file] => completions(shell, Path::new(file), "gantry"),
+        ["completions", shell, file, program] => completions(shell, Path::new(file), program),
         _ => {
             eprintln!(
-                "usage: gantry-docgen man DIR | gantry-docgen completions bash|zsh|fish FILE"
+                "usage: gantry-docgen man DIR | gantry-docgen completions bash|zsh|fish FILE [gantry|gantry-gpu]"
             );
             std::process::exit(2);
         }
@@ -28,23 +30,38 @@ fn main() {
     }
 }
 
-/// Section 8 (system administration), as runc's man pages: gantry.8, then one page per
-/// command named as git's are (gantry-create.8), each listed under SEE ALSO of gantry.8.
+/// The clap definition of each program.
+fn command(program: &str) -> std::io::Result<clap::Command> {
+    match program {
+        "gantry" => Ok(Cli::command()),
+        "gantry-gpu" => Ok(gantry_gpu::cli::Cli::command()),
+        other => Err(std::io::Error::other(format!(
+            "unknown program {other} (gantry or gantry-gpu)"
+        ))),
+    }
+}
+
+/// Section 8 (system administration), as runc's man pages: PROGRAM.8, then one page per
+/// command named as git's are (gantry-create.8, gantry-gpu-hook.8).
 fn man(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut cmd = Cli::command();
-    cmd.build();
-    let version = cmd.get_version().unwrap_or_default().to_string();
-    write_page(dir, cmd.clone(), "gantry", &version)?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        if sub.get_name() == "help" {
-            continue;
+    for program in ["gantry", "gantry-gpu"] {
+        let mut cmd = command(program)?;
+        cmd.build();
+        let version = cmd.get_version().unwrap_or_default().to_string();
+        write_page(dir, cmd.clone(), program, &version)?;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            // Names are &'static in clap (no "string" feature): a one-shot generator may leak.
+            let name: &'static str =
+                Box::leak(format!("{program}-{}", sub.get_name()).into_boxed_str());
+            let bin: &'static str =
+                Box::leak(format!("{program} {}", sub.get_name()).into_boxed_str());
+            let sub = sub.clone().name(name).bin_name(bin);
+            write_page(dir, sub, name, &version)?;
         }
-        // Names are &'static in clap (no "string" feature): a one-shot generator may leak.
-        let name: &'static str = Box::leak(format!("gantry-{}", sub.get_name()).into_boxed_str());
-        let bin: &'static str = Box::leak(format!("gantry {}", sub.get_name()).into_boxed_str());
-        let sub = sub.clone().name(name).bin_name(bin);
-        write_page(dir, sub, name, &version)?;
     }
     Ok(())
 }
@@ -54,12 +71,12 @@ fn write_page(dir: &Path, cmd: clap::Command, name: &str, version: &str) -> std:
     clap_mangen::Man::new(cmd)
         .section("8")
         .manual("Gantry Manual")
-        .source(format!("gantry {version}"))
+        .source(format!("Gantry {version}"))
         .render(&mut out)?;
     std::fs::write(dir.join(format!("{name}.8")), out)
 }
 
-fn completions(shell: &str, file: &Path) -> std::io::Result<()> {
+fn completions(shell: &str, file: &Path, program: &str) -> std::io::Result<()> {
     use clap_complete::Shell;
     let shell = match shell {
         "bash" => Shell::Bash,
@@ -75,6 +92,6 @@ fn completions(shell: &str, file: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "gantry", &mut out);
+    clap_complete::generate(shell, &mut command(program)?, program, &mut out);
     std::fs::write(file, out)
 }
