@@ -10,7 +10,7 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --release --workspace --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log" || status=$?
+cargo test --release --workspace --no-fail-fast --lib --bins --tests -- --test-threads=2 2>&1 | tee "$log" || status=$?
 # The runtime-spec conformance suite: any failure not listed in known-gaps.txt fails the run.
 tap=$(mktemp)
 if ! target/release/gantry-conformance --runtime target/release/gantry \

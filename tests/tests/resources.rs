@@ -25,10 +25,11 @@ fn memory_limit_kills_an_allocating_process() {
     // tail keeps the last "line" of a stream with no newline: all 100M of it.
     .sh("head -c 100m /dev/zero | tail >/dev/null; echo rc=$?");
     let (code, out, err) = rt.run_fg(&b, &unique_id("oom"));
-    assert_eq!(
-        (code, out.as_str()),
-        (0, "rc=137\n"),
-        "a 100M allocation survived a 32M limit: {err}"
+    // The OOM killer picks its victim: the allocating tail (the shell reports 137), or the
+    // shell itself (the container exits 137). Either way the allocation did not survive.
+    assert!(
+        (code, out.as_str()) == (0, "rc=137\n") || (code, out.as_str()) == (137, ""),
+        "a 100M allocation survived a 32M limit: {code} {out:?} {err}"
     );
     // Control: without the limit the same program runs.
     b.edit(|c| {
