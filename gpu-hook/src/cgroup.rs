@@ -32,7 +32,7 @@ pub enum CgroupError {
 /// to the mount (from our mountinfo) of the filesystem type `fstype` that `mount_ok` accepts.
 fn cgroup_dir(
     pid: i32,
-    pick: impl Fn(&str, &str) -> bool,
+    pick: impl Fn(&str, &str, &str) -> bool,
     fstype: &str,
     mount_ok: impl Fn(&str) -> bool,
 ) -> Result<Option<PathBuf>, CgroupError> {
@@ -46,7 +46,7 @@ fn cgroup_dir(
     let Some(rel) = cgroup.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (id, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        pick(id, ctrls).then(|| path.to_string())
+        pick(id, ctrls, path).then(|| path.to_string())
     }) else {
         return Ok(None);
     };
@@ -73,11 +73,12 @@ fn cgroup_dir(
     Ok(None)
 }
 
-/// The v1 devices cgroup directory of `pid`.
+/// The v1 devices cgroup directory of `pid`; None also when it is the root devices cgroup,
+/// which allows everything and takes no rules (a container placed on v2 only).
 pub fn devices_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
     cgroup_dir(
         pid,
-        |_, ctrls| ctrls.split(',').any(|c| c == "devices"),
+        |_, ctrls, path| path != "/" && ctrls.split(',').any(|c| c == "devices"),
         "cgroup",
         |opts| opts.split(',').any(|o| o == "devices"),
     )
@@ -87,7 +88,7 @@ pub fn devices_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
 pub fn unified_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
     cgroup_dir(
         pid,
-        |id, ctrls| id == "0" && ctrls.is_empty(),
+        |id, ctrls, _| id == "0" && ctrls.is_empty(),
         "cgroup2",
         |_| true,
     )
@@ -96,16 +97,7 @@ pub fn unified_dir(pid: i32) -> Result<Option<PathBuf>, CgroupError> {
 /// Allows the nodes for the container: in its v1 devices cgroup, and in the device programs
 /// of its v2 cgroup (a hybrid host has both; the kernel checks both).
 pub fn allow(pid: i32, nodes: &[Node]) -> Result<(), CgroupError> {
-    // The root devices cgroup allows everything and takes no rules: a container placed only
-    // on v2 (its v1 devices path is "/") has nothing to change on v1.
-    let v1 = devices_dir(pid)?.filter(|d| {
-        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| {
-            c.lines().any(|l| {
-                let f: Vec<&str> = l.splitn(3, ':').collect();
-                f.len() == 3 && f[1].split(',').any(|x| x == "devices") && f[2] != "/"
-            })
-        }) && d.join("devices.allow").exists()
-    });
+    let v1 = devices_dir(pid)?;
     if let Some(dir) = &v1 {
         let path = dir.join("devices.allow");
         for n in nodes {

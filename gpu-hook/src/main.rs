@@ -29,7 +29,7 @@ fn cdi_generate(
         [],
     )?;
     let inv = Inventory::discover(roots, &[Vendor::Nvidia]);
-    let targets = lib_targets(lib_dir);
+    let targets = LibTargets::at(lib_dir);
     let hook = match hook_path {
         Some(p) => p,
         None => std::env::current_exe()?,
@@ -65,18 +65,6 @@ fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) 
     let pid = hooks::author::init_pid(&state)?;
     gantry_gpu::inject::inject(pid, &rootfs, &plan, std::path::Path::new("/"), &ldconfig)?;
     Ok(())
-}
-
-fn lib_targets(lib_dir: PathBuf) -> LibTargets {
-    let lib32 = if lib_dir.ends_with("x86_64-linux-gnu") {
-        PathBuf::from("/usr/lib/i386-linux-gnu")
-    } else {
-        PathBuf::from("/usr/lib")
-    };
-    LibTargets {
-        lib64: lib_dir,
-        lib32,
-    }
 }
 
 fn info(roots: &Roots, format: Format) -> Result<()> {
@@ -143,7 +131,7 @@ fn list(
             "no GPU requested: pass --env NVIDIA_VISIBLE_DEVICES=... or --device VENDOR:DEVICES"
         );
     }
-    let targets = lib_targets(lib_dir);
+    let targets = LibTargets::at(lib_dir);
     let (_, plan) = gantry_gpu::hook::plan_for(roots, &req, &targets)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),

@@ -54,6 +54,17 @@ pub struct LibTargets {
 }
 
 impl LibTargets {
+    /// Libraries into `lib64`; 32-bit ones into Debian's i386 directory next to a multiarch
+    /// `lib64`, else /usr/lib.
+    pub fn at(lib64: PathBuf) -> LibTargets {
+        let lib32 = if lib64.ends_with("x86_64-linux-gnu") {
+            PathBuf::from("/usr/lib/i386-linux-gnu")
+        } else {
+            PathBuf::from("/usr/lib")
+        };
+        LibTargets { lib64, lib32 }
+    }
+
     /// Debian-like images (with /usr/lib/x86_64-linux-gnu or /etc/debian_version) use the
     /// multiarch directories; others /usr/lib64 and /usr/lib. `exists` answers for paths
     /// inside the container's root.
