@@ -77,6 +77,11 @@ pub fn inject(
 /// created as them (a tmpfs mounted in the user namespace refuses an owner it cannot map,
 /// EOVERFLOW, and the container's root should own what appears in its tree).
 pub fn container_root(pid: i32) -> Option<(u32, u32)> {
+    if !nix::unistd::geteuid().is_root() {
+        // Rootless: the hook joins the container's user namespace, where it is already its
+        // root, so what it creates is the container root's.
+        return None;
+    }
     let host_of_zero = |map: &str| -> Option<u32> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/{map}")).ok()?;
         text.lines().find_map(|l| {

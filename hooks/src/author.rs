@@ -110,6 +110,26 @@ where
         path: path.clone(),
         source,
     })?;
+    // A rootless runtime runs its hooks unprivileged: entering the container's mount namespace
+    // then takes the capabilities of the user namespace that owns it, which its creator gets
+    // by joining it first. Root needs no such step (and keeps its host credentials).
+    let user = if nix::unistd::geteuid().is_root() {
+        None
+    } else {
+        let upath = PathBuf::from(format!("/proc/{pid}/ns/user"));
+        let theirs = std::fs::read_link(&upath).ok();
+        let ours = std::fs::read_link("/proc/self/ns/user").ok();
+        if theirs.is_some() && theirs != ours {
+            Some(
+                File::open(&upath).map_err(|source| AuthorError::OpenNamespace {
+                    path: upath,
+                    source,
+                })?,
+            )
+        } else {
+            None
+        }
+    };
     let (report_r, report_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("create pipe"))?;
 
@@ -124,7 +144,7 @@ where
     }
     if child == 0 {
         drop(report_r);
-        child_in_namespace(&ns, report_w, f);
+        child_in_namespace(user.as_ref(), &ns, report_w, f);
     }
     drop(report_w);
     drop(ns);
@@ -165,13 +185,23 @@ where
 }
 
 /// The forked child of [`in_mount_namespace`]: never returns.
-fn child_in_namespace<F>(ns: &File, report: OwnedFd, f: F) -> !
+fn child_in_namespace<F>(user: Option<&File>, ns: &File, report: OwnedFd, f: F) -> !
 where
     F: FnOnce() -> Result<(), String>,
 {
     let fd = report.as_raw_fd();
-    // SAFETY: setns on an fd we own; only this (now sole) thread is affected.
-    let result = if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } < 0 {
+    // SAFETY: setns on fds we own; only this (now sole, single-threaded) process is affected.
+    let joined_user = match user {
+        Some(u) if unsafe { libc::setns(u.as_raw_fd(), libc::CLONE_NEWUSER) } < 0 => Err(format!(
+            "setns into the user namespace: {}",
+            io::Error::last_os_error()
+        )),
+        _ => Ok(()),
+    };
+    // SAFETY: as above.
+    let result = if let Err(e) = joined_user {
+        Err(e)
+    } else if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } < 0 {
         Err(format!("setns: {}", io::Error::last_os_error()))
     } else {
         // A panic must not unwind into the caller's code, which would then run twice.

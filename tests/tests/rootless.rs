@@ -93,3 +93,66 @@ fn unprivileged_user_lifecycle() {
     assert_eq!(lines[3], "deleted");
     assert_eq!(lines[4], "0", "state left behind");
 }
+
+/// A rootless container (an unprivileged user running gantry) gets a GPU through the hook:
+/// the hook joins the container's user namespace to reach its mount namespace, and leaves
+/// the device cgroup alone (--no-cgroups).
+#[test]
+fn unprivileged_user_gets_a_gpu_through_the_hook() {
+    if !is_gantry() {
+        return;
+    }
+    let Some((uid, _)) = ensure_user() else {
+        return;
+    };
+    let f = gantry_tests::fakegpu::FakeGpu::new(&[]);
+    let b = Bundle::new(&["true"]);
+    let xdg = TempDir::new("xdg");
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    chown_tree(b.path(), uid);
+    chown_tree(xdg.path(), uid);
+    let bin = runtime_bin();
+    let (code, _, err) = as_user(&format!(
+        "cd {} && {} spec --rootless",
+        b.path().display(),
+        bin.display()
+    ));
+    assert_eq!(code, 0, "{err}");
+    let cfg_path = b.path().join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    let mut args = vec!["gantry-gpu".to_string()];
+    args.extend(f.flags());
+    args.extend(["hook".to_string(), "--no-cgroups".to_string()]);
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    cfg["process"]["args"] = serde_json::json!([
+        "sh",
+        "-c",
+        "ls /dev | grep '^nvidia' | sort | tr '\\n' ' '; echo; readlink /usr/lib64/libcuda.so.1; id -u"
+    ]);
+    cfg["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!("NVIDIA_VISIBLE_DEVICES=0"));
+    cfg["hooks"] = serde_json::json!({"createRuntime": [
+        {"path": gantry_tests::fakegpu::gpu_bin(), "args": args}
+    ]});
+    std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    chown_tree(&cfg_path, uid);
+    let id = unique_id("rootless-gpu");
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={}; cd {} && {} run {id}",
+        xdg.path().display(),
+        b.path().display(),
+        bin.display()
+    ));
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        l[0].trim(),
+        "nvidia-uvm nvidia-uvm-tools nvidia0 nvidiactl",
+        "{out}"
+    );
+    assert_eq!(l[1], "libcuda.so.550.54.14");
+    assert_eq!(l[2], "0");
+}
