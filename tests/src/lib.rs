@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub use gantry_conformance::harness::*;
 
+pub mod engines;
 pub mod fakegpu;
 
 pub fn runtime_bin() -> PathBuf {

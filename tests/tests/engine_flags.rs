@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use clap::{CommandFactory, Parser};
 use gantry::cli::Cli;
+use gantry_tests::engines::{output as out, Containerd, Podman};
 use gantry_tests::*;
 
 /// A runtime in front of Gantry that records each call: `calls/T.PID.argv` (NUL-separated
@@ -169,14 +170,6 @@ fn check_doc(engine: &str, seen: &BTreeMap<String, BTreeSet<String>>) {
     }
 }
 
-fn out(o: std::process::Output) -> (i32, String, String) {
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 /// Runs a shell command line under a pseudo-terminal (util-linux `script`), for the engines'
 /// -t modes, which want a terminal on their own stdin. None when `script` is missing.
 fn with_pty(cmdline: &str, env: &[(String, String)]) -> Option<(i32, String, String)> {
@@ -197,102 +190,17 @@ fn sh_quote(s: &str) -> String {
 
 // ---- Podman: its own storage and config under a temporary dir (as podman.rs) ----
 
-struct Podman {
-    dir: TempDir,
-    runtime: PathBuf,
-}
-
-impl Podman {
-    fn new(runtime: PathBuf) -> Option<Podman> {
-        if !Path::new("/usr/bin/podman").exists() || !is_gantry() {
-            return None;
-        }
-        let dir = TempDir::new("podman-flags");
-        let d = dir.path();
-        // This host's hard limits and network (shared/notes/host.md); its own tmp_dir and
-        // file locks so that it never shares /run/libpod with another Podman. Gantry among
-        // the runtimes that log JSON (docs/engines.md): Podman then passes --log and
-        // --log-format json, as it does to runc.
-        std::fs::write(
-            d.join("containers.conf"),
-            format!(
-                "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"gantry\"]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nlock_type = \"file\"\ntmp_dir = \"{0}/tmp\"\n",
-                d.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("storage.conf"),
-            format!(
-                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n",
-                d.display()
-            ),
-        )
-        .unwrap();
-        let p = Podman { dir, runtime };
-        let b = Bundle::new(&["true"]);
-        let (code, _, err) = out(Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "tar -C {} -c . | podman import - localhost/gantry-busybox",
-                b.rootfs().display()
-            ))
-            .envs(p.env())
-            .output()
-            .unwrap());
-        assert_eq!(code, 0, "{err}");
-        Some(p)
+/// The shell command line of `podman ARGS` (for a pseudo-terminal through script(1)).
+fn cmdline(p: &Podman, args: &[&str]) -> String {
+    let mut s = format!(
+        "podman --runtime {}",
+        sh_quote(&p.runtime.display().to_string())
+    );
+    for a in args {
+        s.push(' ');
+        s.push_str(&sh_quote(a));
     }
-
-    fn env(&self) -> Vec<(String, String)> {
-        let d = self.dir.path().display();
-        vec![
-            ("CONTAINERS_CONF".into(), format!("{d}/containers.conf")),
-            (
-                "CONTAINERS_STORAGE_CONF".into(),
-                format!("{d}/storage.conf"),
-            ),
-        ]
-    }
-
-    fn cmdline(&self, args: &[&str]) -> String {
-        let mut s = format!(
-            "podman --runtime {}",
-            sh_quote(&self.runtime.display().to_string())
-        );
-        for a in args {
-            s.push(' ');
-            s.push_str(&sh_quote(a));
-        }
-        s
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        out(Command::new("podman")
-            .arg("--runtime")
-            .arg(&self.runtime)
-            .args(args)
-            .envs(self.env())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap())
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, o, e) = self.run(args);
-        assert_eq!(code, 0, "podman {args:?}: {e}");
-        o
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.run(&["rm", "-a", "-f"]);
-        let _ = Command::new("podman")
-            .args(["system", "reset", "-f"])
-            .envs(self.env())
-            .output();
-    }
+    s
 }
 
 #[test]
@@ -323,7 +231,10 @@ fn podman_flags_all_accepted() {
     assert_eq!(o.trim(), "exec-tty");
     // -i -t, from a terminal, when one can be had.
     if let Some((code, o, e)) = with_pty(
-        &p.cmdline(&["exec", "-it", "f1", "sh", "-c", "test -t 0 && echo exec-it"]),
+        &cmdline(
+            &p,
+            &["exec", "-it", "f1", "sh", "-c", "test -t 0 && echo exec-it"],
+        ),
         &p.env(),
     ) {
         assert_eq!(code, 0, "{o}{e}");
@@ -362,134 +273,53 @@ fn podman_flags_all_accepted() {
 
 // ---- containerd: its own daemon under a temporary dir (as containerd.rs) ----
 
-struct Containerd {
-    dir: TempDir,
-    daemon: std::process::Child,
-    runtime: PathBuf,
+/// `ctr run` with `runtime` (the recorder) as the runc shim's binary.
+fn ctr_run(c: &Containerd, runtime: &Path, extra: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["run".into()];
+    args.extend(c.runc_args(runtime));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    c.ok(&args)
 }
 
-impl Containerd {
-    fn start(runtime: PathBuf) -> Option<Containerd> {
-        if !Path::new("/usr/bin/containerd").exists() || !is_gantry() {
-            return None;
+fn wait_stopped(c: &Containerd, id: &str) {
+    for _ in 0..100 {
+        if c.ok(&["task", "ls"])
+            .lines()
+            .any(|l| l.starts_with(id) && l.contains("STOPPED"))
+        {
+            return;
         }
-        let dir = TempDir::new("containerd-flags");
-        let d = dir.path().display().to_string();
-        std::fs::write(
-            dir.path().join("config.toml"),
-            format!("version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{d}/sock\"\n[ttrpc]\n  address = \"{d}/sock.ttrpc\"\n"),
-        )
-        .unwrap();
-        let daemon = Command::new("containerd")
-            .arg("--config")
-            .arg(dir.path().join("config.toml"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
-            .spawn()
-            .unwrap();
-        let c = Containerd {
-            dir,
-            daemon,
-            runtime,
-        };
-        for _ in 0..100 {
-            if c.ctr(&["version"]).0 == 0 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let b = Bundle::new(&["true"]);
-        let tar = c.dir.path().join("image.tar");
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/oci-image.sh");
-        let ok = Command::new(script)
-            .arg(b.rootfs())
-            .arg("localhost/gantry-busybox:latest")
-            .arg(&tar)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let (code, _, err) = c.ctr(&["image", "import", tar.to_str().unwrap()]);
-        assert_eq!(code, 0, "{err}");
-        Some(c)
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-
-    fn address(&self) -> PathBuf {
-        self.dir.path().join("sock")
-    }
-
-    fn ctr(&self, args: &[&str]) -> (i32, String, String) {
-        out(Command::new("ctr")
-            .arg("--address")
-            .arg(self.address())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap())
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, o, e) = self.ctr(args);
-        assert_eq!(code, 0, "ctr {args:?}: {e}");
-        o
-    }
-
-    /// `ctr run` with the recorder as the runc shim's binary.
-    fn run(&self, extra: &[&str]) -> String {
-        let root = self.dir.path().join("runc-root").display().to_string();
-        let rt = self.runtime.display().to_string();
-        let mut args = vec!["run", "--runc-binary", &rt, "--runc-root", &root];
-        args.extend(extra);
-        self.ok(&args)
-    }
-
-    fn wait_stopped(&self, id: &str) {
-        for _ in 0..100 {
-            if self
-                .ok(&["task", "ls"])
-                .lines()
-                .any(|l| l.starts_with(id) && l.contains("STOPPED"))
-            {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("task {id} did not stop");
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        for id in ["bg", "bg2"] {
-            let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
-            let _ = self.ctr(&["task", "delete", "-f", id]);
-            let _ = self.ctr(&["container", "rm", id]);
-        }
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
+    panic!("task {id} did not stop");
 }
 
 #[test]
 fn containerd_flags_all_accepted() {
     let rec = Recorder::new();
-    let Some(c) = Containerd::start(rec.wrapper()) else {
+    let Some(c) = Containerd::start() else {
         return;
     };
     let img = "localhost/gantry-busybox:latest";
-    let o = c.run(&["--rm", img, "once", "echo", "one-shot"]);
+    let o = ctr_run(
+        &c,
+        &rec.wrapper(),
+        &["--rm", img, "once", "echo", "one-shot"],
+    );
     assert_eq!(o, "one-shot\n");
     // A terminal for the container's init: create gets --console-socket.
     let cmdline = format!(
         "ctr --address {} run --rm -t --runc-binary {} --runc-root {} {img} tty1 sh -c 'test -t 0 && echo run-tty'",
         sh_quote(&c.address().display().to_string()),
-        sh_quote(&c.runtime.display().to_string()),
+        sh_quote(&rec.wrapper().display().to_string()),
         sh_quote(&c.dir.path().join("runc-root").display().to_string()),
     );
     if let Some((code, o, e)) = with_pty(&cmdline, &[]) {
         assert_eq!(code, 0, "{o}{e}");
         assert!(o.contains("run-tty"), "{o}");
     }
-    c.run(&["-d", img, "bg", "sleep", "300"]);
+    ctr_run(&c, &rec.wrapper(), &["-d", img, "bg", "sleep", "300"]);
     let o = c.ok(&["task", "exec", "--exec-id", "e1", "bg", "echo", "exec-ok"]);
     assert_eq!(o, "exec-ok\n");
     // A terminal exec (ctr wants a terminal on its own stdin for -t).
@@ -512,13 +342,13 @@ fn containerd_flags_all_accepted() {
     let o = c.ok(&["task", "ps", "bg"]);
     assert!(o.lines().count() >= 2, "{o}");
     c.ok(&["task", "kill", "-s", "KILL", "bg"]);
-    c.wait_stopped("bg");
+    wait_stopped(&c, "bg");
     c.ok(&["task", "delete", "bg"]);
     c.ok(&["container", "rm", "bg"]);
     // kill --all, and deleting a running task.
-    c.run(&["-d", img, "bg2", "sleep", "300"]);
+    ctr_run(&c, &rec.wrapper(), &["-d", img, "bg2", "sleep", "300"]);
     c.ok(&["task", "kill", "-a", "-s", "KILL", "bg2"]);
-    c.wait_stopped("bg2");
+    wait_stopped(&c, "bg2");
     c.ok(&["task", "delete", "bg2"]);
     c.ok(&["container", "rm", "bg2"]);
 

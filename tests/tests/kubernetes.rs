@@ -4,8 +4,9 @@
 //! drop-in and RuntimeClass say what the page says. No kubelet or crictl is needed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use gantry_tests::engines::Containerd;
 use gantry_tests::*;
 
 fn docs() -> PathBuf {
@@ -73,43 +74,6 @@ fn crio_dropin_and_runtimeclass_name_the_handler() {
     assert!(cdi.contains("enable_cdi = true") && cdi.contains("cdi_spec_dirs"));
 }
 
-struct Containerd {
-    dir: TempDir,
-    daemon: Option<Child>,
-}
-
-impl Containerd {
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("config.toml")
-    }
-
-    fn ctr(&self, args: &[&str]) -> (i32, String, String) {
-        let o = Command::new("ctr")
-            .arg("--address")
-            .arg(self.dir.path().join("sock"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = self.ctr(&["task", "delete", "-f", "k8s-handler"]);
-        let _ = self.ctr(&["container", "rm", "k8s-handler"]);
-        if let Some(mut d) = self.daemon.take() {
-            let _ = d.kill();
-            let _ = d.wait();
-        }
-    }
-}
-
 /// The table `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.gantry.options]` of a
 /// TOML text: its `KEY = VALUE` lines, until the next table.
 fn gantry_options(toml: &str) -> Vec<(String, String)> {
@@ -145,19 +109,15 @@ fn containerd_loads_the_documented_gantry_handler() {
         .replace("\"/usr/local/bin/gantry\"", &format!("\"{gantry}\""))
         .replace("SystemdCgroup = true", "SystemdCgroup = false");
 
-    let dir = TempDir::new("k8s-containerd");
-    let d = dir.path().display().to_string();
     // Its own root, state and sockets; the CRI plugin on (that is what Kubernetes talks to),
     // with the runc runtime that `containerd config default` defines next to the snippet (the
     // CRI plugin refuses a config whose default_runtime_name names no runtime).
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n[grpc]\n  address = \"{d}/sock\"\n[ttrpc]\n  address = \"{d}/sock.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n{snippet}"
-        ),
-    )
-    .unwrap();
-    let mut c = Containerd { dir, daemon: None };
+    let Some(mut c) = Containerd::configure(
+        true,
+        &format!("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n{snippet}"),
+    ) else {
+        return;
+    };
 
     // The effective configuration has the handler, its shim and its binary.
     let dump = Command::new("containerd")
@@ -194,22 +154,8 @@ fn containerd_loads_the_documented_gantry_handler() {
     );
 
     // The daemon, with the CRI plugin loaded and the handler in its runtime map.
-    let log = c.dir.path().join("log");
-    c.daemon = Some(
-        Command::new("containerd")
-            .arg("--config")
-            .arg(c.config())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..100 {
-        if c.ctr(&["version"]).0 == 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    c.spawn();
+    let log = c.log();
     let (code, plugins, err) = c.ctr(&["plugins", "ls"]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -244,18 +190,7 @@ fn containerd_loads_the_documented_gantry_handler() {
     );
 
     // And the runc v2 shim runs a container with that binary.
-    let b = Bundle::new(&["true"]);
-    let tar = c.dir.path().join("image.tar");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/oci-image.sh");
-    let ok = Command::new(script)
-        .arg(b.rootfs())
-        .arg("localhost/gantry-busybox:latest")
-        .arg(&tar)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let (code, _, err) = c.ctr(&["image", "import", tar.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
+    c.import_busybox();
     let root = c.dir.path().join("runc-root").display().to_string();
     let (code, out, err) = c.ctr(&[
         "run",

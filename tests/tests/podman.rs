@@ -1,102 +1,16 @@
 //! Under Podman 4.3 (through conmon): the runtime the engine drives. Skipped when podman is
 //! not installed. Podman's storage, config and image live in a temporary directory.
 
-use std::path::Path;
-use std::process::Command;
-
+use gantry_tests::engines::Podman;
 use gantry_tests::*;
 
-struct Podman {
-    dir: TempDir,
-}
-
-impl Podman {
-    fn new() -> Option<Podman> {
-        if !Path::new("/usr/bin/podman").exists() || !is_gantry() {
-            return None;
-        }
-        let dir = TempDir::new("podman");
-        let d = dir.path();
-        // This host's hard limits and network (see shared/notes/host.md).
-        // Its own tmp_dir and file locks: two Podman instances sharing /run/libpod and the
-        // /libpod_lock shared-memory locks trip over each other's lock numbers.
-        std::fs::write(
-            d.join("containers.conf"),
-            format!(
-                "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nlock_type = \"file\"\ntmp_dir = \"{0}/tmp\"\n",
-                d.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("storage.conf"),
-            format!(
-                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/graph\"\nrunroot = \"{0}/run\"\n",
-                d.display()
-            ),
-        )
-        .unwrap();
-        let p = Podman { dir };
-        // The image: the busybox rootfs the bundles use, imported.
-        let b = Bundle::new(&["true"]);
-        let import = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "tar -C {} -c . | podman import - localhost/gantry-busybox",
-                b.rootfs().display()
-            ))
-            .envs(p.env())
-            .output()
-            .unwrap();
-        assert!(
-            import.status.success(),
-            "{}",
-            String::from_utf8_lossy(&import.stderr)
-        );
-        Some(p)
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        let d = self.dir.path().display();
-        vec![
-            ("CONTAINERS_CONF".into(), format!("{d}/containers.conf")),
-            (
-                "CONTAINERS_STORAGE_CONF".into(),
-                format!("{d}/storage.conf"),
-            ),
-        ]
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let o = Command::new("podman")
-            .arg("--runtime")
-            .arg(runtime_bin())
-            .args(args)
-            .envs(self.env())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.run(&["rm", "-a", "-f"]);
-        let _ = Command::new("podman")
-            .args(["system", "reset", "-f"])
-            .envs(self.env())
-            .output();
-    }
+fn podman() -> Option<Podman> {
+    Podman::new(runtime_bin())
 }
 
 #[test]
 fn podman_run_exec_pause_stop() {
-    let Some(p) = Podman::new() else { return };
+    let Some(p) = podman() else { return };
     let (code, out, err) = p.run(&[
         "run",
         "--rm",
@@ -148,7 +62,7 @@ fn podman_run_exec_pause_stop() {
 
 #[test]
 fn podman_exit_code_and_user() {
-    let Some(p) = Podman::new() else { return };
+    let Some(p) = podman() else { return };
     let (code, out, _) = p.run(&[
         "run",
         "--rm",
@@ -167,7 +81,7 @@ fn podman_exit_code_and_user() {
 /// NVIDIA's: a container with NVIDIA_VISIBLE_DEVICES gets its GPU, one without is untouched.
 #[test]
 fn podman_gpu_hook_from_hooks_dir() {
-    let Some(p) = Podman::new() else { return };
+    let Some(p) = podman() else { return };
     let f = gantry_tests::fakegpu::FakeGpu::new(&[]);
     let hooks = TempDir::new("hooksd");
     let mut args = vec!["gantry-gpu".to_string()];
@@ -226,7 +140,7 @@ fn podman_gpu_hook_from_hooks_dir() {
 /// links and ld.so.cache (through the spec's createContainer hook).
 #[test]
 fn podman_cdi_device_from_a_generated_spec() {
-    let Some(p) = Podman::new() else { return };
+    let Some(p) = podman() else { return };
     let f = gantry_tests::fakegpu::FakeGpu::new(&[]);
     // Podman 4.3 reads specs from /etc/cdi only: a kind of this test's own, removed after.
     let kind = format!("gantry-e2e-{}.example/gpu", std::process::id());
@@ -282,7 +196,7 @@ fn podman_cdi_device_from_a_generated_spec() {
 /// --security-opt seccomp=FILE, --cpus, -t (a terminal through conmon's console socket), kill.
 #[test]
 fn podman_confinement_flags_terminal_and_kill() {
-    let Some(p) = Podman::new() else { return };
+    let Some(p) = podman() else { return };
     let img = "localhost/gantry-busybox";
 
     let (code, out, err) = p.run(&[
