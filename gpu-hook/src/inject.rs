@@ -92,13 +92,9 @@ pub fn container_root(pid: i32) -> Option<(u32, u32)> {
             (f.len() == 3 && f[0] == 0).then_some(f[1])
         })
     };
-    let identity = std::fs::read_to_string(format!("/proc/{pid}/uid_map"))
-        .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
-        .unwrap_or(true);
-    if identity {
-        return None;
-    }
-    Some((host_of_zero("uid_map")?, host_of_zero("gid_map")?))
+    // The host's own namespace maps 0 to 0: nothing to change then.
+    let owner = (host_of_zero("uid_map")?, host_of_zero("gid_map")?);
+    (owner != (0, 0)).then_some(owner)
 }
 
 /// Creates files as `owner` (fsuid/fsgid) until dropped.

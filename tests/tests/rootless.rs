@@ -7,7 +7,14 @@ use gantry_tests::*;
 
 const USER: &str = "gantry-e2e";
 
+/// The test user's (uid, gid), created once: the tests run in parallel, and two useradd at
+/// once can each see the user missing, one then reading ids the other replaces.
 fn ensure_user() -> Option<(u32, u32)> {
+    static USER_IDS: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
+    *USER_IDS.get_or_init(create_user)
+}
+
+fn create_user() -> Option<(u32, u32)> {
     let exists = |u: &str| {
         Command::new("id")
             .args(["-u", u])
