@@ -11,20 +11,22 @@ pub struct HookOutput {
 }
 
 impl HookOutput {
-    /// A one-line summary for error messages: stderr, or stdout if stderr is empty,
-    /// lossily decoded, trimmed, with line breaks folded into "; ".
+    /// A one-line summary for error messages: each non-empty stream, lossily decoded,
+    /// trimmed, line breaks folded into "; ", stderr labelled when stdout is there too.
     pub fn summary(&self) -> String {
-        let text = if self.stderr.iter().all(u8::is_ascii_whitespace) {
-            &self.stdout
-        } else {
-            &self.stderr
+        let fold = |text: &[u8]| {
+            String::from_utf8_lossy(text)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
         };
-        String::from_utf8_lossy(text)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ")
+        match (fold(&self.stdout), fold(&self.stderr)) {
+            (out, err) if out.is_empty() => err,
+            (out, err) if err.is_empty() => out,
+            (out, err) => format!("stdout: {out}; stderr: {err}"),
+        }
     }
 }
 
@@ -57,17 +59,22 @@ mod tests {
     }
 
     #[test]
-    fn summary_is_one_line_and_prefers_stderr() {
+    fn summary_is_one_line_with_both_streams() {
         let out = HookOutput {
             stdout: b"out\n".to_vec(),
             stderr: b"  first\n\nsecond  \n".to_vec(),
         };
-        assert_eq!(out.summary(), "first; second");
+        assert_eq!(out.summary(), "stdout: out; stderr: first; second");
         let out = HookOutput {
             stdout: b"only stdout\n".to_vec(),
             stderr: b"\n".to_vec(),
         };
         assert_eq!(out.summary(), "only stdout");
+        let out = HookOutput {
+            stdout: Vec::new(),
+            stderr: b"only stderr".to_vec(),
+        };
+        assert_eq!(out.summary(), "only stderr");
         assert_eq!(HookOutput::default().summary(), "");
     }
 }

@@ -157,9 +157,15 @@ impl Child {
         }
     }
 
+    /// Kills the hook and every process left in its process group (a shell's children, a
+    /// helper it forked), then reaps the hook.
     fn kill_and_wait(&mut self) {
         // Through the pidfd: cannot hit a recycled pid.
         let _ = sys::pidfd_kill(self.pidfd.as_fd());
+        // The group's id is the hook's pid, which stays ours until we reap it, so this
+        // cannot reach a group that another process made since.
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         let _ = self.wait();
     }
 }

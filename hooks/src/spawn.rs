@@ -265,6 +265,10 @@ fn child_main(plan: &ExecPlan, target: &Target<'_>, stdio: [RawFd; 3], status_w:
             }
         }
 
+        // A process group of its own, so that a timeout kills whatever the hook started
+        // too (run.rs); the group outlives no member, and the leader is reaped only after.
+        libc::setpgid(0, 0);
+
         // Move the pipes above 2 first, so that dup2 onto 0..2 cannot clobber one of
         // them (possible when the runtime runs with 0, 1 or 2 closed).
         let mut high = [-1; 3];

@@ -64,7 +64,7 @@ fn nonzero_exit_is_an_error_with_code_and_stderr() {
     }
     assert_eq!(
         err.to_string(),
-        "createRuntime hook #0 (/bin/sh) exited with status 3: cannot frobnicate; second line"
+        "createRuntime hook #0 (/bin/sh) exited with status 3: stdout: some output; stderr: cannot frobnicate; second line"
     );
     assert!(err.is_fatal());
 }

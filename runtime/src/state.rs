@@ -289,9 +289,32 @@ pub fn oci_state(saved: &Saved, status: Status) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
+/// `state_json` (an [`oci_state`]) with another status: the init gets the createContainer
+/// hooks' state (`creating`) and derives the startContainer hooks' (`created`, as runc
+/// passes) from it.
+pub fn with_status(state_json: &[u8], status: Status) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state_json) {
+        Ok(mut v) => {
+            v["status"] = status.as_str().into();
+            v.to_string().into_bytes()
+        }
+        Err(_) => state_json.to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_status_changes_only_the_status() {
+        let s = br#"{"ociVersion":"1.0.2","id":"a","status":"creating","pid":7,"bundle":"/b"}"#;
+        let v: serde_json::Value =
+            serde_json::from_slice(&with_status(s, Status::Created)).unwrap();
+        assert_eq!(v["status"], "created");
+        assert_eq!(v["pid"], 7);
+        assert_eq!(v["id"], "a");
+    }
 
     #[test]
     fn ids() {

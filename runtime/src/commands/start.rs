@@ -42,12 +42,18 @@ pub fn release(dir: &ContainerDir, saved: &Saved, status: Status) -> Result<()> 
     std::fs::remove_file(&fifo).context("remove exec fifo")?;
     // The init consumed our byte before letting go of the fifo; anything left is either our
     // byte (it died before reading) or the mark it leaves when it cannot exec.
-    let mut left = [0u8; 1];
-    if matches!(std::io::Read::read(&mut &reader, &mut left), Ok(1)) {
-        bail!(
-            "container {}: the program did not start (startContainer hook or exec failed; see the container's stderr)",
+    let mut left = vec![0u8; libc::PIPE_BUF];
+    match std::io::Read::read(&mut &reader, &mut left) {
+        Ok(n) if n > 1 && left[0] == b'E' => bail!(
+            "container {}: the program did not start: {}",
+            saved.id,
+            String::from_utf8_lossy(&left[1..n])
+        ),
+        Ok(n) if n > 0 => bail!(
+            "container {}: the program did not start (its init died before it could; see the container's stderr)",
             saved.id
-        );
+        ),
+        _ => {}
     }
     if let Some(h) = saved
         .config
@@ -56,13 +62,11 @@ pub fn release(dir: &ContainerDir, saved: &Saved, status: Status) -> Result<()> 
         .and_then(|h| h.poststart().as_ref())
     {
         let st = state::oci_state(saved, Status::Running);
-        // runtime-spec 1.1+: a failing poststart hook is an error, and the container is
-        // stopped (its delete, with poststop hooks, is the caller's next step), as runc does.
-        if let Err(e) = hooks::run_hooks(hooks::HookKind::Poststart, h, &st) {
-            if let Err(k) = super::kill::signal_init(saved, libc::SIGKILL) {
-                crate::logger::warn(&format!("stop container after poststart failure: {k:#}"));
-            }
-            return Err(e.into());
+        // runtime.md, lifecycle: "If any poststart hook fails, the runtime MUST log a
+        // warning, but the remaining hooks and lifecycle continue as if the hook had
+        // succeeded."
+        for e in hooks::run_hooks_best_effort(hooks::HookKind::Poststart, h, &st) {
+            crate::logger::warn(&e.to_string());
         }
     }
     Ok(())

@@ -205,7 +205,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         path: program.path,
         args: program.args,
         env: program.env,
-        start_state: state,
+        start_state: crate::state::with_status(&state, crate::state::Status::Created),
     })
 }
 
@@ -311,9 +311,13 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         }
     }
     // From here a failure leaves a mark in the fifo for `start` to find once we are gone.
+    // The mark is "E" and the error, in one write of at most PIPE_BUF bytes (atomic), so
+    // that `start` can report why.
     let fail = |f: &mut File, msg: String| -> ! {
         eprintln!("gantry: {msg}");
-        let _ = std::io::Write::write_all(f, b"E");
+        let mut mark = format!("E{msg}").into_bytes();
+        mark.truncate(libc::PIPE_BUF);
+        let _ = std::io::Write::write_all(f, &mark);
         crate::sys::exit_now(127)
     };
     let spec = &ctx.bundle.spec;
