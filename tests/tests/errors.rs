@@ -22,6 +22,19 @@ fn create_fails(b: &Bundle, needle: &str) {
         "cgroup left behind"
     );
     assert!(!any_process_with(&id), "a process was left behind");
+    let bundle = b.path().to_str().unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(bundle),
+        "a mount of the bundle was left behind: {mounts}"
+    );
+}
+
+/// After a failed command on an existing container: it is as it was, and nothing new is
+/// left (no other state, no process of another id).
+fn unchanged(rt: &Rt, id: &str, status: &str) {
+    assert_eq!(rt.ids(), vec![id.to_string()], "state dirs changed");
+    assert_eq!(rt.status(id), status);
 }
 
 #[test]
@@ -125,6 +138,7 @@ fn unknown_id() {
         .run(&["kill", "no-such-container", "KILL"])
         .status
         .success());
+    assert!(rt.ids().is_empty(), "a command on an unknown id left state");
 }
 
 #[test]
@@ -142,6 +156,50 @@ fn duplicate_id_keeps_the_first() {
     let st = rt.state(&id).unwrap();
     assert_eq!(st["status"], "created");
     assert_eq!(st["pid"], pid);
+    unchanged(&rt, &id, "created");
+}
+
+#[test]
+fn unsupported_field_is_refused() {
+    if !is_gantry() {
+        return; // runc applies intelRdt where the host has resctrl, else errors its own way
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "gantry-e2e"}));
+    create_fails(&b, "linux.intelRdt");
+}
+
+#[test]
+fn start_of_running_and_delete_of_running_fail_and_change_nothing() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("running");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pid = rt.state(&id).unwrap()["pid"].clone();
+    let o = rt.run(&["start", &id]);
+    assert!(
+        !o.status.success(),
+        "start of a running container succeeded"
+    );
+    if is_gantry() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("running") && err.contains(&id), "{err}");
+    }
+    unchanged(&rt, &id, "running");
+    let o = rt.run(&["delete", &id]);
+    assert!(
+        !o.status.success(),
+        "delete of a running container succeeded"
+    );
+    if is_gantry() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("running") && err.contains("--force"), "{err}");
+    }
+    unchanged(&rt, &id, "running");
+    assert_eq!(rt.state(&id).unwrap()["pid"], pid, "the init changed");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(rt.ids().is_empty());
+    assert!(!v1_cgroup_dir("memory", &format!("/gantry/{id}")).exists());
 }
 
 #[test]

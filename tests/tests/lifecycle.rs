@@ -60,11 +60,25 @@ fn create_start_kill_delete() {
 
 #[test]
 fn kill_takes_names_numbers_and_defaults_to_term() {
-    for sig in [Some("SIGKILL"), Some("9"), Some("TERM"), None] {
+    // (argument, the signal the container must see); None = no argument: SIGTERM.
+    let cases = [
+        (None, "TERM"),
+        (Some("SIGUSR1"), "USR1"),
+        (Some("usr1"), "USR1"),
+        (Some("10"), "USR1"),
+        (Some("HUP"), "HUP"),
+        (Some("SIGKILL"), ""),
+        (Some("9"), ""),
+    ];
+    for (sig, seen) in cases {
         let rt = Rt::new();
-        // A shell as pid 1 ignores TERM unless it traps it: trap so TERM ends it too.
+        let out = TempDir::new("kill");
+        // A shell as pid 1 ignores signals it does not trap: each trap records its signal.
         let mut b = Bundle::new(&[]);
-        b.sh("trap 'exit 0' TERM; while :; do sleep 1; done");
+        b.bind(out.path(), "/out").sh(
+            "for s in TERM USR1 HUP; do trap \"echo $s > /out/sig; exit 0\" $s; done; \
+             touch /out/ready; while :; do sleep 0.1; done",
+        );
         let id = unique_id("kill");
         rt.ok(&[
             "run",
@@ -73,17 +87,35 @@ fn kill_takes_names_numbers_and_defaults_to_term() {
             b.path().to_str().unwrap(),
             &id,
         ]);
-        let mut args = vec!["kill", id.as_str()];
-        if let Some(s) = sig {
-            args.push(s);
+        for _ in 0..100 {
+            if out.path().join("ready").exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        let mut args = vec!["kill", id.as_str()];
+        args.extend(sig);
         rt.ok(&args);
         assert!(
             rt.wait_status(&id, "stopped"),
             "signal {sig:?} did not stop the container"
         );
+        let got = std::fs::read_to_string(out.path().join("sig")).unwrap_or_default();
+        assert_eq!(got.trim(), seen, "kill {sig:?}");
         rt.ok(&["delete", &id]);
     }
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("killbad");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    for bad in ["FOO", "99", "SIGNOPE"] {
+        assert!(
+            !rt.run(&["kill", &id, bad]).status.success(),
+            "kill {bad} succeeded"
+        );
+    }
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["delete", "--force", &id]);
 }
 
 #[test]
@@ -220,4 +252,51 @@ fn concurrent_commands_on_one_id_are_serialised() {
     let (ra, rc) = (a.wait().unwrap().success(), c.wait().unwrap().success());
     assert!(ra ^ rc, "both or neither create succeeded ({ra}, {rc})");
     assert_eq!(rt.status(&id), "created");
+}
+
+/// A start issued while the create is still running (in a slow prestart hook) waits for
+/// the create's lock on the id, then starts the created container.
+#[test]
+fn start_during_create_waits_for_it() {
+    if !is_gantry() {
+        return; // runc's start fails at once on a container still being created
+    }
+    let rt = Rt::new();
+    let out = TempDir::new("slowcreate");
+    let done = out.path().join("hook-done");
+    let mut b = Bundle::new(&["sleep", "300"]);
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/sh",
+            "args": ["sh", "-c", format!("/bin/sleep 1; /usr/bin/touch {}", done.display())]}]})
+    });
+    let id = unique_id("slowcreate");
+    let mut create = rt
+        .cmd()
+        .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = rt.root.path().join(&id);
+    for _ in 0..200 {
+        if dir.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(dir.exists(), "create made no state dir");
+    assert!(
+        !done.exists(),
+        "the prestart hook finished before start was issued"
+    );
+    let o = rt.run(&["start", &id]);
+    assert!(
+        o.status.success(),
+        "start during create: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(done.exists(), "start returned before the create finished");
+    assert!(create.wait().unwrap().success());
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["delete", "--force", &id]);
 }
