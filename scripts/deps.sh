@@ -9,4 +9,4 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.85 or newer (rustup) first; Debian 12's rustc is too old" >&2; exit 1; }
