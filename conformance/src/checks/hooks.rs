@@ -51,6 +51,30 @@ pub fn checks() -> Vec<Check> {
             prestart_fails,
         ),
         Check::new(
+            "config.hooks.createRuntime.failure-errors",
+            "runtime.md#lifecycle",
+            Must,
+            create_runtime_fails,
+        ),
+        Check::new(
+            "config.hooks.createContainer.failure-errors",
+            "runtime.md#lifecycle",
+            Must,
+            create_container_fails,
+        ),
+        Check::new(
+            "config.hooks.startContainer.failure-errors",
+            "runtime.md#lifecycle",
+            Must,
+            start_container_fails,
+        ),
+        Check::new(
+            "config.hooks.poststart.failure-continues",
+            "runtime.md#lifecycle",
+            Must,
+            poststart_fails,
+        ),
+        Check::new(
             "config.hooks.poststop.failure-continues",
             "runtime.md#lifecycle",
             Must,
@@ -255,18 +279,68 @@ fn args_env(ctx: &Ctx) -> Outcome {
 /// 1.0.2 lifecycle: "If any prestart hook fails, the runtime MUST generate an error, stop and
 /// destroy the container."
 fn prestart_fails(ctx: &Ctx) -> Outcome {
+    create_hook_fails(ctx, "prestart")
+}
+
+/// "If any createRuntime hook fails, the runtime MUST generate an error, stop the
+/// container, and continue the lifecycle at step 12."
+fn create_runtime_fails(ctx: &Ctx) -> Outcome {
+    create_hook_fails(ctx, "createRuntime")
+}
+
+/// "If any createContainer hook fails, the runtime MUST generate an error, stop the
+/// container, and continue the lifecycle at step 12."
+fn create_container_fails(ctx: &Ctx) -> Outcome {
+    create_hook_fails(ctx, "createContainer")
+}
+
+/// A failing `kind` hook at create: an error, and no container left.
+fn create_hook_fails(ctx: &Ctx, kind: &str) -> Outcome {
     let rt = ctx.rt();
     let mut b = crate::harness::Bundle::new(&["true"]);
-    b.edit(|v| v["hooks"] = json!({"prestart": [{"path": "/bin/false"}]}));
+    b.edit(|v| v["hooks"] = json!({kind: [{"path": "/bin/false"}]}));
     let id = unique_id("hookfail");
     ensure(
         !rt.create(&b, &id).status.success(),
-        "create succeeded despite a failing prestart hook",
+        format!("create succeeded despite a failing {kind} hook"),
     )?;
     ensure(
         rt.state(&id).is_none(),
-        "the container exists after its prestart hook failed",
+        format!("the container exists after its {kind} hook failed"),
     )
+}
+
+/// "If any startContainer hook fails, the runtime MUST generate an error, stop the
+/// container, and continue the lifecycle at step 12." The program must not run either.
+fn start_container_fails(ctx: &Ctx) -> Outcome {
+    let c = with_hooks(
+        ctx,
+        "echo ran > /host/program",
+        |_| json!({"startContainer": [{"path": "/bin/false"}]}),
+    )?;
+    ensure(
+        c.op(&["start"]).is_err(),
+        "start succeeded despite a failing startContainer hook",
+    )?;
+    c.wait_status("stopped")?;
+    ensure(
+        !c.host.path().join("program").exists(),
+        "the program ran after its startContainer hook failed",
+    )
+}
+
+/// "If any poststart hook fails, the runtime MUST log a warning, but the remaining hooks
+/// and lifecycle continue as if the hook had succeeded."
+fn poststart_fails(ctx: &Ctx) -> Outcome {
+    let c = with_hooks(
+        ctx,
+        "sleep 300",
+        |d| json!({"poststart": [{"path": "/bin/false"}, recorder("after", d)]}),
+    )?;
+    c.op(&["start"])
+        .map_err(|e| format!("start failed on a failing poststart hook: {e}"))?;
+    expect_eq("the next poststart hook ran", order(&c).as_str(), "after\n")?;
+    expect_eq("status", c.rt.status(&c.id).as_str(), "running")
 }
 
 /// 1.0.2: "If any poststop hook fails, the runtime MUST log a warning, but the remaining hooks
