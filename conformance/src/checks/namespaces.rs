@@ -52,6 +52,10 @@ pub fn checks() -> Vec<Check> {
         Check::new("config-linux.namespaces.uts.path", l, Must, |c| {
             joined(c, "uts", "uts")
         }),
+        Check::new("config-linux.namespaces.cgroup.path", l, Must, |c| {
+            joined(c, "cgroup", "cgroup")
+        }),
+        Check::new("config-linux.namespaces.pid.path", l, Must, joined_pid),
         Check::new(
             "config-linux.namespaces.path.wrong-type-errors",
             l,
@@ -177,7 +181,7 @@ struct Holder(Child);
 impl Holder {
     fn spawn() -> Result<Holder, String> {
         let child = Command::new("unshare")
-            .args(["--net", "--uts", "--ipc", "sleep", "300"])
+            .args(["--net", "--uts", "--ipc", "--cgroup", "sleep", "300"])
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("unshare: {e}"))?;
@@ -221,6 +225,59 @@ fn joined(ctx: &Ctx, ty: &str, proc_name: &str) -> Outcome {
         link_of(&links, proc_name),
         ns_link(&h.pid(), proc_name),
     )
+}
+
+/// A pid namespace joined by path: the program is in it (the one `unshare --pid --fork`
+/// made for its child), so it is not pid 1 there and sees the holder's sleep.
+fn joined_pid(ctx: &Ctx) -> Outcome {
+    let mut holder = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "sleep",
+            "300",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("unshare: {e}"))?;
+    let pid = holder.id().to_string();
+    let result = (|| {
+        // Ready once the holder's child (pid 1 there) exists in the new namespace.
+        let mut ready = false;
+        for _ in 0..200 {
+            if ns_link(&pid, "pid_for_children") != ns_link("self", "pid")
+                && std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                    .map(|c| !c.trim().is_empty())
+                    .unwrap_or(false)
+            {
+                ready = true;
+                break;
+            }
+            sleep_ms(10);
+        }
+        ensure(ready, "the pid namespace holder never started")?;
+        let want = ns_link(&pid, "pid_for_children");
+        let path = format!("/proc/{pid}/ns/pid_for_children");
+        let out = ctx.sh(
+            move |v| {
+                v["hostname"] = Value::Null;
+                v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid", "path": path}])
+            },
+            "readlink /proc/self/ns/pid; echo $$",
+        )?;
+        let mut l = out.lines();
+        expect_eq("pid namespace", l.next().unwrap_or(""), want.as_str())?;
+        let me = l.next().unwrap_or("");
+        ensure(
+            me != "1" && !me.is_empty(),
+            format!("the program is pid {me:?} in the joined namespace, as if it were new"),
+        )
+    })();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    result
 }
 
 /// "The runtime MUST generate an error if path is not associated with a namespace of type
