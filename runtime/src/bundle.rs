@@ -143,6 +143,9 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
     }
     if let Some(linux) = spec.linux() {
         check_namespaces(linux)?;
+        if let Some(p) = linux.cgroups_path() {
+            check_cgroups_path(p)?;
+        }
         if linux.intel_rdt().is_some() {
             return Err(invalid("linux.intelRdt", "not supported by Gantry"));
         }
@@ -172,6 +175,20 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
         }
     }
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// `linux.cgroupsPath`, in the cgroupfs form (`/a/b`) or the systemd one (`slice:prefix:name`),
+/// is joined under every hierarchy root: a `..` component would climb out of them (runc cleans
+/// the path instead; a path that means something else than it says is refused here).
+pub fn check_cgroups_path(p: &Path) -> Result<(), BundleError> {
+    let s = p.to_string_lossy();
+    if s.split([':', '/']).any(|c| c == "..") {
+        return Err(invalid(
+            "linux.cgroupsPath",
+            format!("{s:?} has a \"..\" component (it would leave the cgroup hierarchy)"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError> {
@@ -234,5 +251,22 @@ mod tests {
         assert!(check_version("2.0.0").is_err());
         assert!(check_version("1.9.0").is_err());
         assert!(check_version("banana").is_err());
+    }
+
+    #[test]
+    fn cgroups_paths() {
+        for bad in [
+            "/../x",
+            "/a/../../x",
+            "..",
+            "system.slice:..:x",
+            "../x.slice:p:n",
+            "s:p:..",
+        ] {
+            assert!(check_cgroups_path(Path::new(bad)).is_err(), "{bad}");
+        }
+        for good in ["/gantry/c1", "a..b/c", "system.slice:gantry:c1", "/x/.y"] {
+            assert!(check_cgroups_path(Path::new(good)).is_ok(), "{good}");
+        }
     }
 }

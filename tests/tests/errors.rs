@@ -171,3 +171,56 @@ fn lsm_label_without_the_lsm_is_an_error() {
     b.edit(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
     create_fails(&b, "AppArmor is not enabled");
 }
+
+/// Every cgroup directory `rel` (relative to a hierarchy root) would be at on this host.
+fn cgroup_dirs(rel: &str) -> Vec<std::path::PathBuf> {
+    let mut out = vec![std::path::Path::new("/sys/fs/cgroup").join(rel)];
+    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        out.push(e.path().join(rel));
+    }
+    out
+}
+
+#[test]
+fn cgroups_path_with_dotdot_is_refused() {
+    if !is_gantry() {
+        return; // runc cleans the path (stays inside); Gantry refuses it
+    }
+    let name = format!("gantry-e2e-esc-{}", std::process::id());
+    for form in [format!("/../{name}"), format!("/{name}/../../{name}")] {
+        let mut b = Bundle::new(&["true"]);
+        let f = form.clone();
+        b.edit(|c| c["linux"]["cgroupsPath"] = json!(f));
+        create_fails(&b, "linux.cgroupsPath");
+        for d in cgroup_dirs(&name) {
+            assert!(!d.exists(), "{} created", d.display());
+        }
+    }
+    assert!(
+        !std::path::Path::new("/sys/fs/cgroup").join(&name).exists(),
+        "/sys/fs/cgroup/{name} created outside every hierarchy"
+    );
+}
+
+#[test]
+fn systemd_cgroups_path_with_dotdot_is_refused() {
+    if !is_gantry() {
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!("system.slice:..:escape"));
+    let id = unique_id("bad");
+    let o = rt.run(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!o.status.success(), "create succeeded");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("linux.cgroupsPath"), "{err}");
+    assert!(rt.ids().is_empty(), "state left behind");
+}
+
