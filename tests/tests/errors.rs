@@ -224,3 +224,16 @@ fn systemd_cgroups_path_with_dotdot_is_refused() {
     assert!(rt.ids().is_empty(), "state left behind");
 }
 
+#[test]
+fn unknown_seccomp_action() {
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_BOGUS"}]
+        })
+    });
+    create_fails(&b, "SCMP_ACT_BOGUS");
+}
+
