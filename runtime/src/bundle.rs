@@ -146,6 +146,9 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
         if let Some(p) = linux.cgroups_path() {
             check_cgroups_path(p)?;
         }
+        if let Some(r) = linux.resources() {
+            check_resources(r)?;
+        }
         if linux.intel_rdt().is_some() {
             return Err(invalid("linux.intelRdt", "not supported by Gantry"));
         }
@@ -187,6 +190,42 @@ pub fn check_cgroups_path(p: &Path) -> Result<(), BundleError> {
             "linux.cgroupsPath",
             format!("{s:?} has a \"..\" component (it would leave the cgroup hierarchy)"),
         ));
+    }
+    Ok(())
+}
+
+/// Values of `linux.resources` that mean nothing, refused before any cgroup is touched (also by
+/// `update`). As in runc, -1 means unlimited for the memory sizes, cpu.quota and pids.limit, and
+/// 0 means "not set" where runc reads it so; any other negative is an error rather than the
+/// kernel's bare EINVAL (memory) or a silent "unlimited" (cpu quota, pids).
+pub fn check_resources(r: &oci_spec::runtime::LinuxResources) -> Result<(), BundleError> {
+    let at_least_minus_one = |field: &str, v: Option<i64>| match v {
+        Some(v) if v < -1 => Err(invalid(
+            format!("linux.resources.{field}"),
+            format!("{v} is invalid (-1 means unlimited; other values must be >= 0)"),
+        )),
+        _ => Ok(()),
+    };
+    if let Some(m) = r.memory() {
+        at_least_minus_one("memory.limit", m.limit())?;
+        at_least_minus_one("memory.reservation", m.reservation())?;
+        at_least_minus_one("memory.swap", m.swap())?;
+        at_least_minus_one("memory.kernel", m.kernel())?;
+        at_least_minus_one("memory.kernelTCP", m.kernel_tcp())?;
+        if let Some(s) = m.swappiness().filter(|s| *s > 100) {
+            // runc: "valid memory swappiness range is 0-100"
+            return Err(invalid(
+                "linux.resources.memory.swappiness",
+                format!("{s} is invalid (the range is 0-100)"),
+            ));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        at_least_minus_one("cpu.quota", c.quota())?;
+        at_least_minus_one("cpu.realtimeRuntime", c.realtime_runtime())?;
+    }
+    if let Some(p) = r.pids() {
+        at_least_minus_one("pids.limit", Some(p.limit()))?;
     }
     Ok(())
 }

@@ -237,3 +237,52 @@ fn unknown_seccomp_action() {
     create_fails(&b, "SCMP_ACT_BOGUS");
 }
 
+#[test]
+fn invalid_resource_values_are_refused() {
+    let cases = [
+        ("memory", json!({"limit": -5}), "memory.limit"),
+        ("memory", json!({"swap": -2}), "memory.swap"),
+        ("memory", json!({"swappiness": 101}), "memory.swappiness"),
+        ("cpu", json!({"quota": -5}), "cpu.quota"),
+        ("pids", json!({"limit": -7}), "pids.limit"),
+    ];
+    for (ctrl, val, field) in cases {
+        if !is_gantry() && ctrl != "memory" {
+            continue; // runc takes pids -7 as max and the kernel takes quota -5 as -1
+        }
+        let mut b = Bundle::new(&["true"]);
+        b.edit(|c| c["linux"]["resources"][ctrl] = val.clone());
+        create_fails(&b, &format!("linux.resources.{field}"));
+    }
+}
+
+#[test]
+fn update_refuses_invalid_values() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("upd");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let mem = v1_cgroup_dir("memory", &format!("/gantry/{id}")).join("memory.limit_in_bytes");
+    let before = std::fs::read_to_string(&mem).unwrap();
+    for (args, field) in [
+        (vec!["--memory", "-5"], "memory.limit"),
+        (vec!["--cpu-quota", "-5"], "cpu.quota"),
+        (vec!["--pids-limit", "-7"], "pids.limit"),
+    ] {
+        if !is_gantry() && field != "memory.limit" {
+            continue; // runc takes these as unlimited
+        }
+        let mut a = vec!["update"];
+        a.extend(&args);
+        a.push(&id);
+        let o = rt.run(&a);
+        assert!(!o.status.success(), "update {args:?} succeeded");
+        if is_gantry() {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains(field), "{args:?}: {err}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&mem).unwrap(), before);
+    rt.ok(&["update", "--memory", "-1", "--cpu-quota", "-1", &id]);
+    rt.ok(&["kill", &id, "KILL"]);
+}

@@ -105,6 +105,14 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
         .as_ref()
         .and_then(|l| l.resources().as_ref());
     let mut resources = merged(a, current)?;
+    if let Err(e) = crate::bundle::check_resources(&resources) {
+        match e {
+            crate::bundle::BundleError::Invalid { field, msg } => {
+                bail!("update container {}: {field}: {msg}", a.id)
+            }
+            e => bail!("update container {}: {e}", a.id),
+        }
+    }
     // The device rules were set at create: re-applying them would momentarily deny all.
     resources.set_devices(None);
     let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
