@@ -261,6 +261,82 @@ fn remove_default_parent(path: &Path) {
     }
 }
 
+/// The cgroup mounts of this process's mount namespace: (mount point, root inside the
+/// hierarchy, fstype, super options).
+fn cgroup_mounts() -> Vec<(PathBuf, String, String, Vec<String>)> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 3 || !r[0].starts_with("cgroup") {
+            continue;
+        }
+        let unescape = |s: &str| s.replace("\\040", " ");
+        out.push((
+            PathBuf::from(unescape(l[4])),
+            unescape(l[3]),
+            r[0].to_string(),
+            r[2].split(',').map(str::to_string).collect(),
+        ));
+    }
+    out
+}
+
+/// The directory of one `/proc/PID/cgroup` line's hierarchy and path, if it is mounted here.
+fn hierarchy_dir(
+    mounts: &[(PathBuf, String, String, Vec<String>)],
+    ctrls: &str,
+    path: &str,
+) -> Option<PathBuf> {
+    mounts
+        .iter()
+        .find(|(_, root, fstype, opts)| {
+            let kind = if ctrls.is_empty() {
+                fstype == "cgroup2"
+            } else {
+                fstype == "cgroup" && ctrls.split(',').all(|c| opts.iter().any(|o| o == c))
+            };
+            kind && Path::new(path).starts_with(root)
+        })
+        .map(|(mnt, root, _, _)| {
+            let rel = Path::new(path).strip_prefix(root).unwrap_or(Path::new(""));
+            mnt.join(rel)
+        })
+}
+
+/// Put `pid` in every cgroup hierarchy `init` is in, at the same place (for exec: the
+/// process must be where the init is, in the named and cgroup2 hierarchies too).
+pub fn join_init_hierarchies(init: i32, pid: i32) -> Result<(), CgroupError> {
+    let file = format!("/proc/{init}/cgroup");
+    let text = std::fs::read_to_string(&file).map_err(|e| CgroupError::Join {
+        path: PathBuf::from(&file),
+        pid,
+        msg: e.to_string(),
+    })?;
+    let mounts = cgroup_mounts();
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Some(dir) = hierarchy_dir(&mounts, ctrls, path) else {
+            continue; // a hierarchy not mounted here: nothing to join
+        };
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+            CgroupError::Join {
+                path: dir.clone(),
+                pid,
+                msg: e.to_string(),
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// The pids in a container's cgroup (for `kill --all`).
 pub fn pids(saved: &Saved) -> Result<Vec<i32>, CgroupError> {
     let mgr = manager(&saved.cgroup, &saved.id)?;
