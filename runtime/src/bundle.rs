@@ -148,6 +148,13 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
         }
         if let Some(r) = linux.resources() {
             check_resources(r)?;
+            if r.rdma().as_ref().is_some_and(|r| !r.is_empty()) && !crate::cgroups::rdma_available()
+            {
+                return Err(invalid(
+                    "linux.resources.rdma",
+                    "this host has no rdma cgroup controller (no v1 rdma hierarchy, no rdma in cgroup2)",
+                ));
+            }
         }
         if linux.intel_rdt().is_some() {
             return Err(invalid("linux.intelRdt", "not supported by Gantry"));

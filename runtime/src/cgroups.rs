@@ -161,6 +161,7 @@ pub fn join_and_apply(
         path: path.to_path_buf(),
         msg: e.to_string(),
     })?;
+    apply_rdma(placement, resources)?;
     if let AnyCgroupManager::V2(_) = mgr {
         let root = placement
             .root
@@ -332,6 +333,77 @@ pub fn join_init_hierarchies(init: i32, pid: i32) -> Result<(), CgroupError> {
                 pid,
                 msg: e.to_string(),
             }
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether this host has an rdma controller: a v1 rdma hierarchy, or rdma available in a
+/// cgroup2 mount.
+pub fn rdma_available() -> bool {
+    cgroup_mounts()
+        .iter()
+        .any(|(mnt, _, fstype, opts)| match fstype.as_str() {
+            "cgroup" => opts.iter().any(|o| o == "rdma"),
+            _ => std::fs::read_to_string(mnt.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma")),
+        })
+}
+
+/// `linux.resources.rdma`: one `rdma.max` line per device ("mlx4_0 hca_handle=2
+/// hca_object=2000", a limit left out stays as it is), in the container's directory of the
+/// hierarchy that has the rdma controller.
+fn apply_rdma(placement: &Placement, resources: &LinuxResources) -> Result<(), CgroupError> {
+    let Some(rdma) = resources.rdma().as_ref().filter(|r| !r.is_empty()) else {
+        return Ok(());
+    };
+    let err = |msg: String| CgroupError::Apply {
+        path: placement.path.clone(),
+        msg: format!("linux.resources.rdma: {msg}"),
+    };
+    let rel = if placement.systemd {
+        systemd_fs_path(&placement.path)
+    } else {
+        placement.path.clone()
+    };
+    let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
+    let mounts = cgroup_mounts();
+    let v1 = mounts
+        .iter()
+        .find(|(_, _, t, o)| t == "cgroup" && o.iter().any(|o| o == "rdma"));
+    let dir = match v1 {
+        Some((mnt, _, _, _)) => mnt.join(&rel),
+        None => {
+            let (mnt, _, _, _) = mounts
+                .iter()
+                .find(|(mnt, _, t, _)| {
+                    t == "cgroup2"
+                        && std::fs::read_to_string(mnt.join("cgroup.controllers"))
+                            .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma"))
+                })
+                .ok_or_else(|| err("this host has no rdma cgroup controller".into()))?;
+            // Enable rdma from the root down to the container's parent.
+            let mut d = mnt.clone();
+            for c in rel.components() {
+                let _ = std::fs::write(d.join("cgroup.subtree_control"), "+rdma");
+                d.push(c);
+            }
+            d
+        }
+    };
+    for (dev, limit) in rdma {
+        let mut line = dev.clone();
+        if let Some(h) = limit.hca_handles() {
+            line.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = limit.hca_objects() {
+            line.push_str(&format!(" hca_object={o}"));
+        }
+        std::fs::write(dir.join("rdma.max"), &line).map_err(|e| {
+            err(format!(
+                "write {line:?} to {}: {e}",
+                dir.join("rdma.max").display()
+            ))
         })?;
     }
     Ok(())

@@ -286,3 +286,25 @@ fn update_refuses_invalid_values() {
     rt.ok(&["update", "--memory", "-1", "--cpu-quota", "-1", &id]);
     rt.ok(&["kill", &id, "KILL"]);
 }
+
+#[test]
+fn rdma_without_a_controller_is_refused() {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let v1 = mounts
+        .lines()
+        .any(|l| l.contains(" - cgroup ") && l.split(',').any(|o| o.trim() == "rdma"));
+    let v2 = [
+        "/sys/fs/cgroup/cgroup.controllers",
+        "/sys/fs/cgroup/unified/cgroup.controllers",
+    ]
+    .iter()
+    .any(|f| std::fs::read_to_string(f).is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma")));
+    if v1 || v2 || !is_gantry() {
+        return; // this host could apply it
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c["linux"]["resources"]["rdma"] = json!({"mlx4_0": {"hcaHandles": 2, "hcaObjects": 2000}})
+    });
+    create_fails(&b, "linux.resources.rdma");
+}
