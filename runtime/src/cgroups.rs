@@ -54,6 +54,74 @@ pub struct Placement {
     /// Rootless without a delegated cgroup: the container has none.
     #[serde(default)]
     pub skipped: bool,
+    /// Ancestors of the cgroup (relative to each hierarchy) that existed in no hierarchy
+    /// before create: Gantry made them, and removes them again once empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created_parents: Vec<PathBuf>,
+}
+
+impl Placement {
+    /// The cgroup's directory relative to each hierarchy root.
+    fn fs_rel(&self) -> PathBuf {
+        let p = if self.systemd {
+            systemd_fs_path(&self.path)
+        } else {
+            self.path.clone()
+        };
+        p.strip_prefix("/").unwrap_or(&p).to_path_buf()
+    }
+
+    /// Every hierarchy root: the cgroup root itself, and on a v1 or hybrid host each
+    /// cgroup filesystem mounted right below it.
+    fn hierarchy_roots(&self) -> Vec<PathBuf> {
+        use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+        let root = self
+            .root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        let mut out = vec![root.clone()];
+        if statfs(&root).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC) {
+            return out;
+        }
+        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let p = e.path();
+            if statfs(&p).is_ok_and(|s| {
+                s.filesystem_type() == CGROUP_SUPER_MAGIC
+                    || s.filesystem_type() == CGROUP2_SUPER_MAGIC
+            }) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Before create: note the ancestors that no hierarchy has yet (deepest last).
+    pub fn note_missing_parents(&mut self) {
+        let rel = self.fs_rel();
+        let roots = self.hierarchy_roots();
+        self.created_parents = rel
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+            .filter(|a| roots.iter().all(|r| !r.join(a).exists()))
+            .map(Path::to_path_buf)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+    }
+
+    /// After the cgroup is gone: remove the ancestors Gantry made, deepest first, in every
+    /// hierarchy. rmdir fails (EBUSY/ENOTEMPTY) while another cgroup or a process is in one:
+    /// that one stays, as it should.
+    fn remove_created_parents(&self) {
+        let roots = self.hierarchy_roots();
+        for a in self.created_parents.iter().rev() {
+            for r in &roots {
+                let _ = std::fs::remove_dir(r.join(a));
+            }
+        }
+    }
 }
 
 /// systemd's path for a slice: `a-b-c.slice` lives at `/a.slice/a-b.slice/a-b-c.slice`.
@@ -199,6 +267,7 @@ pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), Cgrou
         let _ = std::fs::remove_dir(d);
     }
     remove_default_parent(path);
+    placement.remove_created_parents();
     Ok(())
 }
 

@@ -308,3 +308,56 @@ fn rdma_without_a_controller_is_refused() {
     });
     create_fails(&b, "linux.resources.rdma");
 }
+
+/// No directory `top` in any hierarchy (nor at the cgroup root).
+fn assert_no_cgroup_dir(top: &str) {
+    for d in cgroup_dirs(top) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}
+
+#[test]
+fn nested_cgroups_path_leaves_no_parents_behind() {
+    if !is_gantry() {
+        return; // runc removes only the leaf
+    }
+    let top = format!("gantry-e2e-nest-{}", std::process::id());
+    // create + delete
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("nest");
+    let path = format!("/{top}/a/{id}");
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(v1_cgroup_dir("memory", &path).exists());
+    rt.ok(&["delete", "--force", &id]);
+    assert_no_cgroup_dir(&top);
+    // a failed create (late: the program is missing)
+    let mut b = Bundle::new(&["/no/such/program"]);
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    let o = rt.create(&b, &id);
+    assert!(!o.status.success());
+    assert!(rt.ids().is_empty());
+    assert_no_cgroup_dir(&top);
+}
+
+#[test]
+fn delete_keeps_a_parent_that_existed_before() {
+    if !is_gantry() {
+        return;
+    }
+    let top = format!("gantry-e2e-keep-{}", std::process::id());
+    let mine = v1_cgroup_dir("memory", &format!("/{top}"));
+    std::fs::create_dir(&mine).unwrap();
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("keep");
+    let p = format!("/{top}/{id}");
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["delete", "--force", &id]);
+    assert!(mine.exists(), "a parent Gantry did not make was removed");
+    std::fs::remove_dir(&mine).unwrap();
+}

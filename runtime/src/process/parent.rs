@@ -171,7 +171,9 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         systemd: o.systemd_cgroup,
         root: o.cgroup_root.map(Path::to_path_buf),
         skipped: false,
+        created_parents: Vec::new(),
     };
+    placement.note_missing_parents();
     let mgr = cgroups::manager(&placement, o.id)?;
     undo.cgroup = Some((mgr, placement.clone()));
     let rootless = !nix::unistd::geteuid().is_root();
