@@ -32,6 +32,28 @@ pub enum CgroupError {
     Skipped,
 }
 
+impl CgroupError {
+    /// Whether the error is the kernel saying no to this user (not delegated, read-only).
+    pub fn is_permission(&self) -> bool {
+        let msg = match self {
+            CgroupError::Join { msg, .. }
+            | CgroupError::Manager { msg, .. }
+            | CgroupError::Apply { msg, .. }
+            | CgroupError::Remove { msg, .. } => msg.to_lowercase(),
+            CgroupError::Skipped => return false,
+        };
+        [
+            "permission denied",
+            "read-only file system",
+            "eacces",
+            "eperm",
+            "erofs",
+        ]
+        .iter()
+        .any(|n| msg.contains(n))
+    }
+}
+
 /// `linux.cgroupsPath`, or runc's default for the driver: `/gantry/ID` for cgroupfs and
 /// `system.slice:gantry:ID` for systemd.
 pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
