@@ -93,6 +93,11 @@ impl Placement {
         p.strip_prefix("/").unwrap_or(&p).to_path_buf()
     }
 
+    /// The cgroup's path as the v1 helpers take it (systemd's mapped to its directory).
+    pub fn fs_rel_abs(&self) -> PathBuf {
+        Path::new("/").join(self.fs_rel())
+    }
+
     /// Every hierarchy root: the cgroup root itself, and on a v1 or hybrid host each
     /// cgroup filesystem mounted right below it.
     fn hierarchy_roots(&self) -> Vec<PathBuf> {

@@ -122,6 +122,12 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
         oom_score_adj: None,
         freezer_state: None,
     };
+    if let libcgroups::common::AnyCgroupManager::V1(_) = &mgr {
+        // What libcgroups' v1 backend skips (useHierarchy, leafWeight, weightDevice; unified
+        // refused), as at create; first, so that a refusal changes nothing.
+        crate::cgroups_v1_extra::apply(&resources, &saved.cgroup.fs_rel_abs())
+            .map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
+    }
     mgr.apply(&opt)
         .map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
     // Record what now applies.
