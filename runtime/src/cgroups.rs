@@ -76,8 +76,8 @@ pub struct Placement {
     /// Rootless without a delegated cgroup: the container has none.
     #[serde(default)]
     pub skipped: bool,
-    /// Ancestors of the cgroup (relative to each hierarchy) that existed in no hierarchy
-    /// before create: Gantry made them, and removes them again once empty.
+    /// Ancestors of the cgroup, in each hierarchy, that did not exist before create: Gantry
+    /// made them, and removes them again once empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created_parents: Vec<PathBuf>,
 }
@@ -122,31 +122,31 @@ impl Placement {
         out
     }
 
-    /// Before create: note the ancestors that no hierarchy has yet (deepest last).
+    /// Before create: note, in each hierarchy, the ancestors it does not have yet (absolute
+    /// paths, deepest last within a hierarchy).
     pub fn note_missing_parents(&mut self) {
         let rel = self.fs_rel();
-        let roots = self.hierarchy_roots();
-        self.created_parents = rel
-            .ancestors()
-            .skip(1)
-            .filter(|a| !a.as_os_str().is_empty())
-            .filter(|a| roots.iter().all(|r| !r.join(a).exists()))
-            .map(Path::to_path_buf)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let mut out = Vec::new();
+        for r in self.hierarchy_roots() {
+            let mut missing: Vec<PathBuf> = rel
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(|a| r.join(a))
+                .filter(|d| !d.exists())
+                .collect();
+            missing.reverse();
+            out.extend(missing);
+        }
+        self.created_parents = out;
     }
 
-    /// After the cgroup is gone: remove the ancestors Gantry made, deepest first, in every
-    /// hierarchy. rmdir fails (EBUSY/ENOTEMPTY) while another cgroup or a process is in one:
-    /// that one stays, as it should.
+    /// After the cgroup is gone: remove the ancestors Gantry made, deepest first. rmdir fails
+    /// (EBUSY/ENOTEMPTY) while another cgroup or a process is in one: that one stays, as it
+    /// should.
     fn remove_created_parents(&self) {
-        let roots = self.hierarchy_roots();
-        for a in self.created_parents.iter().rev() {
-            for r in &roots {
-                let _ = std::fs::remove_dir(r.join(a));
-            }
+        for d in self.created_parents.iter().rev() {
+            let _ = std::fs::remove_dir(d);
         }
     }
 }

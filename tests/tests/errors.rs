@@ -360,4 +360,6 @@ fn delete_keeps_a_parent_that_existed_before() {
     rt.ok(&["delete", "--force", &id]);
     assert!(mine.exists(), "a parent Gantry did not make was removed");
     std::fs::remove_dir(&mine).unwrap();
+    // It existed in the memory hierarchy only: the other hierarchies' copies were Gantry's.
+    assert_no_cgroup_dir(&top);
 }
