@@ -143,6 +143,19 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
     }
     if let Some(linux) = spec.linux() {
         check_namespaces(linux)?;
+        if let Some(p) = linux.cgroups_path() {
+            check_cgroups_path(p)?;
+        }
+        if let Some(r) = linux.resources() {
+            check_resources(r)?;
+            if r.rdma().as_ref().is_some_and(|r| !r.is_empty()) && !crate::cgroups::rdma_available()
+            {
+                return Err(invalid(
+                    "linux.resources.rdma",
+                    "this host has no rdma cgroup controller (no v1 rdma hierarchy, no rdma in cgroup2)",
+                ));
+            }
+        }
         if linux.intel_rdt().is_some() {
             return Err(invalid("linux.intelRdt", "not supported by Gantry"));
         }
@@ -172,6 +185,56 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
         }
     }
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// `linux.cgroupsPath`, in the cgroupfs form (`/a/b`) or the systemd one (`slice:prefix:name`),
+/// is joined under every hierarchy root: a `..` component would climb out of them (runc cleans
+/// the path instead; a path that means something else than it says is refused here).
+pub fn check_cgroups_path(p: &Path) -> Result<(), BundleError> {
+    let s = p.to_string_lossy();
+    if s.split([':', '/']).any(|c| c == "..") {
+        return Err(invalid(
+            "linux.cgroupsPath",
+            format!("{s:?} has a \"..\" component (it would leave the cgroup hierarchy)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Values of `linux.resources` that mean nothing, refused before any cgroup is touched (also by
+/// `update`). As in runc, -1 means unlimited for the memory sizes, cpu.quota and pids.limit, and
+/// 0 means "not set" where runc reads it so; any other negative is an error rather than the
+/// kernel's bare EINVAL (memory) or a silent "unlimited" (cpu quota, pids).
+pub fn check_resources(r: &oci_spec::runtime::LinuxResources) -> Result<(), BundleError> {
+    let at_least_minus_one = |field: &str, v: Option<i64>| match v {
+        Some(v) if v < -1 => Err(invalid(
+            format!("linux.resources.{field}"),
+            format!("{v} is invalid (-1 means unlimited; other values must be >= 0)"),
+        )),
+        _ => Ok(()),
+    };
+    if let Some(m) = r.memory() {
+        at_least_minus_one("memory.limit", m.limit())?;
+        at_least_minus_one("memory.reservation", m.reservation())?;
+        at_least_minus_one("memory.swap", m.swap())?;
+        at_least_minus_one("memory.kernel", m.kernel())?;
+        at_least_minus_one("memory.kernelTCP", m.kernel_tcp())?;
+        if let Some(s) = m.swappiness().filter(|s| *s > 100) {
+            // runc: "valid memory swappiness range is 0-100"
+            return Err(invalid(
+                "linux.resources.memory.swappiness",
+                format!("{s} is invalid (the range is 0-100)"),
+            ));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        at_least_minus_one("cpu.quota", c.quota())?;
+        at_least_minus_one("cpu.realtimeRuntime", c.realtime_runtime())?;
+    }
+    if let Some(p) = r.pids() {
+        at_least_minus_one("pids.limit", Some(p.limit()))?;
+    }
+    Ok(())
 }
 
 fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError> {
@@ -234,5 +297,22 @@ mod tests {
         assert!(check_version("2.0.0").is_err());
         assert!(check_version("1.9.0").is_err());
         assert!(check_version("banana").is_err());
+    }
+
+    #[test]
+    fn cgroups_paths() {
+        for bad in [
+            "/../x",
+            "/a/../../x",
+            "..",
+            "system.slice:..:x",
+            "../x.slice:p:n",
+            "s:p:..",
+        ] {
+            assert!(check_cgroups_path(Path::new(bad)).is_err(), "{bad}");
+        }
+        for good in ["/gantry/c1", "a..b/c", "system.slice:gantry:c1", "/x/.y"] {
+            assert!(check_cgroups_path(Path::new(good)).is_ok(), "{good}");
+        }
     }
 }

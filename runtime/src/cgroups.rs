@@ -32,6 +32,28 @@ pub enum CgroupError {
     Skipped,
 }
 
+impl CgroupError {
+    /// Whether the error is the kernel saying no to this user (not delegated, read-only).
+    pub fn is_permission(&self) -> bool {
+        let msg = match self {
+            CgroupError::Join { msg, .. }
+            | CgroupError::Manager { msg, .. }
+            | CgroupError::Apply { msg, .. }
+            | CgroupError::Remove { msg, .. } => msg.to_lowercase(),
+            CgroupError::Skipped => return false,
+        };
+        [
+            "permission denied",
+            "read-only file system",
+            "eacces",
+            "eperm",
+            "erofs",
+        ]
+        .iter()
+        .any(|n| msg.contains(n))
+    }
+}
+
 /// `linux.cgroupsPath`, or runc's default for the driver: `/gantry/ID` for cgroupfs and
 /// `system.slice:gantry:ID` for systemd.
 pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
@@ -54,6 +76,79 @@ pub struct Placement {
     /// Rootless without a delegated cgroup: the container has none.
     #[serde(default)]
     pub skipped: bool,
+    /// Ancestors of the cgroup, in each hierarchy, that did not exist before create: Gantry
+    /// made them, and removes them again once empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created_parents: Vec<PathBuf>,
+}
+
+impl Placement {
+    /// The cgroup's directory relative to each hierarchy root.
+    fn fs_rel(&self) -> PathBuf {
+        let p = if self.systemd {
+            systemd_fs_path(&self.path)
+        } else {
+            self.path.clone()
+        };
+        p.strip_prefix("/").unwrap_or(&p).to_path_buf()
+    }
+
+    /// The cgroup's path as the v1 helpers take it (systemd's mapped to its directory).
+    pub fn fs_rel_abs(&self) -> PathBuf {
+        Path::new("/").join(self.fs_rel())
+    }
+
+    /// Every hierarchy root: the cgroup root itself, and on a v1 or hybrid host each
+    /// cgroup filesystem mounted right below it.
+    fn hierarchy_roots(&self) -> Vec<PathBuf> {
+        use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+        let root = self
+            .root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        let mut out = vec![root.clone()];
+        if statfs(&root).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC) {
+            return out;
+        }
+        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let p = e.path();
+            if statfs(&p).is_ok_and(|s| {
+                s.filesystem_type() == CGROUP_SUPER_MAGIC
+                    || s.filesystem_type() == CGROUP2_SUPER_MAGIC
+            }) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Before create: note, in each hierarchy, the ancestors it does not have yet (absolute
+    /// paths, deepest last within a hierarchy).
+    pub fn note_missing_parents(&mut self) {
+        let rel = self.fs_rel();
+        let mut out = Vec::new();
+        for r in self.hierarchy_roots() {
+            let mut missing: Vec<PathBuf> = rel
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(|a| r.join(a))
+                .filter(|d| !d.exists())
+                .collect();
+            missing.reverse();
+            out.extend(missing);
+        }
+        self.created_parents = out;
+    }
+
+    /// After the cgroup is gone: remove the ancestors Gantry made, deepest first. rmdir fails
+    /// (EBUSY/ENOTEMPTY) while another cgroup or a process is in one: that one stays, as it
+    /// should.
+    fn remove_created_parents(&self) {
+        for d in self.created_parents.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 /// systemd's path for a slice: `a-b-c.slice` lives at `/a.slice/a-b.slice/a-b-c.slice`.
@@ -161,6 +256,7 @@ pub fn join_and_apply(
         path: path.to_path_buf(),
         msg: e.to_string(),
     })?;
+    apply_rdma(placement, resources)?;
     if let AnyCgroupManager::V2(_) = mgr {
         let root = placement
             .root
@@ -198,6 +294,7 @@ pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), Cgrou
         let _ = std::fs::remove_dir(d);
     }
     remove_default_parent(path);
+    placement.remove_created_parents();
     Ok(())
 }
 
@@ -259,6 +356,153 @@ fn remove_default_parent(path: &Path) {
         // rmdir fails (EBUSY/ENOTEMPTY) while another container lives below: that is fine.
         let _ = std::fs::remove_dir(d);
     }
+}
+
+/// The cgroup mounts of this process's mount namespace: (mount point, root inside the
+/// hierarchy, fstype, super options).
+fn cgroup_mounts() -> Vec<(PathBuf, String, String, Vec<String>)> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 3 || !r[0].starts_with("cgroup") {
+            continue;
+        }
+        let unescape = |s: &str| s.replace("\\040", " ");
+        out.push((
+            PathBuf::from(unescape(l[4])),
+            unescape(l[3]),
+            r[0].to_string(),
+            r[2].split(',').map(str::to_string).collect(),
+        ));
+    }
+    out
+}
+
+/// The directory of one `/proc/PID/cgroup` line's hierarchy and path, if it is mounted here.
+fn hierarchy_dir(
+    mounts: &[(PathBuf, String, String, Vec<String>)],
+    ctrls: &str,
+    path: &str,
+) -> Option<PathBuf> {
+    mounts
+        .iter()
+        .find(|(_, root, fstype, opts)| {
+            let kind = if ctrls.is_empty() {
+                fstype == "cgroup2"
+            } else {
+                fstype == "cgroup" && ctrls.split(',').all(|c| opts.iter().any(|o| o == c))
+            };
+            kind && Path::new(path).starts_with(root)
+        })
+        .map(|(mnt, root, _, _)| {
+            let rel = Path::new(path).strip_prefix(root).unwrap_or(Path::new(""));
+            mnt.join(rel)
+        })
+}
+
+/// Put `pid` in every cgroup hierarchy `init` is in, at the same place (for exec: the
+/// process must be where the init is, in the named and cgroup2 hierarchies too).
+pub fn join_init_hierarchies(init: i32, pid: i32) -> Result<(), CgroupError> {
+    let file = format!("/proc/{init}/cgroup");
+    let text = std::fs::read_to_string(&file).map_err(|e| CgroupError::Join {
+        path: PathBuf::from(&file),
+        pid,
+        msg: e.to_string(),
+    })?;
+    let mounts = cgroup_mounts();
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Some(dir) = hierarchy_dir(&mounts, ctrls, path) else {
+            continue; // a hierarchy not mounted here: nothing to join
+        };
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+            CgroupError::Join {
+                path: dir.clone(),
+                pid,
+                msg: e.to_string(),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether this host has an rdma controller: a v1 rdma hierarchy, or rdma available in a
+/// cgroup2 mount.
+pub fn rdma_available() -> bool {
+    cgroup_mounts()
+        .iter()
+        .any(|(mnt, _, fstype, opts)| match fstype.as_str() {
+            "cgroup" => opts.iter().any(|o| o == "rdma"),
+            _ => std::fs::read_to_string(mnt.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma")),
+        })
+}
+
+/// `linux.resources.rdma`: one `rdma.max` line per device ("mlx4_0 hca_handle=2
+/// hca_object=2000", a limit left out stays as it is), in the container's directory of the
+/// hierarchy that has the rdma controller.
+fn apply_rdma(placement: &Placement, resources: &LinuxResources) -> Result<(), CgroupError> {
+    let Some(rdma) = resources.rdma().as_ref().filter(|r| !r.is_empty()) else {
+        return Ok(());
+    };
+    let err = |msg: String| CgroupError::Apply {
+        path: placement.path.clone(),
+        msg: format!("linux.resources.rdma: {msg}"),
+    };
+    let rel = if placement.systemd {
+        systemd_fs_path(&placement.path)
+    } else {
+        placement.path.clone()
+    };
+    let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
+    let mounts = cgroup_mounts();
+    let v1 = mounts
+        .iter()
+        .find(|(_, _, t, o)| t == "cgroup" && o.iter().any(|o| o == "rdma"));
+    let dir = match v1 {
+        Some((mnt, _, _, _)) => mnt.join(&rel),
+        None => {
+            let (mnt, _, _, _) = mounts
+                .iter()
+                .find(|(mnt, _, t, _)| {
+                    t == "cgroup2"
+                        && std::fs::read_to_string(mnt.join("cgroup.controllers"))
+                            .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma"))
+                })
+                .ok_or_else(|| err("this host has no rdma cgroup controller".into()))?;
+            // Enable rdma from the root down to the container's parent.
+            let mut d = mnt.clone();
+            for c in rel.components() {
+                let _ = std::fs::write(d.join("cgroup.subtree_control"), "+rdma");
+                d.push(c);
+            }
+            d
+        }
+    };
+    for (dev, limit) in rdma {
+        let mut line = dev.clone();
+        if let Some(h) = limit.hca_handles() {
+            line.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = limit.hca_objects() {
+            line.push_str(&format!(" hca_object={o}"));
+        }
+        std::fs::write(dir.join("rdma.max"), &line).map_err(|e| {
+            err(format!(
+                "write {line:?} to {}: {e}",
+                dir.join("rdma.max").display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// The pids in a container's cgroup (for `kill --all`).

@@ -191,19 +191,19 @@ pub struct UpdateArgs {
     /// A LinuxResources JSON file ("-" for stdin) replacing the resources.
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
@@ -213,7 +213,7 @@ pub struct UpdateArgs {
     pub cpuset_mems: Option<String>,
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
 }
 

@@ -229,3 +229,195 @@ fn lsm_label_without_the_lsm_is_an_error() {
     b.edit(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
     create_fails(&b, "AppArmor is not enabled");
 }
+
+/// Every cgroup directory `rel` (relative to a hierarchy root) would be at on this host.
+fn cgroup_dirs(rel: &str) -> Vec<std::path::PathBuf> {
+    let mut out = vec![std::path::Path::new("/sys/fs/cgroup").join(rel)];
+    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        out.push(e.path().join(rel));
+    }
+    out
+}
+
+#[test]
+fn cgroups_path_with_dotdot_is_refused() {
+    if !is_gantry() {
+        return; // runc cleans the path (stays inside); Gantry refuses it
+    }
+    let name = format!("gantry-e2e-esc-{}", std::process::id());
+    for form in [format!("/../{name}"), format!("/{name}/../../{name}")] {
+        let mut b = Bundle::new(&["true"]);
+        let f = form.clone();
+        b.edit(|c| c["linux"]["cgroupsPath"] = json!(f));
+        create_fails(&b, "linux.cgroupsPath");
+        for d in cgroup_dirs(&name) {
+            assert!(!d.exists(), "{} created", d.display());
+        }
+    }
+    assert!(
+        !std::path::Path::new("/sys/fs/cgroup").join(&name).exists(),
+        "/sys/fs/cgroup/{name} created outside every hierarchy"
+    );
+}
+
+#[test]
+fn systemd_cgroups_path_with_dotdot_is_refused() {
+    if !is_gantry() {
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!("system.slice:..:escape"));
+    let id = unique_id("bad");
+    let o = rt.run(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!o.status.success(), "create succeeded");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("linux.cgroupsPath"), "{err}");
+    assert!(rt.ids().is_empty(), "state left behind");
+}
+
+#[test]
+fn unknown_seccomp_action() {
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_BOGUS"}]
+        })
+    });
+    create_fails(&b, "SCMP_ACT_BOGUS");
+}
+
+#[test]
+fn invalid_resource_values_are_refused() {
+    let cases = [
+        ("memory", json!({"limit": -5}), "memory.limit"),
+        ("memory", json!({"swap": -2}), "memory.swap"),
+        ("memory", json!({"swappiness": 101}), "memory.swappiness"),
+        ("cpu", json!({"quota": -5}), "cpu.quota"),
+        ("pids", json!({"limit": -7}), "pids.limit"),
+    ];
+    for (ctrl, val, field) in cases {
+        if !is_gantry() && ctrl != "memory" {
+            continue; // runc takes pids -7 as max and the kernel takes quota -5 as -1
+        }
+        let mut b = Bundle::new(&["true"]);
+        b.edit(|c| c["linux"]["resources"][ctrl] = val.clone());
+        create_fails(&b, &format!("linux.resources.{field}"));
+    }
+}
+
+#[test]
+fn update_refuses_invalid_values() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("upd");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let mem = v1_cgroup_dir("memory", &format!("/gantry/{id}")).join("memory.limit_in_bytes");
+    let before = std::fs::read_to_string(&mem).unwrap();
+    for (args, field) in [
+        (vec!["--memory", "-5"], "memory.limit"),
+        (vec!["--cpu-quota", "-5"], "cpu.quota"),
+        (vec!["--pids-limit", "-7"], "pids.limit"),
+    ] {
+        if !is_gantry() && field != "memory.limit" {
+            continue; // runc takes these as unlimited
+        }
+        let mut a = vec!["update"];
+        a.extend(&args);
+        a.push(&id);
+        let o = rt.run(&a);
+        assert!(!o.status.success(), "update {args:?} succeeded");
+        if is_gantry() {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains(field), "{args:?}: {err}");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&mem).unwrap(), before);
+    rt.ok(&["update", "--memory", "-1", "--cpu-quota", "-1", &id]);
+    rt.ok(&["kill", &id, "KILL"]);
+}
+
+#[test]
+fn rdma_without_a_controller_is_refused() {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let v1 = mounts
+        .lines()
+        .any(|l| l.contains(" - cgroup ") && l.split(',').any(|o| o.trim() == "rdma"));
+    let v2 = [
+        "/sys/fs/cgroup/cgroup.controllers",
+        "/sys/fs/cgroup/unified/cgroup.controllers",
+    ]
+    .iter()
+    .any(|f| std::fs::read_to_string(f).is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma")));
+    if v1 || v2 || !is_gantry() {
+        return; // this host could apply it
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c["linux"]["resources"]["rdma"] = json!({"mlx4_0": {"hcaHandles": 2, "hcaObjects": 2000}})
+    });
+    create_fails(&b, "linux.resources.rdma");
+}
+
+/// No directory `top` in any hierarchy (nor at the cgroup root).
+fn assert_no_cgroup_dir(top: &str) {
+    for d in cgroup_dirs(top) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}
+
+#[test]
+fn nested_cgroups_path_leaves_no_parents_behind() {
+    if !is_gantry() {
+        return; // runc removes only the leaf
+    }
+    let top = format!("gantry-e2e-nest-{}", std::process::id());
+    // create + delete
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("nest");
+    let path = format!("/{top}/a/{id}");
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(v1_cgroup_dir("memory", &path).exists());
+    rt.ok(&["delete", "--force", &id]);
+    assert_no_cgroup_dir(&top);
+    // a failed create (late: the program is missing)
+    let mut b = Bundle::new(&["/no/such/program"]);
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    let o = rt.create(&b, &id);
+    assert!(!o.status.success());
+    assert!(rt.ids().is_empty());
+    assert_no_cgroup_dir(&top);
+}
+
+#[test]
+fn delete_keeps_a_parent_that_existed_before() {
+    if !is_gantry() {
+        return;
+    }
+    let top = format!("gantry-e2e-keep-{}", std::process::id());
+    let mine = v1_cgroup_dir("memory", &format!("/{top}"));
+    std::fs::create_dir(&mine).unwrap();
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("keep");
+    let p = format!("/{top}/{id}");
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["delete", "--force", &id]);
+    assert!(mine.exists(), "a parent Gantry did not make was removed");
+    std::fs::remove_dir(&mine).unwrap();
+    // It existed in the memory hierarchy only: the other hierarchies' copies were Gantry's.
+    assert_no_cgroup_dir(&top);
+}

@@ -185,3 +185,61 @@ fn features_document() {
         .iter()
         .any(|h| h == "createContainer"));
 }
+
+fn cap_eff(out: &str) -> u64 {
+    let line = out.lines().find(|l| l.starts_with("CapEff")).unwrap();
+    u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+}
+
+#[test]
+fn exec_cap_takes_cap_prefixed_names() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["sleep", "300"]);
+    let (id, _) = running(&rt, &b);
+    let before = rt.ok(&["exec", &id, "cat", "/proc/self/status"]);
+    assert_eq!(
+        cap_eff(&before) & (1 << 21),
+        0,
+        "CAP_SYS_ADMIN already held"
+    );
+    for name in ["CAP_SYS_ADMIN", "sys_admin"] {
+        if !is_gantry() && name != "CAP_SYS_ADMIN" {
+            continue;
+        }
+        let out = rt.ok(&["exec", "--cap", name, &id, "cat", "/proc/self/status"]);
+        assert_ne!(cap_eff(&out) & (1 << 21), 0, "--cap {name}: not in CapEff");
+    }
+}
+
+#[test]
+fn exec_user_without_gid_keeps_the_config_gid() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    b.edit(|c| c["process"]["user"] = json!({"uid": 0, "gid": 1234}));
+    let (id, _) = running(&rt, &b);
+    let out = rt.ok(&["exec", "--user", "1000", &id, "sh", "-c", "id -u; id -g"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1000", "1234"]);
+}
+
+#[test]
+fn exec_joins_every_cgroup_hierarchy_of_the_init() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let path = format!("/gantry-e2e-exec/{}", unique_id("all"));
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    let (id, pid) = running(&rt, &b);
+    let init = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    // Both read inside the container's cgroup namespace, by the exec'd process.
+    let out = rt.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; echo ---; cat /proc/1/cgroup",
+    ]);
+    assert!(!out.contains("/.."), "{out}");
+    let (mine, theirs) = out.split_once("---\n").unwrap();
+    assert_eq!(mine, theirs);
+    assert!(init.contains(&path), "{init}");
+}

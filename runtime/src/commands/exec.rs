@@ -9,6 +9,14 @@ use crate::cli::ExecArgs;
 use crate::process::exec::{self, ExecOpts};
 use crate::state::Status;
 
+/// A capability name as `--cap` takes it: CAP_SYS_ADMIN, SYS_ADMIN, cap_sys_admin.
+fn parse_cap(name: &str) -> Result<Capability> {
+    let up = name.trim().to_uppercase();
+    let bare = up.strip_prefix("CAP_").unwrap_or(&up);
+    bare.parse()
+        .map_err(|_| anyhow::anyhow!("--cap {name}: unknown capability"))
+}
+
 /// The process to run: --process FILE as given, or the container's process with the
 /// command line's changes.
 fn process_for(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
@@ -34,9 +42,10 @@ fn process_for(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
         p.set_cwd(cwd.into());
     }
     if let Some(u) = &a.user {
+        // As runc: --user UID keeps process.user.gid of config.json; UID:GID sets both.
         let (uid, gid) = match u.split_once(':') {
             Some((u, g)) => (u.parse()?, g.parse()?),
-            None => (u.parse()?, 0),
+            None => (u.parse()?, p.user().gid()),
         };
         let mut user = p.user().clone();
         user.set_uid(uid);
@@ -51,9 +60,7 @@ fn process_for(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &a.cap {
-            let cap: Capability = name
-                .parse()
-                .with_context(|| format!("--cap {name}: unknown capability"))?;
+            let cap = parse_cap(name)?;
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(cap);
@@ -114,4 +121,18 @@ pub fn run(g: &Globals, a: &ExecArgs) -> Result<i32> {
         .map(crate::process::tty_proxy::recv_master)
         .transpose()?;
     super::run::wait_foreground(&set, spawned.pid, &spawned.pidfd, master.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cap;
+    use oci_spec::runtime::Capability;
+
+    #[test]
+    fn cap_names() {
+        for n in ["CAP_SYS_ADMIN", "SYS_ADMIN", "cap_sys_admin", "sys_admin"] {
+            assert_eq!(parse_cap(n).unwrap(), Capability::SysAdmin, "{n}");
+        }
+        assert!(parse_cap("CAP_BOGUS").is_err());
+    }
 }

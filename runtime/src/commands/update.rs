@@ -105,6 +105,14 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
         .as_ref()
         .and_then(|l| l.resources().as_ref());
     let mut resources = merged(a, current)?;
+    if let Err(e) = crate::bundle::check_resources(&resources) {
+        match e {
+            crate::bundle::BundleError::Invalid { field, msg } => {
+                bail!("update container {}: {field}: {msg}", a.id)
+            }
+            e => bail!("update container {}: {e}", a.id),
+        }
+    }
     // The device rules were set at create: re-applying them would momentarily deny all.
     resources.set_devices(None);
     let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
@@ -114,6 +122,12 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
         oom_score_adj: None,
         freezer_state: None,
     };
+    if let libcgroups::common::AnyCgroupManager::V1(_) = &mgr {
+        // What libcgroups' v1 backend skips (useHierarchy, leafWeight, weightDevice; unified
+        // refused), as at create; first, so that a refusal changes nothing.
+        crate::cgroups_v1_extra::apply(&resources, &saved.cgroup.fs_rel_abs())
+            .map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
+    }
     mgr.apply(&opt)
         .map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
     // Record what now applies.

@@ -123,6 +123,14 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id).map_err(|e| fail(e.into()))?;
         mgr.add_task(nix::unistd::Pid::from_raw(pid))
             .map_err(|e| fail(anyhow!("exec: join the container's cgroup: {e}")))?;
+        // libcgroups' manager covers its controllers only: join every other hierarchy the
+        // init is in too (name=systemd, the hybrid cgroup2 mount), as runc does.
+        if let Err(e) = crate::cgroups::join_init_hierarchies(saved.pid, pid) {
+            if nix::unistd::geteuid().is_root() {
+                return Err(fail(anyhow!("exec: {e}")));
+            }
+            crate::logger::info(&format!("rootless exec: {e}"));
+        }
     }
     parent_chan.send(&Msg::Go).map_err(|e| fail(e.into()))?;
     match parent_chan.recv() {

@@ -171,7 +171,9 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         systemd: o.systemd_cgroup,
         root: o.cgroup_root.map(Path::to_path_buf),
         skipped: false,
+        created_parents: Vec::new(),
     };
+    placement.note_missing_parents();
     let mgr = cgroups::manager(&placement, o.id)?;
     undo.cgroup = Some((mgr, placement.clone()));
     let rootless = !nix::unistd::geteuid().is_root();
@@ -231,11 +233,16 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
     match cgroups::join_and_apply(mgr, &placement, pid, spec) {
         Ok(()) => {}
-        // Rootless, as runc and crun do: without a cgroup delegated to us, run without one.
-        Err(e) if rootless => {
+        // Rootless, as runc and crun do: without a cgroup delegated to us (it cannot be made
+        // or joined: permission denied), run without one. Any other failure, such as
+        // applying linux.resources to a cgroup we could make, fails the create (and the undo
+        // list removes that cgroup).
+        Err(e @ cgroups::CgroupError::Join { .. }) if rootless && e.is_permission() => {
             crate::logger::info(&format!("rootless: running without a cgroup: {e}"));
             placement.skipped = true;
-            undo.cgroup = None;
+            if let Some((mgr, p)) = undo.cgroup.take() {
+                let _ = cgroups::remove(&mgr, &p);
+            }
         }
         Err(e) => return Err(e.into()),
     }
