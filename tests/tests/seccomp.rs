@@ -185,3 +185,206 @@ fn docker_style_profile_blocks_unshare_mount_and_setns_even_with_cap_sys_admin()
     assert!(!out.contains("mount=0"), "{out}");
     assert!(out.ends_with("ok\n"), "{out}");
 }
+
+/// A profile with default ALLOW and one rule, `names` -> `rule` (the rule's other fields).
+fn deny(names: &[&str], rule: Value) -> Value {
+    let mut r = rule;
+    r["names"] = json!(names);
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [r]})
+}
+
+/// `(mkdir /tmp/d); echo rc=$?` under a profile giving mkdir/mkdirat `action`: the subshell
+/// (a fork) makes the call, so a killing action ends it and not the container's shell.
+fn mkdir_under(action: &str) -> (i32, String, String) {
+    let p = deny(&["mkdir", "mkdirat"], json!({"action": action}));
+    run(
+        |c| c["linux"]["seccomp"] = p,
+        "(mkdir /tmp/d 2>&1); echo rc=$?; [ -d /tmp/d ] && echo made; echo end",
+    )
+}
+
+#[test]
+fn kill_actions_end_the_caller_by_sigsys() {
+    // 159 = 128 + SIGSYS (31): the subshell died of the signal, the directory was not made.
+    for action in [
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_KILL_PROCESS",
+    ] {
+        let (code, out, err) = mkdir_under(action);
+        assert_eq!(code, 0, "{action}: {err}");
+        assert!(out.contains("rc=159\n"), "{action}: {out}");
+        assert!(!out.contains("made"), "{action}: {out}");
+        assert!(out.ends_with("end\n"), "{action}: {out}");
+    }
+}
+
+#[test]
+fn kill_process_ends_the_container_init() {
+    // The shell itself makes the call (its kill builtin, no fork): the container's init dies
+    // of SIGSYS, even as a pid namespace's init.
+    let p = deny(
+        &["kill"],
+        json!({"action": "SCMP_ACT_KILL_PROCESS", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}),
+    );
+    let (code, out, _) = run(
+        |c| c["linux"]["seccomp"] = p,
+        "echo before; kill -0 1; echo after",
+    );
+    assert_eq!(out, "before\n");
+    assert_eq!(code, 128 + libc::SIGSYS, "{out}");
+}
+
+#[test]
+fn trap_sends_a_catchable_sigsys() {
+    // Uncaught, SIGSYS ends the subshell and the call was not made.
+    let (code, out, err) = mkdir_under("SCMP_ACT_TRAP");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rc=159\n") && !out.contains("made"), "{out}");
+    // Caught (the shell's own kill builtin makes the call): the handler runs and the shell
+    // goes on, which no KILL action allows, and the SIGTERM was never sent.
+    let p = deny(
+        &["kill"],
+        json!({"action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 15, "op": "SCMP_CMP_EQ"}]}),
+    );
+    let (code, out, err) = run(
+        |c| c["linux"]["seccomp"] = p,
+        "sleep 100 & (trap 'echo caught' SYS; kill -TERM $! 2>/dev/null; echo alive); kill -0 $! && echo sleeper-alive; kill -9 $!",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "caught\nalive\nsleeper-alive\n");
+}
+
+#[test]
+fn trace_without_a_tracer_is_enosys() {
+    let (code, out, err) = mkdir_under("SCMP_ACT_TRACE");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Function not implemented"), "{out}");
+    assert!(out.contains("rc=1\n") && !out.contains("made"), "{out}");
+}
+
+#[test]
+fn log_action_allows_the_call() {
+    let (code, out, err) = mkdir_under("SCMP_ACT_LOG");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "rc=0\nmade\nend\n");
+}
+
+#[test]
+fn errno_rules_each_with_their_own_errno_in_one_profile() {
+    let p = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["rmdir", "unlinkat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30},
+            {"names": ["symlink", "symlinkat"], "action": "SCMP_ACT_ERRNO"}
+        ]
+    });
+    let (code, out, err) = run(
+        |c| c["linux"]["seccomp"] = p,
+        "mkdir /tmp/d 2>&1; rmdir /tmp 2>&1; ln -s a /tmp/l 2>&1; echo end",
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].ends_with("Permission denied"), "{out}");
+    assert!(lines[1].ends_with("Read-only file system"), "{out}");
+    // No errnoRet: EPERM, as runc and libseccomp.
+    assert!(lines[2].ends_with("Operation not permitted"), "{out}");
+}
+
+/// chmod /tmp/f to each of `modes` under a profile refusing (EACCES) chmod and fchmodat whose
+/// mode argument satisfies `op` with `value` (and `two`); which modes were refused.
+fn refused_modes(op: &str, value: u64, two: Option<u64>, modes: &[&str]) -> Vec<String> {
+    let arg = |index: u32| {
+        let mut a = json!({"index": index, "value": value, "op": op});
+        if let Some(t) = two {
+            a["valueTwo"] = json!(t);
+        }
+        a
+    };
+    let p = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [
+            {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "args": [arg(1)]},
+            {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "args": [arg(2)]}
+        ]
+    });
+    let script = format!(
+        "touch /tmp/f; for m in {}; do chmod 0 /tmp/f 2>/dev/null; chmod $m /tmp/f 2>/dev/null || echo $m; done",
+        modes.join(" ")
+    );
+    let (code, out, err) = run(|c| c["linux"]["seccomp"] = p, &script);
+    assert_eq!(code, 0, "{op}: {err}");
+    out.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn comparison_operators_on_an_argument() {
+    // 644 = 420, the value compared with; 600 below it, 700 above.
+    let modes = ["600", "644", "700"];
+    let cases: [(&str, u64, Option<u64>, &[&str]); 7] = [
+        ("SCMP_CMP_EQ", 0o644, None, &["644"]),
+        ("SCMP_CMP_NE", 0o644, None, &["600", "700"]),
+        ("SCMP_CMP_LT", 0o644, None, &["600"]),
+        ("SCMP_CMP_LE", 0o644, None, &["600", "644"]),
+        ("SCMP_CMP_GE", 0o644, None, &["644", "700"]),
+        ("SCMP_CMP_GT", 0o644, None, &["700"]),
+        // value is the mask, valueTwo what the masked argument must equal: no group or
+        // other permission bits.
+        ("SCMP_CMP_MASKED_EQ", 0o077, Some(0), &["600", "700"]),
+    ];
+    for (op, value, two, want) in cases {
+        // (The `chmod 0` reset before each mode may itself be refused; it is not reported.)
+        let got = refused_modes(op, value, two, &modes);
+        assert_eq!(got, want, "{op}");
+    }
+}
+
+#[test]
+fn conditions_on_several_arguments_are_anded() {
+    // kill(pid, sig) is refused only for pid 1 AND signal 0.
+    let p = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": [
+            {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}
+        ]}]
+    });
+    let (code, out, err) = run(
+        |c| c["linux"]["seccomp"] = p,
+        "sleep 100 & kill -0 1 2>/dev/null; echo a=$?; kill -0 $! ; echo b=$?; kill -CONT 1; echo c=$?; kill -9 $!; echo d=$?",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a=1\nb=0\nc=0\nd=0\n");
+}
+
+#[test]
+fn exec_processes_get_the_filter_too() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    b.edit(|c| {
+        all_caps(c);
+        c["linux"]["seccomp"] = deny(
+            &["mkdir", "mkdirat"],
+            json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 13}),
+        )
+    });
+    let id = unique_id("seccomp-exec");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let out = rt.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "grep -E '^Seccomp:' /proc/self/status; mkdir /tmp/d 2>&1; echo rc=$?",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Seccomp:\t2", "{out}");
+    assert!(lines[1].ends_with("Permission denied"), "{out}");
+    assert_eq!(lines[2], "rc=1", "{out}");
+    // The container's init is filtered as well.
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Seccomp:\t2\n"), "{status}");
+}
