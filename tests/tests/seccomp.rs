@@ -387,3 +387,142 @@ fn exec_processes_get_the_filter_too() {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.contains("Seccomp:\t2\n"), "{status}");
 }
+
+/// mkdir refused with EACCES, and `flags`.
+fn mkdir_errno_with_flags(flags: &[&str]) -> Value {
+    let mut p = deny(
+        &["mkdir", "mkdirat"],
+        json!({"action": "SCMP_ACT_ERRNO", "errnoRet": 13}),
+    );
+    p["flags"] = json!(flags);
+    p
+}
+
+#[test]
+fn flag_tsync_is_applied() {
+    if !is_gantry() {
+        return; // runc 1.1 refuses every flag ("seccomp flags are not yet supported by runc")
+    }
+    let p = mkdir_errno_with_flags(&["SECCOMP_FILTER_FLAG_TSYNC"]);
+    let (code, out, err) = run(
+        |c| c["linux"]["seccomp"] = p,
+        "grep '^Seccomp:' /proc/self/status; mkdir /tmp/d 2>&1",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.starts_with("Seccomp:\t2\n"), "{out}");
+    assert!(out.ends_with("Permission denied\n"), "{out}");
+}
+
+#[test]
+fn flag_spec_allow_leaves_speculative_store_bypass_unmitigated() {
+    if !is_gantry() {
+        return; // runc 1.1 refuses every flag ("seccomp flags are not yet supported by runc")
+    }
+    // Without SPEC_ALLOW a filter forces the mitigation on kernels whose SSB mode includes
+    // seccomp (spec_store_bypass_disable=seccomp); with it, never. Either way the filter works.
+    let script = "grep '^Speculation_Store_Bypass:' /proc/self/status; mkdir /tmp/d 2>&1";
+    let (code, out, err) = run(
+        |c| c["linux"]["seccomp"] = mkdir_errno_with_flags(&["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]),
+        script,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.ends_with("Permission denied\n"), "{out}");
+    if !out.contains("not vulnerable") {
+        assert!(out.contains("thread vulnerable"), "{out}");
+    }
+    let mode = std::fs::read_to_string("/sys/devices/system/cpu/vulnerabilities/spec_store_bypass")
+        .unwrap_or_default();
+    if mode.contains("seccomp") {
+        let (_, out, _) = run(
+            |c| c["linux"]["seccomp"] = mkdir_errno_with_flags(&[]),
+            script,
+        );
+        assert!(out.contains("thread force mitigated"), "{out}");
+    }
+}
+
+/// Whether the kernel log has a seccomp audit record of `comm` for an ERRNO action (the record
+/// gives the action without its data).
+fn audit_logged(comm: &str) -> bool {
+    for _ in 0..20 {
+        let o = std::process::Command::new("dmesg").output().unwrap();
+        let log = String::from_utf8_lossy(&o.stdout);
+        if log
+            .lines()
+            .any(|l| l.contains(&format!("comm=\"{comm}\"")) && l.contains("code=0x50000"))
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn flag_log_logs_actions_other_than_allow() {
+    if !is_gantry() {
+        return; // runc 1.1 refuses every flag ("seccomp flags are not yet supported by runc")
+    }
+    // A refused call is logged (an audit record in the kernel log) only with
+    // SECCOMP_FILTER_FLAG_LOG. The program runs under a unique name to find its record:
+    // busybox runs argv[1] when called as busybox*, and the record names the executable.
+    let logged = |flags: &[&str]| {
+        let comm = format!(
+            "busybox{:x}",
+            std::process::id() as u64 * 1000 + rand_small()
+        );
+        let p = mkdir_errno_with_flags(flags);
+        let script =
+            format!("ln -s /bin/busybox /tmp/{comm}; /tmp/{comm} mkdir /tmp/d 2>&1; echo rc=$?");
+        let (code, out, err) = run(|c| c["linux"]["seccomp"] = p, &script);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.ends_with("Permission denied\nrc=1\n"), "{out}");
+        audit_logged(&comm)
+    };
+    assert!(logged(&["SECCOMP_FILTER_FLAG_LOG"]));
+    assert!(!logged(&[]));
+}
+
+fn rand_small() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        % 1000
+}
+
+#[test]
+fn flag_wait_killable_recv_without_a_listener_is_a_clear_error() {
+    // The kernel takes WAIT_KILLABLE_RECV only with a user-notification listener
+    // (NEW_LISTENER), which Gantry does not create (SCMP_ACT_NOTIFY is refused).
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = mkdir_errno_with_flags(&["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"])
+    });
+    let o = rt.create(&b, &unique_id("waitkill"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    if is_gantry() {
+        assert!(
+            err.contains("linux.seccomp.flags")
+                && err.contains("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+            "{err}"
+        );
+        assert!(rt.ids().is_empty());
+        // And `features` does not claim it.
+        let f: Value = serde_json::from_str(&rt.ok(&["features"])).unwrap();
+        let supported = f["linux"]["seccomp"]["supportedFlags"].as_array().unwrap();
+        assert!(
+            !supported.contains(&json!("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")),
+            "{f}"
+        );
+        for flag in [
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            "SECCOMP_FILTER_FLAG_TSYNC",
+        ] {
+            assert!(supported.contains(&json!(flag)), "{flag}: {f}");
+        }
+    }
+}

@@ -25,10 +25,10 @@ pub fn document() -> serde_json::Value {
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
                     "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
                 "archs": ["SCMP_ARCH_X86_64"],
-                "knownFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+                "knownFlags": crate::seccomp::KNOWN_FLAGS,
+                // What is applied here: the kernel must know the flag, and
+                // WAIT_KILLABLE_RECV needs a notify listener Gantry does not make.
+                "supportedFlags": crate::seccomp::supported_flags()
             },
             "apparmor": {"enabled": crate::confine::lsm::apparmor_enabled()},
             "selinux": {"enabled": crate::confine::lsm::selinux_enabled()},

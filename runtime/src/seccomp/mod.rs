@@ -32,6 +32,8 @@ pub enum SeccompError {
     Unsupported(String),
     #[error("linux.seccomp: {0}")]
     Build(String),
+    #[error("linux.seccomp.flags: {0}")]
+    Flags(String),
     #[error("linux.seccomp: install filter: {0}")]
     Install(std::io::Error),
 }
@@ -261,20 +263,91 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
             filters.push(compile(rules, &Act::Allow, &act, arch)?);
         }
     }
-    let mut flags = 0u32;
-    for f in s.flags().iter().flatten() {
-        flags |= match f {
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG as u32,
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => {
-                libc::SECCOMP_FILTER_FLAG_TSYNC as u32
-            }
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
-                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32
-            }
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 1 << 5,
-        };
-    }
+    let flags = filter_flags(s.flags().as_deref().unwrap_or_default())?;
     Ok(Program { filters, flags })
+}
+
+/// The flags Gantry applies, with their seccomp(2) values. SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+/// is not one: the kernel takes it only with NEW_LISTENER (a user-notification fd), and Gantry
+/// creates none (SCMP_ACT_NOTIFY is refused), so it is refused too rather than failing with a
+/// bare EINVAL at install.
+const FLAGS: [(LinuxSeccompFilterFlag, &str, u32); 3] = [
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
+    ),
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+        "SECCOMP_FILTER_FLAG_LOG",
+        libc::SECCOMP_FILTER_FLAG_LOG as u32,
+    ),
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32,
+    ),
+];
+
+/// Every flag runtime-spec names (features' knownFlags).
+pub const KNOWN_FLAGS: [&str; 4] = [
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+/// Whether the running kernel knows the filter flag `bits`: with a NULL program, seccomp(2)
+/// fails with EFAULT once the flags are accepted and EINVAL when they are not (libseccomp's
+/// probe); nothing is installed either way.
+fn kernel_knows(bits: u32) -> bool {
+    // SAFETY: a NULL sock_fprog is never dereferenced by us; the kernel rejects it (EFAULT)
+    // or the flags (EINVAL) before installing anything.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            bits,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+}
+
+/// The flags this Gantry applies on this kernel (features' supportedFlags).
+pub fn supported_flags() -> Vec<&'static str> {
+    let mut v: Vec<_> = FLAGS
+        .iter()
+        .filter(|(_, _, bits)| kernel_knows(*bits))
+        .map(|(_, name, _)| *name)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// linux.seccomp.flags as seccomp(2) flags: each one applied, or refused with its name.
+fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<u32, SeccompError> {
+    let mut bits = 0;
+    for f in flags {
+        if *f == LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv {
+            return Err(SeccompError::Flags(
+                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV applies only to a seccomp user-notification \
+                 listener (SCMP_ACT_NOTIFY, listenerPath), which Gantry does not support"
+                    .into(),
+            ));
+        }
+        let (_, name, b) = FLAGS
+            .iter()
+            .find(|(k, _, _)| k == f)
+            .ok_or_else(|| SeccompError::Flags(format!("{f:?} is not supported by Gantry")))?;
+        if !kernel_knows(*b) {
+            return Err(SeccompError::Flags(format!(
+                "{name} is not supported by this kernel"
+            )));
+        }
+        bits |= b;
+    }
+    Ok(bits)
 }
 
 /// Install the filters (the caller has set no_new_privs or holds CAP_SYS_ADMIN).
@@ -339,6 +412,30 @@ mod tests {
             r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}"#,
         );
         assert!(build(&s).is_err());
+    }
+
+    #[test]
+    fn flags_are_applied_or_refused_by_name() {
+        let with = |flags: &str| {
+            load(&format!(
+                r#"{{"defaultAction": "SCMP_ACT_ERRNO", "flags": {flags}}}"#
+            ))
+        };
+        let p = build(&with(
+            r#"["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]"#,
+        ))
+        .unwrap();
+        assert_eq!(p.flags, 0b111);
+        let e = build(&with(r#"["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]"#))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("linux.seccomp.flags") && e.contains("WAIT_KILLABLE_RECV"),
+            "{e}"
+        );
+        assert!(!supported_flags().contains(&"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"));
+        assert!(supported_flags().iter().all(|f| KNOWN_FLAGS.contains(f)));
     }
 
     #[test]
