@@ -526,3 +526,72 @@ fn flag_wait_killable_recv_without_a_listener_is_a_clear_error() {
         }
     }
 }
+
+/// tests/fixtures/abi.c built static (once per test binary): `abi ABI NR [ARG]` makes syscall NR
+/// through the native, x32 or i386 ABI and prints `ok` or `errno=N`.
+fn abi_program() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/abi.c");
+        let out = std::env::temp_dir().join(format!("gantry-e2e-abi-{}", std::process::id()));
+        let o = std::process::Command::new("gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .output()
+            .expect("gcc (build-essential) builds the ABI test program");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    })
+}
+
+/// Run `script` with /bin/abi in the rootfs, under `profile`.
+fn run_abi(profile: Value, script: &str) -> (i32, String, String) {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    std::fs::copy(abi_program(), b.rootfs().join("bin/abi")).unwrap();
+    b.edit(|c| {
+        all_caps(c);
+        c["linux"]["seccomp"] = profile;
+    })
+    .sh(script);
+    rt.run_fg(&b, &unique_id("seccomp-abi"))
+}
+
+// sync(2) in each ABI's numbering: x86_64 162, x32 162 | 0x40000000, i386 36.
+const SYNC_ALL_ABIS: &str =
+    "abi native 162; (abi x32 162); echo x32=$?; (abi i386 36); echo i386=$?";
+
+fn sync_refused(archs: Value) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": archs,
+        "syscalls": [{"names": ["sync"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    })
+}
+
+#[test]
+fn listed_compat_abis_are_filtered_by_their_own_numbers() {
+    let (code, out, err) = run_abi(
+        sync_refused(json!([
+            "SCMP_ARCH_X86_64",
+            "SCMP_ARCH_X86",
+            "SCMP_ARCH_X32"
+        ])),
+        SYNC_ALL_ABIS,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "errno=1\nerrno=1\nx32=0\nerrno=1\ni386=0\n");
+}
+
+#[test]
+fn unlisted_compat_abis_cannot_bypass_a_deny_list() {
+    // Only x86_64 listed: a deny rule must not be sidestepped through x32 numbers (nr with
+    // the x32 bit, arch still x86_64) or the i386 ABI (int 0x80); such calls get the
+    // bad-architecture action, which kills, as libseccomp's default (runc).
+    for archs in [json!(["SCMP_ARCH_X86_64"]), json!(null)] {
+        let (code, out, err) = run_abi(sync_refused(archs.clone()), SYNC_ALL_ABIS);
+        assert_eq!(code, 0, "{archs}: {err}");
+        assert_eq!(out, "errno=1\nx32=159\ni386=159\n", "{archs}");
+    }
+}
