@@ -24,11 +24,13 @@ pub fn document() -> serde_json::Value {
                     "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
                     "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                "archs": ["SCMP_ARCH_X86_64"],
-                "knownFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+                // Filtered with their own numbers; other architectures are accepted but never
+                // run on this kernel (see seccomp/mod.rs).
+                "archs": ["SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
+                "knownFlags": crate::seccomp::KNOWN_FLAGS,
+                // What is applied here: the kernel must know the flag, and
+                // WAIT_KILLABLE_RECV needs a notify listener Gantry does not make.
+                "supportedFlags": crate::seccomp::supported_flags()
             },
             "apparmor": {"enabled": crate::confine::lsm::apparmor_enabled()},
             "selinux": {"enabled": crate::confine::lsm::selinux_enabled()},

@@ -9,11 +9,16 @@
 //!
 //! A call matching rules of several actions gets the most restrictive, as with libseccomp.
 //!
-//! Rules name syscalls; names this architecture does not have are skipped, as runc does.
-//! Only the native ABI is filtered by rule: seccompiler kills calls from any other ABI, and we
-//! turn that into the profile's default action (x86 and x32 listed in a profile on x86_64 get
-//! the default, noted in the log), never a silent allow.
+//! Rules name syscalls, looked up in each filtered ABI's own table; names an ABI does not have
+//! are skipped there, as runc does. On x86_64 a profile may list SCMP_ARCH_X86 (i386, int 0x80)
+//! and SCMP_ARCH_X32 (arch x86_64, syscall numbers with the x32 bit): their rules are compiled
+//! with their numbers. Calls through an ABI the profile does not list get the bad-architecture
+//! action, KILL (libseccomp's default, so runc's) in every filter of the stack: a deny-list
+//! profile cannot be sidestepped through a compat ABI. Other architectures (aarch64, ...) are
+//! never seen by an x86_64 kernel, so listing them changes nothing, as with libseccomp.
 
+mod syscalls_x32;
+mod syscalls_x86;
 mod syscalls_x86_64;
 
 use std::collections::BTreeMap;
@@ -22,8 +27,8 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +37,8 @@ pub enum SeccompError {
     Unsupported(String),
     #[error("linux.seccomp: {0}")]
     Build(String),
+    #[error("linux.seccomp.flags: {0}")]
+    Flags(String),
     #[error("linux.seccomp: install filter: {0}")]
     Install(std::io::Error),
 }
@@ -42,9 +49,33 @@ pub struct Program {
     pub flags: u32,
 }
 
-fn native() -> Result<(TargetArch, Arch), SeccompError> {
+/// The ABIs an x86_64 kernel runs, each filtered with its own syscall numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Abi {
+    X86_64,
+    X32,
+    I386,
+}
+
+impl Abi {
+    fn table(self) -> &'static [(&'static str, i64)] {
+        match self {
+            Abi::X86_64 => syscalls_x86_64::SYSCALLS,
+            Abi::X32 => syscalls_x32::SYSCALLS,
+            Abi::I386 => syscalls_x86::SYSCALLS,
+        }
+    }
+    fn nr(self, name: &str) -> Option<i64> {
+        let t = self.table();
+        t.binary_search_by(|(n, _)| n.cmp(&name))
+            .ok()
+            .map(|i| t[i].1)
+    }
+}
+
+fn check_native() -> Result<(), SeccompError> {
     if cfg!(target_arch = "x86_64") {
-        Ok((TargetArch::x86_64, Arch::ScmpArchX86_64))
+        Ok(())
     } else {
         Err(SeccompError::Unsupported(format!(
             "seccomp is not supported on {} by Gantry yet",
@@ -53,11 +84,9 @@ fn native() -> Result<(TargetArch, Arch), SeccompError> {
     }
 }
 
+/// The native (x86_64) number of a syscall.
 pub fn syscall_nr(name: &str) -> Option<i64> {
-    let t = syscalls_x86_64::SYSCALLS;
-    t.binary_search_by(|(n, _)| n.cmp(&name))
-        .ok()
-        .map(|i| t[i].1)
+    Abi::X86_64.nr(name)
 }
 
 /// An action with its data, comparable so rules can be grouped by it.
@@ -172,49 +201,184 @@ fn add(map: &mut BTreeMap<i64, Vec<SeccompRule>>, nr: i64, rules: Vec<SeccompRul
     }
 }
 
-fn compile(
+/// `seccomp_data.arch` of the x86_64 (and x32) and i386 ABIs (linux/audit.h).
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// __X32_SYSCALL_BIT: x32 calls come with arch x86_64 and this bit in the number.
+const X32_BIT: u32 = 0x4000_0000;
+/// The action for calls through an ABI the profile does not list: libseccomp's default.
+const BAD_ARCH: u32 = libc::SECCOMP_RET_KILL_THREAD;
+/// The kernel's limit on a classic BPF program (BPF_MAXINSNS).
+const BPF_MAXINSNS: usize = 4096;
+
+const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const JA: u16 = 0x05; // BPF_JMP | BPF_JA
+const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// One ABI's part of a filter: seccompiler's program without its preamble (load arch, check
+/// it, kill), which leaves a self-contained body (load nr, rules, return) with relative jumps.
+fn body(
     rules: BTreeMap<i64, Vec<SeccompRule>>,
     mismatch: &Act,
     matched: &Act,
-    arch: TargetArch,
-) -> Result<BpfProgram, SeccompError> {
+) -> Result<Vec<sock_filter>, SeccompError> {
     let f = SeccompFilter::new(
         rules,
         mismatch.to_seccompiler(),
         matched.to_seccompiler(),
-        arch,
+        TargetArch::x86_64,
     )
     .map_err(|e| SeccompError::Build(e.to_string()))?;
-    let mut prog: BpfProgram = f
+    let prog: BpfProgram = f
         .try_into()
         .map_err(|e: seccompiler::BackendError| SeccompError::Build(e.to_string()))?;
-    // seccompiler's preamble kills calls from another ABI (instruction 2); give them this
-    // filter's mismatch action instead: the default for the base, ALLOW for the others.
-    let ret: u32 = mismatch.to_seccompiler().into();
-    if let Some(insn) = prog.get_mut(2) {
-        if insn.code == 0x06 {
-            insn.k = ret;
+    let preamble = [
+        insn(LD_W_ABS, 0, 0, 4),
+        insn(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        insn(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    let same =
+        |a: &sock_filter, b: &sock_filter| (a.code, a.jt, a.jf, a.k) == (b.code, b.jt, b.jf, b.k);
+    if prog.len() <= 3 || !prog.iter().zip(&preamble).all(|(a, b)| same(a, b)) {
+        return Err(SeccompError::Build(
+            "unexpected seccompiler program preamble".into(),
+        ));
+    }
+    Ok(prog[3..].to_vec())
+}
+
+/// What a filter does with the calls of one ABI.
+enum Part {
+    /// This filter's rules for the ABI.
+    Body(Vec<sock_filter>),
+    /// A listed ABI that another filter of the stack handles.
+    Allow,
+    /// An ABI the profile does not list.
+    BadArch,
+}
+
+impl Part {
+    fn code(self) -> Vec<sock_filter> {
+        match self {
+            Part::Body(b) => b,
+            Part::Allow => vec![insn(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW)],
+            Part::BadArch => vec![insn(RET_K, 0, 0, BAD_ARCH)],
         }
     }
-    Ok(prog)
+}
+
+/// A filter dispatching on the architecture (and, for arch x86_64, on the x32 bit) to what it
+/// does with each ABI's calls:
+///
+/// ```text
+///  0 ld arch; 1 jeq x86_64 ? 2 : 3; 2 ja L64
+///  3 jeq i386 ? 4 : 5; 4 ja L32; 5 ret BAD_ARCH
+///  L64: ld nr; jge X32_BIT ? next : native; jge 0x80000000 ? native : next; ja LX32
+///  native part | LX32: x32 part | L32: i386 part
+/// ```
+/// Numbers from 0x80000000 (-1 among them) are not x32 calls for the kernel either: they stay
+/// with the native part, where no rule matches them.
+fn assemble(native: Part, x32: Part, i386: Part) -> Result<BpfProgram, SeccompError> {
+    let (native, x32, i386) = (native.code(), x32.code(), i386.code());
+    let l64 = 6;
+    let native_at = l64 + 4;
+    let lx32 = native_at + native.len();
+    let l32 = lx32 + x32.len();
+    let total = l32 + i386.len();
+    if total > BPF_MAXINSNS {
+        return Err(SeccompError::Build(format!(
+            "a filter needs {total} BPF instructions, more than the kernel's {BPF_MAXINSNS}"
+        )));
+    }
+    let ja = |at: usize, to: usize| insn(JA, 0, 0, (to - at - 1) as u32);
+    let mut p = vec![
+        insn(LD_W_ABS, 0, 0, 4),
+        insn(JEQ_K, 0, 1, AUDIT_ARCH_X86_64),
+        ja(2, l64),
+        insn(JEQ_K, 0, 1, AUDIT_ARCH_I386),
+        ja(4, l32),
+        insn(RET_K, 0, 0, BAD_ARCH),
+        insn(LD_W_ABS, 0, 0, 0),
+        insn(JGE_K, 0, 2, X32_BIT),
+        insn(JGE_K, 1, 0, 0x8000_0000),
+        ja(l64 + 3, lx32),
+    ];
+    p.extend(native);
+    p.extend(x32);
+    p.extend(i386);
+    Ok(p)
+}
+
+/// The filters for one action group: per listed ABI, one filter applying its `rules` ->
+/// `matched`, else `mismatch`, to that ABI's calls and ALLOW to the other listed ABIs' (each
+/// ABI its own filter keeps each under the kernel's 4096 instructions); calls of an ABI not
+/// listed get BAD_ARCH from every filter.
+fn compile(
+    mut rules: BTreeMap<Abi, BTreeMap<i64, Vec<SeccompRule>>>,
+    abis: &[Abi],
+    mismatch: &Act,
+    matched: &Act,
+) -> Result<Vec<BpfProgram>, SeccompError> {
+    let mut out = Vec::new();
+    for &abi in abis {
+        let mut part = |a: Abi| -> Result<Part, SeccompError> {
+            Ok(if a == abi {
+                Part::Body(body(
+                    rules.remove(&a).unwrap_or_default(),
+                    mismatch,
+                    matched,
+                )?)
+            } else if abis.contains(&a) {
+                Part::Allow
+            } else {
+                Part::BadArch
+            })
+        };
+        let (n, x, i) = (part(Abi::X86_64)?, part(Abi::X32)?, part(Abi::I386)?);
+        out.push(assemble(n, x, i)?);
+    }
+    Ok(out)
 }
 
 pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
-    let (arch, native_arch) = native()?;
+    check_native()?;
     let archs = s.architectures().clone().unwrap_or_default();
-    if !archs.is_empty() && !archs.contains(&native_arch) && !archs.contains(&Arch::ScmpArchNative)
+    if !archs.is_empty()
+        && !archs.contains(&Arch::ScmpArchX86_64)
+        && !archs.contains(&Arch::ScmpArchNative)
     {
         return Err(SeccompError::Unsupported(format!(
-            "architectures {archs:?} do not include this machine's ({native_arch:?})"
+            "architectures {archs:?} do not include this machine's (ScmpArchX86_64)"
         )));
     }
-    let others: Vec<_> = archs
+    let mut abis = vec![Abi::X86_64];
+    for a in &archs {
+        match a {
+            Arch::ScmpArchX86 => abis.push(Abi::I386),
+            Arch::ScmpArchX32 => abis.push(Abi::X32),
+            _ => {}
+        }
+    }
+    abis.sort_unstable();
+    abis.dedup();
+    let foreign: Vec<_> = archs
         .iter()
-        .filter(|a| **a != native_arch && **a != Arch::ScmpArchNative)
+        .filter(|a| {
+            !matches!(
+                a,
+                Arch::ScmpArchX86_64 | Arch::ScmpArchNative | Arch::ScmpArchX86 | Arch::ScmpArchX32
+            )
+        })
         .collect();
-    if !others.is_empty() {
+    if !foreign.is_empty() {
         crate::logger::info(&format!(
-            "linux.seccomp: calls through the {others:?} ABIs get the default action (only {native_arch:?} rules are compiled)"
+            "linux.seccomp: architectures {foreign:?} never run on an x86_64 kernel; no rules are compiled for them"
         ));
     }
     if s.listener_path().is_some() {
@@ -229,7 +393,8 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
         libc::EPERM as u32,
     )?;
 
-    let mut groups: BTreeMap<Act, BTreeMap<i64, Vec<SeccompRule>>> = BTreeMap::new();
+    type Rules = BTreeMap<Abi, BTreeMap<i64, Vec<SeccompRule>>>;
+    let mut groups: BTreeMap<Act, Rules> = BTreeMap::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let act = action(sc.action(), sc.errno_ret(), default_errno)
             .map_err(|e| SeccompError::Unsupported(format!("syscalls[{i}]: {e}")))?;
@@ -238,43 +403,119 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
         }
         let rules = rules_for(sc.args().as_deref().unwrap_or_default())
             .map_err(|e| SeccompError::Build(format!("syscalls[{i}]: {e}")))?;
+        let group = groups.entry(act.clone()).or_default();
         for name in sc.names() {
-            // Names unknown on this architecture are skipped, as runc does.
-            if let Some(nr) = syscall_nr(name) {
-                add(groups.entry(act.clone()).or_default(), nr, rules.clone());
+            for abi in &abis {
+                // Names unknown to an ABI are skipped there, as runc does.
+                if let Some(nr) = abi.nr(name) {
+                    add(group.entry(*abi).or_default(), nr, rules.clone());
+                }
             }
         }
     }
 
     let mut filters = Vec::new();
     if default != Act::Allow {
-        let mut any = BTreeMap::new();
+        let mut any: Rules = BTreeMap::new();
         for rules in groups.values() {
-            for (nr, r) in rules {
-                add(&mut any, *nr, r.clone());
+            for (abi, by_nr) in rules {
+                for (nr, r) in by_nr {
+                    add(any.entry(*abi).or_default(), *nr, r.clone());
+                }
             }
         }
-        filters.push(compile(any, &default, &Act::Allow, arch)?);
+        filters.extend(compile(any, &abis, &default, &Act::Allow)?);
     }
     for (act, rules) in groups {
         if act != Act::Allow {
-            filters.push(compile(rules, &Act::Allow, &act, arch)?);
+            filters.extend(compile(rules, &abis, &Act::Allow, &act)?);
         }
     }
-    let mut flags = 0u32;
-    for f in s.flags().iter().flatten() {
-        flags |= match f {
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG as u32,
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => {
-                libc::SECCOMP_FILTER_FLAG_TSYNC as u32
-            }
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
-                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32
-            }
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 1 << 5,
-        };
-    }
+    let flags = filter_flags(s.flags().as_deref().unwrap_or_default())?;
     Ok(Program { filters, flags })
+}
+
+/// The flags Gantry applies, with their seccomp(2) values. SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+/// is not one: the kernel takes it only with NEW_LISTENER (a user-notification fd), and Gantry
+/// creates none (SCMP_ACT_NOTIFY is refused), so it is refused too rather than failing with a
+/// bare EINVAL at install.
+const FLAGS: [(LinuxSeccompFilterFlag, &str, u32); 3] = [
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
+    ),
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+        "SECCOMP_FILTER_FLAG_LOG",
+        libc::SECCOMP_FILTER_FLAG_LOG as u32,
+    ),
+    (
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32,
+    ),
+];
+
+/// Every flag runtime-spec names (features' knownFlags).
+pub const KNOWN_FLAGS: [&str; 4] = [
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+/// Whether the running kernel knows the filter flag `bits`: with a NULL program, seccomp(2)
+/// fails with EFAULT once the flags are accepted and EINVAL when they are not (libseccomp's
+/// probe); nothing is installed either way.
+fn kernel_knows(bits: u32) -> bool {
+    // SAFETY: a NULL sock_fprog is never dereferenced by us; the kernel rejects it (EFAULT)
+    // or the flags (EINVAL) before installing anything.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            bits,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+}
+
+/// The flags this Gantry applies on this kernel (features' supportedFlags).
+pub fn supported_flags() -> Vec<&'static str> {
+    let mut v: Vec<_> = FLAGS
+        .iter()
+        .filter(|(_, _, bits)| kernel_knows(*bits))
+        .map(|(_, name, _)| *name)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// linux.seccomp.flags as seccomp(2) flags: each one applied, or refused with its name.
+fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<u32, SeccompError> {
+    let mut bits = 0;
+    for f in flags {
+        if *f == LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv {
+            return Err(SeccompError::Flags(
+                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV applies only to a seccomp user-notification \
+                 listener (SCMP_ACT_NOTIFY, listenerPath), which Gantry does not support"
+                    .into(),
+            ));
+        }
+        let (_, name, b) = FLAGS
+            .iter()
+            .find(|(k, _, _)| k == f)
+            .ok_or_else(|| SeccompError::Flags(format!("{f:?} is not supported by Gantry")))?;
+        if !kernel_knows(*b) {
+            return Err(SeccompError::Flags(format!(
+                "{name} is not supported by this kernel"
+            )));
+        }
+        bits |= b;
+    }
+    Ok(bits)
 }
 
 /// Install the filters (the caller has set no_new_privs or holds CAP_SYS_ADMIN).
@@ -311,9 +552,12 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_known() {
-        assert!(syscalls_x86_64::SYSCALLS
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0));
+        for abi in [Abi::X86_64, Abi::X32, Abi::I386] {
+            assert!(abi.table().windows(2).all(|w| w[0].0 < w[1].0), "{abi:?}");
+        }
+        assert_eq!(Abi::I386.nr("sync"), Some(36));
+        assert_eq!(Abi::X32.nr("sync"), Some(162 | 0x4000_0000));
+        assert_eq!(Abi::X32.nr("rt_sigaction"), Some(512 | 0x4000_0000));
         assert_eq!(syscall_nr("read"), Some(0));
         assert_eq!(syscall_nr("unshare"), Some(272));
         assert_eq!(syscall_nr("no_such_call"), None);
@@ -321,14 +565,16 @@ mod tests {
 
     #[test]
     fn podman_default_profile_compiles() {
-        let text = std::fs::read_to_string(concat!(
+        // The shared test data lives beside the workspace (../shared), in CI as here.
+        let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../shared/data/seccomp-podman-4.3-default.json"
-        ));
-        let Ok(text) = text else { return };
+        );
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}: check out ../shared beside the workspace"));
         let p = build(&load(&text)).unwrap();
-        // base (default ERRNO) + the ERRNO(EPERM) group
-        assert_eq!(p.filters.len(), 2);
+        // base (default ERRNO) + the ERRNO(EPERM) group, each for x86_64, x32 and i386
+        assert_eq!(p.filters.len(), 6);
     }
 
     #[test]
@@ -337,6 +583,163 @@ mod tests {
             r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}"#,
         );
         assert!(build(&s).is_err());
+    }
+
+    #[test]
+    fn flags_are_applied_or_refused_by_name() {
+        let with = |flags: &str| {
+            load(&format!(
+                r#"{{"defaultAction": "SCMP_ACT_ERRNO", "flags": {flags}}}"#
+            ))
+        };
+        let p = build(&with(
+            r#"["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]"#,
+        ))
+        .unwrap();
+        assert_eq!(p.flags, 0b111);
+        let e = build(&with(r#"["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]"#))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("linux.seccomp.flags") && e.contains("WAIT_KILLABLE_RECV"),
+            "{e}"
+        );
+        assert!(!supported_flags().contains(&"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"));
+        assert!(supported_flags().iter().all(|f| KNOWN_FLAGS.contains(f)));
+    }
+
+    /// A classic BPF interpreter for what the filters use, run over `seccomp_data`.
+    fn run_bpf(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let word = |off: u32| -> u32 {
+            match off {
+                0 => nr,
+                4 => arch,
+                16..=63 => {
+                    let a = args[((off - 16) / 8) as usize];
+                    if off % 8 == 0 {
+                        a as u32
+                    } else {
+                        (a >> 32) as u32
+                    }
+                }
+                _ => panic!("load at {off}"),
+            }
+        };
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = &prog[pc];
+            pc += 1;
+            let jump = |c: bool| if c { i.jt as usize } else { i.jf as usize };
+            match i.code {
+                0x20 => acc = word(i.k),
+                0x54 => acc &= i.k,
+                0x05 => pc += i.k as usize,
+                0x15 => pc += jump(acc == i.k),
+                0x25 => pc += jump(acc > i.k),
+                0x35 => pc += jump(acc >= i.k),
+                0x45 => pc += jump(acc & i.k != 0),
+                0x06 => return i.k,
+                c => panic!("instruction {c:#x}"),
+            }
+        }
+    }
+
+    /// The stack's answer, as the kernel picks it: the most restrictive action.
+    fn verdict(p: &Program, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        p.filters
+            .iter()
+            .map(|f| run_bpf(f, arch, nr, args))
+            .min_by_key(|r| (r & libc::SECCOMP_RET_ACTION_FULL) as i32)
+            .unwrap_or(libc::SECCOMP_RET_ALLOW)
+    }
+
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const KILL: u32 = libc::SECCOMP_RET_KILL_THREAD;
+    const EPERM: u32 = libc::SECCOMP_RET_ERRNO | 1;
+    const X64: u32 = AUDIT_ARCH_X86_64;
+    const I386: u32 = AUDIT_ARCH_I386;
+    const NONE: [u64; 6] = [0; 6];
+
+    fn deny_sync(archs: &str) -> Program {
+        build(&load(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": {archs},
+                "syscalls": [{{"names": ["sync"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}}]}}"#
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn x32_and_i386_calls_cannot_bypass_a_deny_list() {
+        for archs in [
+            r#"["SCMP_ARCH_X86_64"]"#,
+            "null",
+            r#"["SCMP_ARCH_AARCH64", "SCMP_ARCH_X86_64"]"#,
+        ] {
+            let p = deny_sync(archs);
+            assert_eq!(verdict(&p, X64, 162, NONE), EPERM, "{archs}");
+            assert_eq!(verdict(&p, X64, 0, NONE), ALLOW, "{archs}");
+            // sync through x32 (arch x86_64, nr | 0x40000000) and through i386 (36).
+            assert_eq!(verdict(&p, X64, 162 | X32_BIT, NONE), KILL, "{archs}");
+            assert_eq!(verdict(&p, X64, 3 | X32_BIT, NONE), KILL, "{archs}");
+            assert_eq!(verdict(&p, I386, 36, NONE), KILL, "{archs}");
+            // Neither native nor x32 for the kernel (ENOSYS): no rule, the default.
+            assert_eq!(verdict(&p, X64, u32::MAX, NONE), ALLOW, "{archs}");
+            assert_eq!(verdict(&p, X64, 0x8000_00a2, NONE), ALLOW, "{archs}");
+            // An architecture an x86_64 kernel never reports.
+            assert_eq!(verdict(&p, 0xc000_00b7, 162, NONE), KILL, "{archs}");
+        }
+    }
+
+    #[test]
+    fn listed_x32_and_i386_are_filtered_with_their_numbers() {
+        let p = deny_sync(r#"["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]"#);
+        assert_eq!(verdict(&p, X64, 162, NONE), EPERM);
+        assert_eq!(verdict(&p, X64, 162 | X32_BIT, NONE), EPERM);
+        assert_eq!(verdict(&p, I386, 36, NONE), EPERM);
+        // Each ABI's own number for sync only: 36 is x86_64's getitimer, 162 i386's nanosleep.
+        assert_eq!(verdict(&p, X64, 36, NONE), ALLOW);
+        assert_eq!(verdict(&p, I386, 162, NONE), ALLOW);
+        assert_eq!(verdict(&p, X64, 36 | X32_BIT, NONE), ALLOW);
+
+        // An allow list with an argument condition: chmod(path, 0755) only.
+        let p = build(&load(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+                    {"names": ["chmod"], "action": "SCMP_ACT_ALLOW",
+                     "args": [{"index": 1, "value": 493, "op": "SCMP_CMP_EQ"}]}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(verdict(&p, X64, 0, NONE), ALLOW);
+        assert_eq!(verdict(&p, I386, 3, NONE), ALLOW);
+        assert_eq!(verdict(&p, I386, 4, NONE), EPERM); // write
+        assert_eq!(verdict(&p, I386, 15, [0, 0o755, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(verdict(&p, I386, 15, [0, 0o777, 0, 0, 0, 0]), EPERM);
+        assert_eq!(verdict(&p, X64, 90, [0, 0o755, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(verdict(&p, X64, X32_BIT, NONE), KILL); // x32 read, x32 not listed
+    }
+
+    #[test]
+    fn podman_profile_fits_the_kernel_limits() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/seccomp-podman-4.3-default.json"
+        );
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}: check out ../shared beside the workspace"));
+        let p = build(&load(&text)).unwrap();
+        assert!(p.filters.iter().all(|f| f.len() <= BPF_MAXINSNS));
+        // The kernel's limit on all filters a call runs through (MAX_INSNS_PER_PATH).
+        let path_len: usize = p.filters.iter().map(|f| f.len() + 4).sum();
+        assert!(path_len <= 32768, "{path_len}");
+        // Docker's numbers on each ABI: setns refused, read allowed.
+        for (arch, nr) in [(X64, 308), (X64, 308 | X32_BIT), (I386, 346)] {
+            assert_eq!(verdict(&p, arch, nr, NONE), EPERM, "{arch:#x} {nr}");
+        }
+        for (arch, nr) in [(X64, 0), (X64, X32_BIT), (I386, 3)] {
+            assert_eq!(verdict(&p, arch, nr, NONE), ALLOW, "{arch:#x} {nr}");
+        }
     }
 
     #[test]
