@@ -62,7 +62,7 @@ fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) 
     let state = hooks::author::read_state(std::io::stdin().lock())?;
     let spec = hooks::author::load_config(&state)?;
     let rootfs = hooks::author::rootfs_path(&state, &spec);
-    let pid = hooks::author::init_pid(&state)?;
+    let pid = gantry_gpu::hook::host_pid(hooks::author::init_pid(&state)?);
     gantry_gpu::inject::inject(pid, &rootfs, &plan, std::path::Path::new("/"), &ldconfig)?;
     Ok(())
 }

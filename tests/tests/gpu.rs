@@ -513,3 +513,240 @@ fn a_broken_nvml_falls_back_to_procfs() {
     let notes = v["notes"].to_string();
     assert!(notes.contains("nvmlInit"), "{notes}");
 }
+
+fn file_id(p: &Path) -> (u64, u64) {
+    let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.dev(), m.ino())
+}
+
+/// Created (not started) with the hook; returns the container's root as the host sees it.
+fn created(rt: &Rt, b: &Bundle, tag: &str) -> (String, i64, PathBuf) {
+    let id = unique_id(tag);
+    let o = rt.create(b, &id);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    (id, pid, PathBuf::from(format!("/proc/{pid}/root")))
+}
+
+/// GSP firmware, the persistence daemon's socket and the MPS pipe directory are the host's
+/// own files, bind-mounted (same inode), not copies.
+#[test]
+fn firmware_the_persistenced_socket_and_the_mps_directory_are_bind_mounted() {
+    use std::os::unix::fs::FileTypeExt;
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true");
+    let (id, _, root) = created(&rt, &b, "gpu-files");
+    let dr = f.root("driver-root");
+    for fw in ["gsp_ga10x.bin", "gsp_tu10x.bin"] {
+        let rel = format!("lib/firmware/nvidia/{VERSION}/{fw}");
+        assert_eq!(
+            std::fs::read(root.join(&rel)).unwrap(),
+            std::fs::read(dr.join(&rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    let sock = root.join("run/nvidia-persistenced/socket");
+    assert!(
+        std::fs::symlink_metadata(&sock)
+            .unwrap()
+            .file_type()
+            .is_socket(),
+        "the persistenced socket is not a socket in the container"
+    );
+    assert_eq!(
+        file_id(&sock),
+        file_id(&dr.join("run/nvidia-persistenced/socket"))
+    );
+    let mps = root.join("tmp/nvidia-mps");
+    assert_eq!(file_id(&mps), file_id(&dr.join("tmp/nvidia-mps")));
+    assert!(std::fs::symlink_metadata(mps.join("control"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    rt.ok(&["delete", "--force", &id]);
+
+    // Utility alone: no MPS directory (compute), but the socket and firmware.
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=0",
+            "NVIDIA_DRIVER_CAPABILITIES=utility",
+        ],
+        "true",
+    );
+    let (id, _, root) = created(&rt, &b, "gpu-files");
+    assert!(!root.join("tmp/nvidia-mps").exists());
+    assert!(root.join("run/nvidia-persistenced/socket").exists());
+    assert!(root
+        .join(format!("lib/firmware/nvidia/{VERSION}/gsp_ga10x.bin"))
+        .exists());
+    rt.ok(&["delete", "--force", &id]);
+}
+
+/// graphics and display: the selected GPU's DRM nodes (nvidia-drm), /dev/nvidia-modeset, the
+/// Vulkan and EGL ICD files and the GL libraries; nothing of compute.
+#[test]
+fn graphics_and_display_get_drm_nodes_modeset_and_icd_files() {
+    let f = FakeGpu::new(&["--nvidia-drm", "1"]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=1",
+            "NVIDIA_DRIVER_CAPABILITIES=graphics,display",
+        ],
+        "true",
+    );
+    let (id, pid, root) = created(&rt, &b, "gpu-gfx");
+    assert_eq!(rdev(&root.join("dev/nvidia-modeset")), (195, 254));
+    // NVIDIA GPU 1 is card1 / renderD129 here (no AMD or Intel GPUs).
+    assert_eq!(rdev(&root.join("dev/dri/card1")), (226, 1));
+    assert_eq!(rdev(&root.join("dev/dri/renderD129")), (226, 129));
+    assert!(!root.join("dev/dri/card0").exists(), "GPU 0's card");
+    assert!(
+        !root.join("dev/nvidia-uvm").exists(),
+        "compute not asked for"
+    );
+    let dr = f.root("driver-root");
+    for icd in [
+        "usr/share/vulkan/icd.d/nvidia_icd.json",
+        "usr/share/glvnd/egl_vendor.d/10_nvidia.json",
+        "usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json",
+    ] {
+        assert_eq!(
+            std::fs::read(root.join(icd)).unwrap(),
+            std::fs::read(dr.join(icd)).unwrap(),
+            "{icd}"
+        );
+    }
+    let lib = root.join("usr/lib64");
+    assert!(lib.join(format!("libGLX_nvidia.so.{VERSION}")).is_file());
+    assert_eq!(
+        std::fs::read_link(lib.join("libEGL_nvidia.so.0")).unwrap(),
+        PathBuf::from(format!("libEGL_nvidia.so.{VERSION}"))
+    );
+    assert!(!lib.join(format!("libcuda.so.{VERSION}")).exists());
+    let list = devices_list(pid);
+    for rule in ["c 226:1 rw", "c 226:129 rw", "c 195:254 rw"] {
+        assert!(list.lines().any(|l| l == rule), "{rule} not in {list}");
+    }
+    assert!(!list.lines().any(|l| l == "c 226:128 rw"), "{list}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+/// A Debian-like image (it has /usr/lib/x86_64-linux-gnu) gets the libraries there, compat32
+/// puts the 32-bit ones into /usr/lib/i386-linux-gnu, video brings the codec libraries, and
+/// the container's ld.so.cache lists both.
+#[test]
+fn debian_image_compat32_and_video() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=0",
+            "NVIDIA_DRIVER_CAPABILITIES=compute,video,compat32",
+        ],
+        "true",
+    );
+    std::fs::create_dir_all(b.rootfs().join("usr/lib/x86_64-linux-gnu")).unwrap();
+    let (id, _, root) = created(&rt, &b, "gpu-deb");
+    let lib = root.join("usr/lib/x86_64-linux-gnu");
+    for l in ["libcuda.so", "libnvidia-encode.so", "libnvcuvid.so"] {
+        assert!(lib.join(format!("{l}.{VERSION}")).is_file(), "{l} missing");
+    }
+    assert!(
+        !root.join("usr/lib64").exists(),
+        "a Debian image has no lib64"
+    );
+    let lib32 = root.join(format!("usr/lib/i386-linux-gnu/libcuda.so.{VERSION}"));
+    let head = std::fs::read(&lib32).unwrap();
+    assert_eq!(&head[..5], b"\x7fELF\x01", "not a 32-bit ELF");
+    let cache = Command::new("/sbin/ldconfig")
+        .arg("-p")
+        .arg("-C")
+        .arg(root.join("etc/ld.so.cache"))
+        .output()
+        .unwrap();
+    let cache = String::from_utf8_lossy(&cache.stdout);
+    assert!(
+        cache.contains("libcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1"),
+        "{cache}"
+    );
+    assert!(
+        cache.contains("libcuda.so.1 (libc6) => /usr/lib/i386-linux-gnu/libcuda.so.1"),
+        "{cache}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+/// The hook works at each hook point that runs before pivot_root: createContainer (run by the
+/// container's init, in its namespaces) and prestart as well as createRuntime. The node opens
+/// (ENXIO from the node itself: neither the mount nor the device cgroup refused it).
+#[test]
+fn the_hook_works_as_create_container_and_prestart() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    for stage in ["createContainer", "prestart"] {
+        let mut b = f.bundle(
+            &["NVIDIA_VISIBLE_DEVICES=0"],
+            "ls /usr/lib64/libcuda.so.1; head -c1 /dev/nvidia0 2>&1; true",
+        );
+        b.edit(|c| {
+            let h = c["hooks"]["createRuntime"].take();
+            c["hooks"] = json!({ stage: h });
+        });
+        let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-stage"));
+        assert_eq!(code, 0, "{stage}: {err}");
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            l.first().copied(),
+            Some("/usr/lib64/libcuda.so.1"),
+            "{stage}: {out}"
+        );
+        assert!(
+            l.get(1)
+                .is_some_and(|l| l.contains("No such device or address")),
+            "{stage}: {out}"
+        );
+    }
+}
+
+/// NVIDIA_REQUIRE_DRIVER, _ARCH and _BRAND that the host does not meet refuse the container:
+/// create fails naming the variable, and no container is left.
+#[test]
+fn unmet_driver_arch_and_brand_requirements_refuse_the_container() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    for req in [
+        "NVIDIA_REQUIRE_DRIVER=driver>=999",
+        "NVIDIA_REQUIRE_ARCH=arch>=9.0",
+        "NVIDIA_REQUIRE_BRAND=brand=geforce",
+    ] {
+        let var = req.split('=').next().unwrap();
+        let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0", req], "true");
+        let id = unique_id("gpu-req");
+        let o = rt.create(&b, &id);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{req} was not refused");
+        assert!(err.contains(var), "{req}: {err}");
+        assert!(rt.state(&id).is_none(), "{req}: a container was left");
+        assert!(rt.ids().is_empty(), "{req}: {:?} left", rt.ids());
+
+        // The same through `list`: its exit code says so (no pipe hides it).
+        let (ok, _, err) = f.gpu(&["list", "-e", "NVIDIA_VISIBLE_DEVICES=0", "-e", req]);
+        assert!(!ok, "list accepted {req}");
+        assert!(err.contains(var), "{err}");
+    }
+    // Met ones pass; with no GPU selected the GPU constraints cannot hold and are noted.
+    let (ok, out, err) = f.gpu(&[
+        "list",
+        "-e",
+        "NVIDIA_VISIBLE_DEVICES=none",
+        "-e",
+        "NVIDIA_REQUIRE_BRAND=brand=geforce",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("brand=geforce (no GPU selected)"), "{out}");
+    let (ok, _, err) = f.gpu(&["list", "-e", "NVIDIA_REQUIRE_BRAND=brand=geforce"]);
+    assert!(!ok, "list without a GPU request succeeded");
+    assert!(err.contains("no GPU requested"), "{err}");
+}
