@@ -38,6 +38,14 @@ pub fn plan_for(roots: &Roots, req: &Request, targets: &LibTargets) -> Result<(I
         ));
     }
     plan.notes.extend(inv.notes.iter().cloned());
+    if !plan.refused.is_empty() {
+        anyhow::bail!(
+            "device nodes under {} disagree with {}: {}",
+            roots.dev_root.display(),
+            roots.proc("devices").display(),
+            plan.refused.join("; ")
+        );
+    }
     Ok((inv, plan))
 }
 

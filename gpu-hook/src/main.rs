@@ -80,32 +80,7 @@ fn info(roots: &Roots, format: Format) -> Result<()> {
                     d.source
                 );
             }
-            println!(
-                "{:<7} {:<5} {:<14} {:<42} NAME",
-                "VENDOR", "INDEX", "PCI", "UUID"
-            );
-            for g in &inv.gpus {
-                println!(
-                    "{:<7} {:<5} {:<14} {:<42} {}{}",
-                    g.vendor.to_string(),
-                    g.index,
-                    g.pci_bus_id,
-                    g.uuid.as_deref().unwrap_or("-"),
-                    g.name,
-                    if g.mig_enabled { " [MIG]" } else { "" }
-                );
-                for m in &g.migs {
-                    println!(
-                        "{:<7} {:<5} {:<14} {:<42} MIG gi {} ci {}",
-                        "",
-                        format!("{}:{}", g.index, m.index),
-                        "",
-                        m.uuid.as_deref().unwrap_or("-"),
-                        m.gpu_instance,
-                        m.compute_instance
-                    );
-                }
-            }
+            print!("{}", inv.table());
             for n in &inv.notes {
                 eprintln!("note: {n}");
             }

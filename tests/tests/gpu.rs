@@ -750,3 +750,65 @@ fn unmet_driver_arch_and_brand_requirements_refuse_the_container() {
     assert!(!ok, "list without a GPU request succeeded");
     assert!(err.contains("no GPU requested"), "{err}");
 }
+
+/// `info`'s table shows each GPU's minor, MIG mode and MIG device count.
+#[test]
+fn info_table_shows_minor_mig_mode_and_mig_count() {
+    let f = FakeGpu::new(&["--nvidia", "2", "--mig-gpu", "1"]);
+    let (ok, out, err) = f.gpu(&["info"]);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["VENDOR", "INDEX", "MINOR", "PCI", "UUID", "MIG", "MIGS", "NAME"]
+    );
+    assert_eq!(rows[1][..3], ["nvidia", "0", "0"], "{out}");
+    assert_eq!(rows[1][5..7], ["off", "0"], "{out}");
+    assert_eq!(rows[2][..3], ["nvidia", "1", "1"], "{out}");
+    assert_eq!(rows[2][5..7], ["on", "2"], "{out}");
+    assert!(rows[3][0] == "1:0" && rows[4][0] == "1:1", "{out}");
+}
+
+/// /proc/devices is the truth for the dynamic majors: a uvm node under the dev root made with
+/// another major is refused for a container that needs it (compute), and not used.
+#[test]
+fn a_uvm_node_with_the_wrong_major_is_refused() {
+    let f = FakeGpu::new(&["--uvm-node-major", "240"]);
+    let rt = Rt::new();
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true");
+    let id = unique_id("gpu-major");
+    let o = rt.create(&b, &id);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a wrong uvm node was accepted");
+    assert!(
+        err.contains("/dev/nvidia-uvm is 240:0 but /proc/devices gives nvidia-uvm major 509"),
+        "{err}"
+    );
+    assert!(rt.state(&id).is_none() && rt.ids().is_empty());
+    let (ok, _, err) = f.gpu(&["list", "-e", "NVIDIA_VISIBLE_DEVICES=0"]);
+    assert!(!ok && err.contains("nvidia-uvm major 509"), "{err}");
+    let (ok, out, _) = f.gpu(&["info"]);
+    assert!(
+        ok && out.contains("refused /dev/nvidia-uvm is 240:0"),
+        "{out}"
+    );
+
+    // Utility only needs no uvm node: that container starts, without it.
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=0",
+            "NVIDIA_DRIVER_CAPABILITIES=utility",
+        ],
+        "ls /dev/nvidia-uvm 2>&1; ls /dev/nvidia0",
+    );
+    let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-major"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("No such file") && out.contains("/dev/nvidia0"),
+        "{out}"
+    );
+}

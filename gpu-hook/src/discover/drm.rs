@@ -81,6 +81,7 @@ pub fn discover(roots: &Roots, vendor: Vendor, notes: &mut Vec<String>) -> Vec<G
             nodes,
             mig_enabled: false,
             migs: Vec::new(),
+            refused: Vec::new(),
         });
     }
     gpus
