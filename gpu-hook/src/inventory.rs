@@ -107,7 +107,8 @@ pub struct Mig {
 #[derive(Debug, Clone, Serialize)]
 pub struct Gpu {
     pub vendor: Vendor,
-    /// The index among this vendor's GPUs (NVML order for NVIDIA, DRM card order otherwise).
+    /// The index among this vendor's GPUs (NVML order for NVIDIA, KFD topology order for
+    /// AMD, DRM card order for Intel).
     pub index: u32,
     pub uuid: Option<String>,
     pub name: String,

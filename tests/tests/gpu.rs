@@ -812,3 +812,31 @@ fn a_uvm_node_with_the_wrong_major_is_refused() {
         "{out}"
     );
 }
+
+/// AMD GPUs are numbered as ROCm numbers them, by the KFD topology: with the topology in
+/// reverse card order, AMD_VISIBLE_DEVICES=1 is card0 / renderD128 (KFD node 2), with /dev/kfd.
+#[test]
+fn amd_indices_follow_the_kfd_topology() {
+    let f = FakeGpu::new(&["--nvidia", "0", "--amd", "2", "--kfd-reverse", "1"]);
+    let rt = Rt::new();
+    let b = f.bundle(&["AMD_VISIBLE_DEVICES=1"], "true");
+    let (id, pid, root) = created(&rt, &b, "gpu-kfd");
+    assert_eq!(rdev(&root.join("dev/dri/card0")), (226, 0));
+    assert_eq!(rdev(&root.join("dev/dri/renderD128")), (226, 128));
+    assert!(
+        !root.join("dev/dri/card1").exists(),
+        "AMD GPU 0 is card1 here"
+    );
+    assert!(!root.join("dev/dri/renderD129").exists());
+    let kfd = rdev(&f.root("dev-root/dev/kfd"));
+    assert_eq!(rdev(&root.join("dev/kfd")), kfd);
+    let list = devices_list(pid);
+    assert!(list.lines().any(|l| l == "c 226:128 rw"), "{list}");
+    assert!(!list.lines().any(|l| l == "c 226:129 rw"), "{list}");
+    rt.ok(&["delete", "--force", &id]);
+    let (ok, out, err) = f.gpu(&["info", "--format", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gpus"][0]["pci_bus_id"], "0000:42:00.0");
+    assert_eq!(v["gpus"][1]["pci_bus_id"], "0000:41:00.0");
+}
