@@ -21,9 +21,66 @@ fn rdev(p: &Path) -> (u32, u32) {
     )
 }
 
-fn devices_list(pid: i64) -> String {
+/// How this host mounts cgroups.
+#[derive(Debug, PartialEq, Eq)]
+enum Cgroups {
+    /// v1 controllers only.
+    Legacy,
+    /// v1 controllers (devices among them) and a cgroup2 mount at /sys/fs/cgroup/unified.
+    Hybrid,
+    /// cgroup2 at /sys/fs/cgroup, no v1 devices controller.
+    Unified,
+}
+
+fn cgroups() -> Cgroups {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        Cgroups::Unified
+    } else if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        Cgroups::Hybrid
+    } else {
+        Cgroups::Legacy
+    }
+}
+
+/// The container's v1 devices.list, or `None` on a pure cgroup v2 host, where device access is
+/// a BPF program with no list to read (there the rules are proved by opening the nodes, in
+/// cgroup_v2_device_program_is_extended_for_the_gpu). It asserts the container's v2 cgroup
+/// has a device program attached then, the hook's work being to extend it.
+fn devices_list(pid: i64) -> Option<String> {
+    if cgroups() == Cgroups::Unified {
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let rel = cg
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("a v2 cgroup");
+        let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        assert!(dir.join("cgroup.procs").exists(), "{}", dir.display());
+        return None;
+    }
     let cg = proc_cgroup(pid, "devices").unwrap();
-    std::fs::read_to_string(v1_cgroup_dir("devices", &cg).join("devices.list")).unwrap()
+    Some(std::fs::read_to_string(v1_cgroup_dir("devices", &cg).join("devices.list")).unwrap())
+}
+
+/// A container's device rules as v1 lists them; `None` on a pure v2 host (see devices_list).
+struct DevList(Option<String>);
+
+impl DevList {
+    /// The rule is listed (always on v2, where there is no list to read).
+    fn allows(&self, rule: &str) -> bool {
+        self.0.as_ref().is_none_or(|l| l.lines().any(|x| x == rule))
+    }
+    /// No rule starts with `prefix` (always on v2).
+    fn lacks(&self, prefix: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|l| !l.lines().any(|x| x.starts_with(prefix)))
+    }
+}
+
+impl std::fmt::Display for DevList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_deref().unwrap_or("(cgroup v2: no list)"))
+    }
 }
 
 fn uvm_major(f: &FakeGpu) -> u32 {
@@ -58,10 +115,10 @@ fn nvidia_gpu_1_gets_its_node_libraries_and_cgroup_rule() {
     );
 
     // The device cgroup allows 195:1 and not 195:0.
-    let list = devices_list(pid);
-    assert!(list.lines().any(|l| l == "c 195:1 rw"), "{list}");
-    assert!(list.lines().any(|l| l == "c 195:255 rw"), "{list}");
-    assert!(!list.lines().any(|l| l.starts_with("c 195:0 ")), "{list}");
+    let list = DevList(devices_list(pid));
+    assert!(list.allows("c 195:1 rw"), "{list}");
+    assert!(list.allows("c 195:255 rw"), "{list}");
+    assert!(list.lacks("c 195:0 "), "{list}");
 
     // Compute and utility libraries of the running driver's version, soname links, and an
     // ld.so.cache that lists libcuda.so.1.
@@ -296,11 +353,8 @@ fn a_mig_device_gets_its_gpu_and_caps_nodes() {
     );
     assert_eq!(rdev(&root.join("dev/nvidia1")), (195, 1));
     assert!(!root.join("dev/nvidia0").exists());
-    let list = devices_list(pid);
-    assert!(
-        list.lines().any(|l| l == format!("c {caps}:157 rw")),
-        "{list}"
-    );
+    let list = DevList(devices_list(pid));
+    assert!(list.allows(&format!("c {caps}:157 rw")), "{list}");
     rt.ok(&["delete", "--force", &id]);
 }
 
@@ -330,15 +384,15 @@ fn amd_and_intel_gpus_by_annotation_and_env() {
         !root.join("usr/lib64").exists(),
         "no NVIDIA files for AMD and Intel"
     );
-    let list = devices_list(pid);
+    let list = DevList(devices_list(pid));
     for rule in [
         "c 226:129 rw",
         "c 226:130 rw",
         &format!("c {}:{} rw", kfd.0, kfd.1),
     ] {
-        assert!(list.lines().any(|l| l == rule), "{rule} not in {list}");
+        assert!(list.allows(rule), "{rule} not in {list}");
     }
-    assert!(!list.lines().any(|l| l.starts_with("c 226:128 ")), "{list}");
+    assert!(list.lacks("c 226:128 "), "{list}");
     rt.ok(&["delete", "--force", &id]);
 
     // An AMD index that does not exist names the ones that do.
@@ -385,12 +439,18 @@ fn injection_into_a_user_namespaced_container() {
     assert!(l[2].contains("No such device or address"), "{out}");
 }
 
-/// On cgroup v2 (the unified hierarchy here) the runtime's device program denies the GPU
-/// nodes until the hook extends it: the injected node opens, other devices stay denied.
+/// On cgroup v2 the runtime's device program denies the GPU nodes until the hook extends it:
+/// the injected node opens, other devices stay denied. On a pure v2 host the container goes to
+/// the default cgroup root (any runtime); on a hybrid one Gantry puts it on the unified mount
+/// (`--cgroup-root`, which runc lacks); a v1-only host has no v2 to test, and says so.
 #[test]
 fn cgroup_v2_device_program_is_extended_for_the_gpu() {
-    let unified = Path::new("/sys/fs/cgroup/unified");
-    if !is_gantry() || !unified.join("cgroup.procs").exists() {
+    let mode = cgroups();
+    if mode == Cgroups::Legacy || (mode == Cgroups::Hybrid && !is_gantry()) {
+        eprintln!(
+            "cgroup v2 test not run: {mode:?} cgroups with {:?}",
+            runtime_bin()
+        );
         return;
     }
     let f = FakeGpu::new(&[]);
@@ -405,7 +465,11 @@ fn cgroup_v2_device_program_is_extended_for_the_gpu() {
         c["linux"]["devices"] =
             json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
     });
-    let o = run_on_unified(&rt, &b, &id);
+    let o = if mode == Cgroups::Unified {
+        rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id])
+    } else {
+        run_on_unified(&rt, &b, &id)
+    };
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let l: Vec<&str> = out.lines().collect();
@@ -625,11 +689,11 @@ fn graphics_and_display_get_drm_nodes_modeset_and_icd_files() {
         PathBuf::from(format!("libEGL_nvidia.so.{VERSION}"))
     );
     assert!(!lib.join(format!("libcuda.so.{VERSION}")).exists());
-    let list = devices_list(pid);
+    let list = DevList(devices_list(pid));
     for rule in ["c 226:1 rw", "c 226:129 rw", "c 195:254 rw"] {
-        assert!(list.lines().any(|l| l == rule), "{rule} not in {list}");
+        assert!(list.allows(rule), "{rule} not in {list}");
     }
-    assert!(!list.lines().any(|l| l == "c 226:128 rw"), "{list}");
+    assert!(list.lacks("c 226:128 rw"), "{list}");
     rt.ok(&["delete", "--force", &id]);
 }
 
@@ -830,9 +894,9 @@ fn amd_indices_follow_the_kfd_topology() {
     assert!(!root.join("dev/dri/renderD129").exists());
     let kfd = rdev(&f.root("dev-root/dev/kfd"));
     assert_eq!(rdev(&root.join("dev/kfd")), kfd);
-    let list = devices_list(pid);
-    assert!(list.lines().any(|l| l == "c 226:128 rw"), "{list}");
-    assert!(!list.lines().any(|l| l == "c 226:129 rw"), "{list}");
+    let list = DevList(devices_list(pid));
+    assert!(list.allows("c 226:128 rw"), "{list}");
+    assert!(list.lacks("c 226:129 rw"), "{list}");
     rt.ok(&["delete", "--force", &id]);
     let (ok, out, err) = f.gpu(&["info", "--format", "json"]);
     assert!(ok, "{err}");
