@@ -904,3 +904,22 @@ fn amd_indices_follow_the_kfd_topology() {
     assert_eq!(v["gpus"][0]["pci_bus_id"], "0000:42:00.0");
     assert_eq!(v["gpus"][1]["pci_bus_id"], "0000:41:00.0");
 }
+
+/// A driver library in a directory only ld.so.conf names (/usr/lib/nvidia) is found through
+/// the driver root's ld.so.cache and injected.
+#[test]
+fn a_library_found_through_the_ld_so_cache_is_injected() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true");
+    let (id, _, root) = created(&rt, &b, "gpu-ldcache");
+    let lib = format!("libnvidia-pkcs11.so.{VERSION}");
+    assert_eq!(
+        file_id(&root.join("usr/lib64").join(&lib)),
+        file_id(&f.root("driver-root/usr/lib/nvidia").join(&lib))
+    );
+    assert!(root
+        .join(format!("usr/lib64/libcuda.so.{VERSION}"))
+        .is_file());
+    rt.ok(&["delete", "--force", &id]);
+}
