@@ -74,6 +74,16 @@ pub fn generate(
         vendors: vec![Vendor::Nvidia],
     };
     let common: Plan = plan::build(roots, inv, &sel, caps, targets);
+    let mut refused = common.refused.clone();
+    for g in inv.of(Vendor::Nvidia) {
+        refused.extend(g.refused.iter().map(|r| r.to_string()));
+    }
+    if !refused.is_empty() {
+        return Err(format!(
+            "device nodes disagree with /proc/devices: {}",
+            refused.join("; ")
+        ));
+    }
     let mounts: Vec<Value> = common
         .mounts
         .iter()

@@ -38,6 +38,14 @@ pub fn plan_for(roots: &Roots, req: &Request, targets: &LibTargets) -> Result<(I
         ));
     }
     plan.notes.extend(inv.notes.iter().cloned());
+    if !plan.refused.is_empty() {
+        anyhow::bail!(
+            "device nodes under {} disagree with {}: {}",
+            roots.dev_root.display(),
+            roots.proc("devices").display(),
+            plan.refused.join("; ")
+        );
+    }
     Ok((inv, plan))
 }
 
@@ -55,7 +63,7 @@ pub fn run(roots: &Roots, opts: &HookOpts, stdin: impl std::io::Read) -> Result<
         return Ok(()); // no GPU asked for
     }
     let rootfs = hooks::author::rootfs_path(&state, &spec);
-    let pid = hooks::author::init_pid(&state)?;
+    let pid = host_pid(hooks::author::init_pid(&state)?);
     let root =
         pathrs::Root::open(&rootfs).with_context(|| format!("open rootfs {}", rootfs.display()))?;
     let targets = LibTargets::for_image(|p: &Path| root.resolve(p).is_ok());
@@ -67,4 +75,41 @@ pub fn run(roots: &Roots, opts: &HookOpts, stdin: impl std::io::Read) -> Result<
         crate::cgroup::allow(pid, &plan.devices).context("device cgroup")?;
     }
     Ok(())
+}
+
+/// The state's pid as /proc (the host's, before pivot_root) numbers it. A runtime that runs
+/// createContainer hooks from the container's init inside its new PID namespace may pass the
+/// init's own view of itself (runc passes 1). When this process is in a PID namespace below
+/// /proc's (several `NSpid` entries), the state's pid is one of that namespace: the ancestor
+/// whose innermost pid it is.
+pub fn host_pid(pid: i32) -> i32 {
+    let nspids = |p: &str| -> Option<(Vec<i32>, i32)> {
+        let text = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k)).map(str::trim);
+        let ns = field("NSpid:")?
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        Some((ns, field("PPid:")?.parse().ok()?))
+    };
+    let Some((mine, mut parent)) = nspids("self") else {
+        return pid;
+    };
+    if mine.len() < 2 {
+        return pid;
+    }
+    let depth = mine.len();
+    while parent > 1 {
+        let Some((ns, pp)) = nspids(&parent.to_string()) else {
+            break;
+        };
+        if ns.len() < depth {
+            break; // left our PID namespace
+        }
+        if ns.len() == depth && ns.last() == Some(&pid) {
+            return parent;
+        }
+        parent = pp;
+    }
+    pid
 }

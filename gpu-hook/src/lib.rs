@@ -12,6 +12,7 @@ pub mod discover;
 pub mod hook;
 pub mod inject;
 pub mod inventory;
+pub mod ldcache;
 pub mod libs;
 pub mod majors;
 pub mod plan;

@@ -109,13 +109,44 @@ fn existing(roots: &Roots, dirs: &[&str]) -> Vec<PathBuf> {
     out
 }
 
-/// The driver root's 64-bit library directories (host paths), in search order.
+/// The driver root's 64-bit library directories (host paths), in search order: those of the
+/// driver root's /etc/ld.so.cache (where the dynamic loader finds the driver, wherever
+/// ld.so.conf put it), then the standard ones.
 pub fn lib_dirs(roots: &Roots) -> Vec<PathBuf> {
-    existing(roots, LIB64_DIRS)
+    with_cache_dirs(roots, true, existing(roots, LIB64_DIRS))
 }
 
 pub fn lib32_dirs(roots: &Roots) -> Vec<PathBuf> {
-    existing(roots, LIB32_DIRS)
+    with_cache_dirs(roots, false, existing(roots, LIB32_DIRS))
+}
+
+fn with_cache_dirs(roots: &Roots, is64: bool, fixed: Vec<PathBuf>) -> Vec<PathBuf> {
+    let Ok(bytes) = std::fs::read(roots.driver("/etc/ld.so.cache")) else {
+        return fixed;
+    };
+    let Some(entries) = crate::ldcache::parse(&bytes) else {
+        return fixed;
+    };
+    let mut out: Vec<PathBuf> = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.is_x86_64() == is64 && e.is_elf_libc6())
+    {
+        if let Some(dir) = Path::new(&e.path).parent() {
+            let host = roots.driver(dir);
+            if host.is_dir() && !out.contains(&host) {
+                out.push(host);
+            }
+        }
+    }
+    let canon: Vec<_> = out.iter().map(|d| std::fs::canonicalize(d).ok()).collect();
+    for d in fixed {
+        let c = std::fs::canonicalize(&d).ok();
+        if !out.contains(&d) && !canon.contains(&c) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// A driver library found on the host: the versioned file and the sonames linking to it.

@@ -62,7 +62,7 @@ fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) 
     let state = hooks::author::read_state(std::io::stdin().lock())?;
     let spec = hooks::author::load_config(&state)?;
     let rootfs = hooks::author::rootfs_path(&state, &spec);
-    let pid = hooks::author::init_pid(&state)?;
+    let pid = gantry_gpu::hook::host_pid(hooks::author::init_pid(&state)?);
     gantry_gpu::inject::inject(pid, &rootfs, &plan, std::path::Path::new("/"), &ldconfig)?;
     Ok(())
 }
@@ -80,32 +80,7 @@ fn info(roots: &Roots, format: Format) -> Result<()> {
                     d.source
                 );
             }
-            println!(
-                "{:<7} {:<5} {:<14} {:<42} NAME",
-                "VENDOR", "INDEX", "PCI", "UUID"
-            );
-            for g in &inv.gpus {
-                println!(
-                    "{:<7} {:<5} {:<14} {:<42} {}{}",
-                    g.vendor.to_string(),
-                    g.index,
-                    g.pci_bus_id,
-                    g.uuid.as_deref().unwrap_or("-"),
-                    g.name,
-                    if g.mig_enabled { " [MIG]" } else { "" }
-                );
-                for m in &g.migs {
-                    println!(
-                        "{:<7} {:<5} {:<14} {:<42} MIG gi {} ci {}",
-                        "",
-                        format!("{}:{}", g.index, m.index),
-                        "",
-                        m.uuid.as_deref().unwrap_or("-"),
-                        m.gpu_instance,
-                        m.compute_instance
-                    );
-                }
-            }
+            print!("{}", inv.table());
             for n in &inv.notes {
                 eprintln!("note: {n}");
             }

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::inventory::{Node, Refused};
+
 /// The fixed majors: the NVIDIA GPU/control nodes and DRM.
 pub const NVIDIA: u32 = 195;
 pub const DRM: u32 = 226;
@@ -11,6 +13,8 @@ pub const DRM: u32 = 226;
 #[derive(Debug, Clone, Default)]
 pub struct Majors {
     by_name: HashMap<String, u32>,
+    /// Whether /proc/devices was read: without it no node can be checked.
+    known: bool,
 }
 
 impl Majors {
@@ -39,7 +43,40 @@ impl Majors {
                 }
             }
         }
-        Majors { by_name }
+        Majors {
+            by_name,
+            known: true,
+        }
+    }
+
+    /// Checks a node found under the dev root against the major /proc/devices gives the
+    /// module `name` (`None` for `nvidia`: its fixed 195 when unlisted). A node whose major
+    /// disagrees, or whose module is not listed at all, is some other device or a stale node
+    /// of an unloaded module: refused, never injected.
+    pub fn check(&self, node: &Node, name: &str) -> Result<(), Refused> {
+        if !self.known {
+            return Ok(());
+        }
+        let want = match name {
+            "nvidia" => Some(self.nvidia()),
+            "drm" => Some(self.get("drm").unwrap_or(DRM)),
+            _ => self.get(name),
+        };
+        let why = match want {
+            Some(w) if w == node.major => return Ok(()),
+            Some(w) => format!(
+                "is {}:{} but /proc/devices gives {name} major {w}",
+                node.major, node.minor
+            ),
+            None => format!(
+                "is {}:{} but /proc/devices lists no {name} (module not loaded)",
+                node.major, node.minor
+            ),
+        };
+        Err(Refused {
+            path: node.path.clone(),
+            why,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<u32> {
@@ -78,6 +115,29 @@ mod tests {
         assert_eq!(m.nvidia_caps(), Some(235));
         assert_eq!(m.kfd(), Some(507));
         assert_eq!(m.get("sd"), None, "block majors are not character majors");
+    }
+
+    #[test]
+    fn a_node_with_another_major_is_refused() {
+        let m = Majors::parse(DEVICES);
+        let node = |major| Node {
+            path: "/dev/nvidia-uvm".into(),
+            major,
+            minor: 0,
+        };
+        assert!(m.check(&node(234), "nvidia-uvm").is_ok());
+        let e = m.check(&node(240), "nvidia-uvm").unwrap_err().to_string();
+        assert!(e.contains("/dev/nvidia-uvm is 240:0"), "{e}");
+        assert!(e.contains("nvidia-uvm major 234"), "{e}");
+        let e = Majors::parse("Character devices:\n195 nvidia\n")
+            .check(&node(234), "nvidia-uvm")
+            .unwrap_err();
+        assert!(e.why.contains("module not loaded"), "{e}");
+        assert!(m.check(&node(195), "nvidia").is_ok());
+        assert!(
+            Majors::default().check(&node(1), "kfd").is_ok(),
+            "unknown without /proc/devices"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Plan {
     /// Container library directories whose ld.so.cache entries must be refreshed.
     pub ldconfig_dirs: Vec<PathBuf>,
     pub notes: Vec<String>,
+    /// Nodes the container needs that /proc/devices contradicts: the plan must not be applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 /// Where libraries go in the container.
@@ -123,7 +126,14 @@ pub fn build(
 ) -> Plan {
     let mut plan = Plan::default();
     let has = |c| caps.contains(&c);
+    let refuse = |plan: &mut Plan, path: &str| {
+        for r in inv.refused.iter().filter(|r| r.path == Path::new(path)) {
+            plan.refused.push(r.to_string());
+        }
+    };
     for p in &sel.picked {
+        plan.refused
+            .extend(p.gpu.refused.iter().map(|r| r.to_string()));
         for n in &p.gpu.nodes {
             plan.device(n);
         }
@@ -134,6 +144,14 @@ pub fn build(
         }
     }
     if sel.vendors.contains(&Vendor::Nvidia) {
+        refuse(&mut plan, "/dev/nvidiactl");
+        if has(Capability::Compute) {
+            refuse(&mut plan, "/dev/nvidia-uvm");
+            refuse(&mut plan, "/dev/nvidia-uvm-tools");
+        }
+        if has(Capability::Display) {
+            refuse(&mut plan, "/dev/nvidia-modeset");
+        }
         if let Some(driver) = &inv.nvidia {
             for n in &driver.control {
                 let name = n.path.to_string_lossy();
@@ -154,6 +172,7 @@ pub fn build(
         }
     }
     if sel.vendors.contains(&Vendor::Amd) {
+        refuse(&mut plan, "/dev/kfd");
         if let Some(kfd) = &inv.amd_kfd {
             plan.device(kfd);
         }
@@ -303,6 +322,9 @@ impl std::fmt::Display for Plan {
         }
         for n in &self.notes {
             writeln!(f, "note    {n}")?;
+        }
+        for r in &self.refused {
+            writeln!(f, "refused {r}")?;
         }
         Ok(())
     }

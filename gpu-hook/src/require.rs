@@ -79,6 +79,12 @@ fn constraint(
             true
         }
     };
+    if matches!(key.as_str(), "arch" | "brand") && f.gpus.is_empty() {
+        // NVIDIA_VISIBLE_DEVICES=none: no GPU to hold it, so it is not checked (said in the
+        // plan's notes), rather than silently "met" by an empty list.
+        unknown.push(format!("{c} (no GPU selected)"));
+        return Ok(true);
+    }
     Ok(match key.as_str() {
         "cuda" => version(&f.cuda, unknown),
         "driver" => version(&f.driver, unknown),
@@ -169,5 +175,15 @@ mod tests {
         };
         let u = check(&[("NVIDIA_REQUIRE_CUDA".into(), "cuda>=12.0".into())], &f).unwrap();
         assert_eq!(u, vec!["cuda>=12.0"]);
+        let none = Facts {
+            gpus: vec![],
+            ..facts()
+        };
+        let u = check(
+            &[("NVIDIA_REQUIRE_BRAND".into(), "brand=geforce".into())],
+            &none,
+        )
+        .unwrap();
+        assert_eq!(u, vec!["brand=geforce (no GPU selected)"]);
     }
 }

@@ -215,6 +215,7 @@ mod tests {
             } else {
                 vec![]
             },
+            refused: vec![],
         }
     }
 
@@ -228,6 +229,7 @@ mod tests {
             }),
             amd_kfd: None,
             gpus: vec![gpu(0, false), gpu(1, false), gpu(2, true)],
+            refused: vec![],
             notes: vec![],
         }
     }

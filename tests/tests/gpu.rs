@@ -21,9 +21,66 @@ fn rdev(p: &Path) -> (u32, u32) {
     )
 }
 
-fn devices_list(pid: i64) -> String {
+/// How this host mounts cgroups.
+#[derive(Debug, PartialEq, Eq)]
+enum Cgroups {
+    /// v1 controllers only.
+    Legacy,
+    /// v1 controllers (devices among them) and a cgroup2 mount at /sys/fs/cgroup/unified.
+    Hybrid,
+    /// cgroup2 at /sys/fs/cgroup, no v1 devices controller.
+    Unified,
+}
+
+fn cgroups() -> Cgroups {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        Cgroups::Unified
+    } else if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        Cgroups::Hybrid
+    } else {
+        Cgroups::Legacy
+    }
+}
+
+/// The container's v1 devices.list, or `None` on a pure cgroup v2 host, where device access is
+/// a BPF program with no list to read (there the rules are proved by opening the nodes, in
+/// cgroup_v2_device_program_is_extended_for_the_gpu). It asserts the container's v2 cgroup
+/// has a device program attached then, the hook's work being to extend it.
+fn devices_list(pid: i64) -> Option<String> {
+    if cgroups() == Cgroups::Unified {
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let rel = cg
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("a v2 cgroup");
+        let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        assert!(dir.join("cgroup.procs").exists(), "{}", dir.display());
+        return None;
+    }
     let cg = proc_cgroup(pid, "devices").unwrap();
-    std::fs::read_to_string(v1_cgroup_dir("devices", &cg).join("devices.list")).unwrap()
+    Some(std::fs::read_to_string(v1_cgroup_dir("devices", &cg).join("devices.list")).unwrap())
+}
+
+/// A container's device rules as v1 lists them; `None` on a pure v2 host (see devices_list).
+struct DevList(Option<String>);
+
+impl DevList {
+    /// The rule is listed (always on v2, where there is no list to read).
+    fn allows(&self, rule: &str) -> bool {
+        self.0.as_ref().is_none_or(|l| l.lines().any(|x| x == rule))
+    }
+    /// No rule starts with `prefix` (always on v2).
+    fn lacks(&self, prefix: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|l| !l.lines().any(|x| x.starts_with(prefix)))
+    }
+}
+
+impl std::fmt::Display for DevList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_deref().unwrap_or("(cgroup v2: no list)"))
+    }
 }
 
 fn uvm_major(f: &FakeGpu) -> u32 {
@@ -58,10 +115,10 @@ fn nvidia_gpu_1_gets_its_node_libraries_and_cgroup_rule() {
     );
 
     // The device cgroup allows 195:1 and not 195:0.
-    let list = devices_list(pid);
-    assert!(list.lines().any(|l| l == "c 195:1 rw"), "{list}");
-    assert!(list.lines().any(|l| l == "c 195:255 rw"), "{list}");
-    assert!(!list.lines().any(|l| l.starts_with("c 195:0 ")), "{list}");
+    let list = DevList(devices_list(pid));
+    assert!(list.allows("c 195:1 rw"), "{list}");
+    assert!(list.allows("c 195:255 rw"), "{list}");
+    assert!(list.lacks("c 195:0 "), "{list}");
 
     // Compute and utility libraries of the running driver's version, soname links, and an
     // ld.so.cache that lists libcuda.so.1.
@@ -296,11 +353,8 @@ fn a_mig_device_gets_its_gpu_and_caps_nodes() {
     );
     assert_eq!(rdev(&root.join("dev/nvidia1")), (195, 1));
     assert!(!root.join("dev/nvidia0").exists());
-    let list = devices_list(pid);
-    assert!(
-        list.lines().any(|l| l == format!("c {caps}:157 rw")),
-        "{list}"
-    );
+    let list = DevList(devices_list(pid));
+    assert!(list.allows(&format!("c {caps}:157 rw")), "{list}");
     rt.ok(&["delete", "--force", &id]);
 }
 
@@ -330,15 +384,15 @@ fn amd_and_intel_gpus_by_annotation_and_env() {
         !root.join("usr/lib64").exists(),
         "no NVIDIA files for AMD and Intel"
     );
-    let list = devices_list(pid);
+    let list = DevList(devices_list(pid));
     for rule in [
         "c 226:129 rw",
         "c 226:130 rw",
         &format!("c {}:{} rw", kfd.0, kfd.1),
     ] {
-        assert!(list.lines().any(|l| l == rule), "{rule} not in {list}");
+        assert!(list.allows(rule), "{rule} not in {list}");
     }
-    assert!(!list.lines().any(|l| l.starts_with("c 226:128 ")), "{list}");
+    assert!(list.lacks("c 226:128 "), "{list}");
     rt.ok(&["delete", "--force", &id]);
 
     // An AMD index that does not exist names the ones that do.
@@ -385,12 +439,18 @@ fn injection_into_a_user_namespaced_container() {
     assert!(l[2].contains("No such device or address"), "{out}");
 }
 
-/// On cgroup v2 (the unified hierarchy here) the runtime's device program denies the GPU
-/// nodes until the hook extends it: the injected node opens, other devices stay denied.
+/// On cgroup v2 the runtime's device program denies the GPU nodes until the hook extends it:
+/// the injected node opens, other devices stay denied. On a pure v2 host the container goes to
+/// the default cgroup root (any runtime); on a hybrid one Gantry puts it on the unified mount
+/// (`--cgroup-root`, which runc lacks); a v1-only host has no v2 to test, and says so.
 #[test]
 fn cgroup_v2_device_program_is_extended_for_the_gpu() {
-    let unified = Path::new("/sys/fs/cgroup/unified");
-    if !is_gantry() || !unified.join("cgroup.procs").exists() {
+    let mode = cgroups();
+    if mode == Cgroups::Legacy || (mode == Cgroups::Hybrid && !is_gantry()) {
+        eprintln!(
+            "cgroup v2 test not run: {mode:?} cgroups with {:?}",
+            runtime_bin()
+        );
         return;
     }
     let f = FakeGpu::new(&[]);
@@ -405,7 +465,11 @@ fn cgroup_v2_device_program_is_extended_for_the_gpu() {
         c["linux"]["devices"] =
             json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
     });
-    let o = run_on_unified(&rt, &b, &id);
+    let o = if mode == Cgroups::Unified {
+        rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id])
+    } else {
+        run_on_unified(&rt, &b, &id)
+    };
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let l: Vec<&str> = out.lines().collect();
@@ -512,4 +576,350 @@ fn a_broken_nvml_falls_back_to_procfs() {
     assert_eq!(v["gpus"].as_array().unwrap().len(), 2);
     let notes = v["notes"].to_string();
     assert!(notes.contains("nvmlInit"), "{notes}");
+}
+
+fn file_id(p: &Path) -> (u64, u64) {
+    let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.dev(), m.ino())
+}
+
+/// Created (not started) with the hook; returns the container's root as the host sees it.
+fn created(rt: &Rt, b: &Bundle, tag: &str) -> (String, i64, PathBuf) {
+    let id = unique_id(tag);
+    let o = rt.create(b, &id);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    (id, pid, PathBuf::from(format!("/proc/{pid}/root")))
+}
+
+/// GSP firmware, the persistence daemon's socket and the MPS pipe directory are the host's
+/// own files, bind-mounted (same inode), not copies.
+#[test]
+fn firmware_the_persistenced_socket_and_the_mps_directory_are_bind_mounted() {
+    use std::os::unix::fs::FileTypeExt;
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true");
+    let (id, _, root) = created(&rt, &b, "gpu-files");
+    let dr = f.root("driver-root");
+    for fw in ["gsp_ga10x.bin", "gsp_tu10x.bin"] {
+        let rel = format!("lib/firmware/nvidia/{VERSION}/{fw}");
+        assert_eq!(
+            std::fs::read(root.join(&rel)).unwrap(),
+            std::fs::read(dr.join(&rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    let sock = root.join("run/nvidia-persistenced/socket");
+    assert!(
+        std::fs::symlink_metadata(&sock)
+            .unwrap()
+            .file_type()
+            .is_socket(),
+        "the persistenced socket is not a socket in the container"
+    );
+    assert_eq!(
+        file_id(&sock),
+        file_id(&dr.join("run/nvidia-persistenced/socket"))
+    );
+    let mps = root.join("tmp/nvidia-mps");
+    assert_eq!(file_id(&mps), file_id(&dr.join("tmp/nvidia-mps")));
+    assert!(std::fs::symlink_metadata(mps.join("control"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    rt.ok(&["delete", "--force", &id]);
+
+    // Utility alone: no MPS directory (compute), but the socket and firmware.
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=0",
+            "NVIDIA_DRIVER_CAPABILITIES=utility",
+        ],
+        "true",
+    );
+    let (id, _, root) = created(&rt, &b, "gpu-files");
+    assert!(!root.join("tmp/nvidia-mps").exists());
+    assert!(root.join("run/nvidia-persistenced/socket").exists());
+    assert!(root
+        .join(format!("lib/firmware/nvidia/{VERSION}/gsp_ga10x.bin"))
+        .exists());
+    rt.ok(&["delete", "--force", &id]);
+}
+
+/// graphics and display: the selected GPU's DRM nodes (nvidia-drm), /dev/nvidia-modeset, the
+/// Vulkan and EGL ICD files and the GL libraries; nothing of compute.
+#[test]
+fn graphics_and_display_get_drm_nodes_modeset_and_icd_files() {
+    let f = FakeGpu::new(&["--nvidia-drm", "1"]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=1",
+            "NVIDIA_DRIVER_CAPABILITIES=graphics,display",
+        ],
+        "true",
+    );
+    let (id, pid, root) = created(&rt, &b, "gpu-gfx");
+    assert_eq!(rdev(&root.join("dev/nvidia-modeset")), (195, 254));
+    // NVIDIA GPU 1 is card1 / renderD129 here (no AMD or Intel GPUs).
+    assert_eq!(rdev(&root.join("dev/dri/card1")), (226, 1));
+    assert_eq!(rdev(&root.join("dev/dri/renderD129")), (226, 129));
+    assert!(!root.join("dev/dri/card0").exists(), "GPU 0's card");
+    assert!(
+        !root.join("dev/nvidia-uvm").exists(),
+        "compute not asked for"
+    );
+    let dr = f.root("driver-root");
+    for icd in [
+        "usr/share/vulkan/icd.d/nvidia_icd.json",
+        "usr/share/glvnd/egl_vendor.d/10_nvidia.json",
+        "usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json",
+    ] {
+        assert_eq!(
+            std::fs::read(root.join(icd)).unwrap(),
+            std::fs::read(dr.join(icd)).unwrap(),
+            "{icd}"
+        );
+    }
+    let lib = root.join("usr/lib64");
+    assert!(lib.join(format!("libGLX_nvidia.so.{VERSION}")).is_file());
+    assert_eq!(
+        std::fs::read_link(lib.join("libEGL_nvidia.so.0")).unwrap(),
+        PathBuf::from(format!("libEGL_nvidia.so.{VERSION}"))
+    );
+    assert!(!lib.join(format!("libcuda.so.{VERSION}")).exists());
+    let list = DevList(devices_list(pid));
+    for rule in ["c 226:1 rw", "c 226:129 rw", "c 195:254 rw"] {
+        assert!(list.allows(rule), "{rule} not in {list}");
+    }
+    assert!(list.lacks("c 226:128 rw"), "{list}");
+    rt.ok(&["delete", "--force", &id]);
+}
+
+/// A Debian-like image (it has /usr/lib/x86_64-linux-gnu) gets the libraries there, compat32
+/// puts the 32-bit ones into /usr/lib/i386-linux-gnu, video brings the codec libraries, and
+/// the container's ld.so.cache lists both.
+#[test]
+fn debian_image_compat32_and_video() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=0",
+            "NVIDIA_DRIVER_CAPABILITIES=compute,video,compat32",
+        ],
+        "true",
+    );
+    std::fs::create_dir_all(b.rootfs().join("usr/lib/x86_64-linux-gnu")).unwrap();
+    let (id, _, root) = created(&rt, &b, "gpu-deb");
+    let lib = root.join("usr/lib/x86_64-linux-gnu");
+    for l in ["libcuda.so", "libnvidia-encode.so", "libnvcuvid.so"] {
+        assert!(lib.join(format!("{l}.{VERSION}")).is_file(), "{l} missing");
+    }
+    assert!(
+        !root.join("usr/lib64").exists(),
+        "a Debian image has no lib64"
+    );
+    let lib32 = root.join(format!("usr/lib/i386-linux-gnu/libcuda.so.{VERSION}"));
+    let head = std::fs::read(&lib32).unwrap();
+    assert_eq!(&head[..5], b"\x7fELF\x01", "not a 32-bit ELF");
+    let cache = Command::new("/sbin/ldconfig")
+        .arg("-p")
+        .arg("-C")
+        .arg(root.join("etc/ld.so.cache"))
+        .output()
+        .unwrap();
+    let cache = String::from_utf8_lossy(&cache.stdout);
+    assert!(
+        cache.contains("libcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1"),
+        "{cache}"
+    );
+    assert!(
+        cache.contains("libcuda.so.1 (libc6) => /usr/lib/i386-linux-gnu/libcuda.so.1"),
+        "{cache}"
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
+
+/// The hook works at each hook point that runs before pivot_root: createContainer (run by the
+/// container's init, in its namespaces) and prestart as well as createRuntime. The node opens
+/// (ENXIO from the node itself: neither the mount nor the device cgroup refused it).
+#[test]
+fn the_hook_works_as_create_container_and_prestart() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    for stage in ["createContainer", "prestart"] {
+        let mut b = f.bundle(
+            &["NVIDIA_VISIBLE_DEVICES=0"],
+            "ls /usr/lib64/libcuda.so.1; head -c1 /dev/nvidia0 2>&1; true",
+        );
+        b.edit(|c| {
+            let h = c["hooks"]["createRuntime"].take();
+            c["hooks"] = json!({ stage: h });
+        });
+        let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-stage"));
+        assert_eq!(code, 0, "{stage}: {err}");
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            l.first().copied(),
+            Some("/usr/lib64/libcuda.so.1"),
+            "{stage}: {out}"
+        );
+        assert!(
+            l.get(1)
+                .is_some_and(|l| l.contains("No such device or address")),
+            "{stage}: {out}"
+        );
+    }
+}
+
+/// NVIDIA_REQUIRE_DRIVER, _ARCH and _BRAND that the host does not meet refuse the container:
+/// create fails naming the variable, and no container is left.
+#[test]
+fn unmet_driver_arch_and_brand_requirements_refuse_the_container() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    for req in [
+        "NVIDIA_REQUIRE_DRIVER=driver>=999",
+        "NVIDIA_REQUIRE_ARCH=arch>=9.0",
+        "NVIDIA_REQUIRE_BRAND=brand=geforce",
+    ] {
+        let var = req.split('=').next().unwrap();
+        let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0", req], "true");
+        let id = unique_id("gpu-req");
+        let o = rt.create(&b, &id);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{req} was not refused");
+        assert!(err.contains(var), "{req}: {err}");
+        assert!(rt.state(&id).is_none(), "{req}: a container was left");
+        assert!(rt.ids().is_empty(), "{req}: {:?} left", rt.ids());
+
+        // The same through `list`: its exit code says so (no pipe hides it).
+        let (ok, _, err) = f.gpu(&["list", "-e", "NVIDIA_VISIBLE_DEVICES=0", "-e", req]);
+        assert!(!ok, "list accepted {req}");
+        assert!(err.contains(var), "{err}");
+    }
+    // Met ones pass; with no GPU selected the GPU constraints cannot hold and are noted.
+    let (ok, out, err) = f.gpu(&[
+        "list",
+        "-e",
+        "NVIDIA_VISIBLE_DEVICES=none",
+        "-e",
+        "NVIDIA_REQUIRE_BRAND=brand=geforce",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("brand=geforce (no GPU selected)"), "{out}");
+    let (ok, _, err) = f.gpu(&["list", "-e", "NVIDIA_REQUIRE_BRAND=brand=geforce"]);
+    assert!(!ok, "list without a GPU request succeeded");
+    assert!(err.contains("no GPU requested"), "{err}");
+}
+
+/// `info`'s table shows each GPU's minor, MIG mode and MIG device count.
+#[test]
+fn info_table_shows_minor_mig_mode_and_mig_count() {
+    let f = FakeGpu::new(&["--nvidia", "2", "--mig-gpu", "1"]);
+    let (ok, out, err) = f.gpu(&["info"]);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["VENDOR", "INDEX", "MINOR", "PCI", "UUID", "MIG", "MIGS", "NAME"]
+    );
+    assert_eq!(rows[1][..3], ["nvidia", "0", "0"], "{out}");
+    assert_eq!(rows[1][5..7], ["off", "0"], "{out}");
+    assert_eq!(rows[2][..3], ["nvidia", "1", "1"], "{out}");
+    assert_eq!(rows[2][5..7], ["on", "2"], "{out}");
+    assert!(rows[3][0] == "1:0" && rows[4][0] == "1:1", "{out}");
+}
+
+/// /proc/devices is the truth for the dynamic majors: a uvm node under the dev root made with
+/// another major is refused for a container that needs it (compute), and not used.
+#[test]
+fn a_uvm_node_with_the_wrong_major_is_refused() {
+    let f = FakeGpu::new(&["--uvm-node-major", "240"]);
+    let rt = Rt::new();
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true");
+    let id = unique_id("gpu-major");
+    let o = rt.create(&b, &id);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a wrong uvm node was accepted");
+    assert!(
+        err.contains("/dev/nvidia-uvm is 240:0 but /proc/devices gives nvidia-uvm major 509"),
+        "{err}"
+    );
+    assert!(rt.state(&id).is_none() && rt.ids().is_empty());
+    let (ok, _, err) = f.gpu(&["list", "-e", "NVIDIA_VISIBLE_DEVICES=0"]);
+    assert!(!ok && err.contains("nvidia-uvm major 509"), "{err}");
+    let (ok, out, _) = f.gpu(&["info"]);
+    assert!(
+        ok && out.contains("refused /dev/nvidia-uvm is 240:0"),
+        "{out}"
+    );
+
+    // Utility only needs no uvm node: that container starts, without it.
+    let b = f.bundle(
+        &[
+            "NVIDIA_VISIBLE_DEVICES=0",
+            "NVIDIA_DRIVER_CAPABILITIES=utility",
+        ],
+        "ls /dev/nvidia-uvm 2>&1; ls /dev/nvidia0",
+    );
+    let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-major"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("No such file") && out.contains("/dev/nvidia0"),
+        "{out}"
+    );
+}
+
+/// AMD GPUs are numbered as ROCm numbers them, by the KFD topology: with the topology in
+/// reverse card order, AMD_VISIBLE_DEVICES=1 is card0 / renderD128 (KFD node 2), with /dev/kfd.
+#[test]
+fn amd_indices_follow_the_kfd_topology() {
+    let f = FakeGpu::new(&["--nvidia", "0", "--amd", "2", "--kfd-reverse", "1"]);
+    let rt = Rt::new();
+    let b = f.bundle(&["AMD_VISIBLE_DEVICES=1"], "true");
+    let (id, pid, root) = created(&rt, &b, "gpu-kfd");
+    assert_eq!(rdev(&root.join("dev/dri/card0")), (226, 0));
+    assert_eq!(rdev(&root.join("dev/dri/renderD128")), (226, 128));
+    assert!(
+        !root.join("dev/dri/card1").exists(),
+        "AMD GPU 0 is card1 here"
+    );
+    assert!(!root.join("dev/dri/renderD129").exists());
+    let kfd = rdev(&f.root("dev-root/dev/kfd"));
+    assert_eq!(rdev(&root.join("dev/kfd")), kfd);
+    let list = DevList(devices_list(pid));
+    assert!(list.allows("c 226:128 rw"), "{list}");
+    assert!(list.lacks("c 226:129 rw"), "{list}");
+    rt.ok(&["delete", "--force", &id]);
+    let (ok, out, err) = f.gpu(&["info", "--format", "json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gpus"][0]["pci_bus_id"], "0000:42:00.0");
+    assert_eq!(v["gpus"][1]["pci_bus_id"], "0000:41:00.0");
+}
+
+/// A driver library in a directory only ld.so.conf names (/usr/lib/nvidia) is found through
+/// the driver root's ld.so.cache and injected.
+#[test]
+fn a_library_found_through_the_ld_so_cache_is_injected() {
+    let f = FakeGpu::new(&[]);
+    let rt = Rt::new();
+    let b = f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true");
+    let (id, _, root) = created(&rt, &b, "gpu-ldcache");
+    let lib = format!("libnvidia-pkcs11.so.{VERSION}");
+    assert_eq!(
+        file_id(&root.join("usr/lib64").join(&lib)),
+        file_id(&f.root("driver-root/usr/lib/nvidia").join(&lib))
+    );
+    assert!(root
+        .join(format!("usr/lib64/libcuda.so.{VERSION}"))
+        .is_file());
+    rt.ok(&["delete", "--force", &id]);
 }

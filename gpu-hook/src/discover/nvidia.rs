@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::inventory::{Gpu, Node, NvidiaDriver, Vendor};
+use crate::inventory::{Gpu, Node, NvidiaDriver, Refused, Vendor};
 use crate::majors::Majors;
 use crate::roots::Roots;
 
@@ -25,6 +25,7 @@ pub fn discover(
     roots: &Roots,
     majors: &Majors,
     notes: &mut Vec<String>,
+    refused: &mut Vec<Refused>,
 ) -> Option<(NvidiaDriver, Vec<Gpu>)> {
     let (version, cuda, found, source) = match super::nvml::query(&nvml_path(roots)) {
         Ok(r) => (r.driver_version, r.cuda_version, r.gpus, "nvml"),
@@ -41,20 +42,17 @@ pub fn discover(
             (version, None, from_procfs(&proc_gpus), "procfs")
         }
     };
-    let nv = majors.nvidia();
     let gpus = found
         .into_iter()
         .enumerate()
         .map(|(i, f)| {
             let mut nodes = Vec::new();
+            let mut gpu_refused = Vec::new();
             let path = format!("/dev/nvidia{}", f.minor);
-            match Node::find(roots, &path) {
-                Some(n) if n.major == nv => nodes.push(n),
-                Some(n) => notes.push(format!(
-                    "{path} is {}:{}, not the nvidia major {nv}",
-                    n.major, n.minor
-                )),
-                None => notes.push(format!("{path} is missing under the dev root")),
+            match Node::find_checked(roots, majors, &path, "nvidia") {
+                Ok(Some(n)) => nodes.push(n),
+                Ok(None) => notes.push(format!("{path} is missing under the dev root")),
+                Err(r) => gpu_refused.push(r),
             }
             let migs = super::mig::instances(roots, majors, f.minor, &f.migs, notes);
             Gpu {
@@ -69,18 +67,26 @@ pub fn discover(
                 nodes,
                 mig_enabled: f.mig_enabled,
                 migs,
+                refused: gpu_refused,
             }
         })
         .collect();
-    let control = [
-        "/dev/nvidiactl",
-        "/dev/nvidia-uvm",
-        "/dev/nvidia-uvm-tools",
-        "/dev/nvidia-modeset",
-    ]
-    .iter()
-    .filter_map(|p| Node::find(roots, p))
-    .collect();
+    // The uvm major is dynamic: /proc/devices says which it is, and a node under the dev
+    // root with another one is refused (as libnvidia-container refuses a node whose st_rdev
+    // is not the device it expects).
+    let mut control = Vec::new();
+    for (p, module) in [
+        ("/dev/nvidiactl", "nvidia"),
+        ("/dev/nvidia-uvm", "nvidia-uvm"),
+        ("/dev/nvidia-uvm-tools", "nvidia-uvm"),
+        ("/dev/nvidia-modeset", "nvidia"),
+    ] {
+        match Node::find_checked(roots, majors, p, module) {
+            Ok(Some(n)) => control.push(n),
+            Ok(None) => {}
+            Err(r) => refused.push(r),
+        }
+    }
     Some((
         NvidiaDriver {
             version,
