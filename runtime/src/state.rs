@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// A symlink to the bundle, made as soon as the dir exists (see `creating_report`).
+pub const CREATING_BUNDLE: &str = "bundle";
 /// The runtime-spec version the state JSON follows.
 pub const OCI_VERSION: &str = "1.2.0";
 
@@ -152,6 +154,13 @@ impl ContainerDir {
         })
     }
 
+    /// Records the bundle while the container is being created (a symlink, one syscall),
+    /// so that `state` can report a container in status `creating`.
+    pub fn note_bundle(&self, bundle: &Path) -> Result<(), StateError> {
+        let link = self.path.join(CREATING_BUNDLE);
+        std::os::unix::fs::symlink(bundle, &link).map_err(io_err(&link))
+    }
+
     /// Open and lock an existing container's dir.
     pub fn open(root: &Path, id: &str) -> Result<Self, StateError> {
         validate_id(id)?;
@@ -272,6 +281,19 @@ pub fn report<'a>(saved: &'a Saved, status: Status) -> Report<'a> {
         owner: &saved.owner,
         annotations: &saved.annotations,
     }
+}
+
+/// The state of a container whose create is still running (no state.json yet): status
+/// `creating`, no pid (the spec requires one only when created or running). None when the
+/// dir is gone or holds no bundle link (a create that has not got that far).
+pub fn creating_report(dir: &Path) -> Option<serde_json::Value> {
+    let bundle = std::fs::read_link(dir.join(CREATING_BUNDLE)).ok()?;
+    Some(serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "id": dir.file_name()?.to_string_lossy(),
+        "status": Status::Creating.as_str(),
+        "bundle": bundle,
+    }))
 }
 
 /// The OCI state given to hooks (runtime-spec "State").

@@ -285,6 +285,11 @@ fn start_during_create_waits_for_it() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert!(dir.exists(), "create made no state dir");
+    // runtime-spec State: "creating: the container is being created".
+    assert!(rt.wait_status(&id, "creating"), "state never said creating");
+    let st = rt.state(&id).unwrap();
+    assert_eq!(st["bundle"], b.path().to_str().unwrap());
+    assert_eq!(st["id"], id.as_str());
     assert!(
         !done.exists(),
         "the prestart hook finished before start was issued"

@@ -6,7 +6,15 @@ use crate::state::{self, validate_id};
 pub fn run(g: &Globals, id: &str) -> Result<()> {
     validate_id(id)?;
     let dir = g.root.join(id);
-    let saved = state::load_saved(&dir)?;
+    let saved = match state::load_saved(&dir) {
+        Err(state::StateError::Creating(id)) => {
+            // Still being created: runtime-spec status `creating`.
+            let report = state::creating_report(&dir).ok_or(state::StateError::Creating(id))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(());
+        }
+        other => other?,
+    };
     let status = state::status_of(&dir, &saved);
     println!(
         "{}",

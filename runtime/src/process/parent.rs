@@ -156,6 +156,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         _root: o.root,
     };
     let dir_path = undo.dir.as_ref().expect("dir").path.clone();
+    undo.dir.as_ref().expect("dir").note_bundle(&bundle.dir)?;
     let fifo_path = dir_path.join(state::EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).context("make exec fifo")?;
     // Read-write: opening never blocks, and the init's read blocks until `start` writes.
