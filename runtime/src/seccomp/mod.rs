@@ -563,16 +563,21 @@ mod tests {
         assert_eq!(syscall_nr("no_such_call"), None);
     }
 
-    #[test]
-    fn podman_default_profile_compiles() {
-        // The shared test data lives beside the workspace (../shared), in CI as here.
+    /// Podman's default profile, compiled. The shared test data lives beside the workspace
+    /// (../shared), in CI as here.
+    fn podman_profile() -> Program {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../shared/data/seccomp-podman-4.3-default.json"
         );
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("{path}: {e}: check out ../shared beside the workspace"));
-        let p = build(&load(&text)).unwrap();
+        build(&load(&text)).unwrap()
+    }
+
+    #[test]
+    fn podman_default_profile_compiles() {
+        let p = podman_profile();
         // base (default ERRNO) + the ERRNO(EPERM) group, each for x86_64, x32 and i386
         assert_eq!(p.filters.len(), 6);
     }
@@ -722,13 +727,7 @@ mod tests {
 
     #[test]
     fn podman_profile_fits_the_kernel_limits() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/data/seccomp-podman-4.3-default.json"
-        );
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("{path}: {e}: check out ../shared beside the workspace"));
-        let p = build(&load(&text)).unwrap();
+        let p = podman_profile();
         assert!(p.filters.iter().all(|f| f.len() <= BPF_MAXINSNS));
         // The kernel's limit on all filters a call runs through (MAX_INSNS_PER_PATH).
         let path_len: usize = p.filters.iter().map(|f| f.len() + 4).sum();
