@@ -146,13 +146,7 @@ fn nvidia_gpu_1_gets_its_node_libraries_and_cgroup_rule() {
         std::fs::read_link(lib.join("libcuda.so")).unwrap(),
         PathBuf::from("libcuda.so.1")
     );
-    let cache = Command::new("/sbin/ldconfig")
-        .arg("-p")
-        .arg("-C")
-        .arg(root.join("etc/ld.so.cache"))
-        .output()
-        .unwrap();
-    let cache = String::from_utf8_lossy(&cache.stdout);
+    let cache = ld_cache_listing(&root);
     assert!(
         cache.contains("libcuda.so.1 (libc6,x86-64) => /usr/lib64/libcuda.so.1"),
         "{cache}"
@@ -724,13 +718,7 @@ fn debian_image_compat32_and_video() {
     let lib32 = root.join(format!("usr/lib/i386-linux-gnu/libcuda.so.{VERSION}"));
     let head = std::fs::read(&lib32).unwrap();
     assert_eq!(&head[..5], b"\x7fELF\x01", "not a 32-bit ELF");
-    let cache = Command::new("/sbin/ldconfig")
-        .arg("-p")
-        .arg("-C")
-        .arg(root.join("etc/ld.so.cache"))
-        .output()
-        .unwrap();
-    let cache = String::from_utf8_lossy(&cache.stdout);
+    let cache = ld_cache_listing(&root);
     assert!(
         cache.contains("libcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1"),
         "{cache}"
@@ -922,4 +910,15 @@ fn a_library_found_through_the_ld_so_cache_is_injected() {
         .join(format!("usr/lib64/libcuda.so.{VERSION}"))
         .is_file());
     rt.ok(&["delete", "--force", &id]);
+}
+
+/// `ldconfig -p` of the rootfs' own ld.so.cache.
+fn ld_cache_listing(root: &Path) -> String {
+    let o = Command::new("/sbin/ldconfig")
+        .arg("-p")
+        .arg("-C")
+        .arg(root.join("etc/ld.so.cache"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
