@@ -1,6 +1,7 @@
 //! `gantry-gpu`: find GPUs (`info`), show what a selection would inject (`list`), and inject
 //! them into a container as an OCI hook (`hook`).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,11 +45,9 @@ fn cdi_generate(
             std::fs::write(&tmp, text)?;
             std::fs::rename(&tmp, &path)?;
         }
-        None => print!("{text}"),
+        None => out(&text)?,
     }
-    for n in &inv.notes {
-        eprintln!("note: {n}");
-    }
+    notes(&inv.notes);
     Ok(())
 }
 
@@ -70,23 +69,23 @@ fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) 
 fn info(roots: &Roots, format: Format) -> Result<()> {
     let inv = Inventory::discover(roots, &[Vendor::Nvidia, Vendor::Amd, Vendor::Intel]);
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&inv)?),
+        Format::Json => out(&(serde_json::to_string_pretty(&inv)? + "\n")),
         Format::Table => {
+            let mut text = String::new();
             if let Some(d) = &inv.nvidia {
-                println!(
-                    "NVIDIA driver {} (CUDA {}, via {})",
+                text = format!(
+                    "NVIDIA driver {} (CUDA {}, via {})\n",
                     d.version,
                     d.cuda_version.as_deref().unwrap_or("unknown"),
                     d.source
                 );
             }
-            print!("{}", inv.table());
-            for n in &inv.notes {
-                eprintln!("note: {n}");
-            }
+            text += &inv.table();
+            out(&text)?;
+            notes(&inv.notes);
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn list(
@@ -109,10 +108,35 @@ fn list(
     let targets = LibTargets::at(lib_dir);
     let (_, plan) = gantry_gpu::hook::plan_for(roots, &req, &targets)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-        Format::Table => print!("{plan}"),
+        Format::Json => out(&(serde_json::to_string_pretty(&plan)? + "\n")),
+        Format::Table => out(&plan.to_string()),
     }
-    Ok(())
+}
+
+/// Standard output's reader went away (EPIPE: `gantry-gpu list | head -1`). Rust ignores
+/// SIGPIPE, so where coreutils would die of the signal unnoticed, the write fails instead;
+/// the reader chose to stop reading, which is no failure of ours: main exits 0, quietly.
+/// Only `out` makes this error, so an EPIPE anywhere else (the hook) still fails.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output closed")]
+struct ReaderGone;
+
+/// Standard output, written whole and flushed: a failed write is an error, not println!'s
+/// panic.
+fn out(text: &str) -> Result<()> {
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ReaderGone.into()),
+        r => Ok(r?),
+    }
+}
+
+/// Notes on standard error; a closed stderr loses them, which is not worth failing over.
+fn notes(notes: &[String]) {
+    let mut e = std::io::stderr().lock();
+    for n in notes {
+        let _ = writeln!(e, "note: {n}");
+    }
 }
 
 fn main() -> ExitCode {
@@ -154,8 +178,9 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<ReaderGone>() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gantry-gpu: {e:#}");
+            let _ = writeln!(std::io::stderr(), "gantry-gpu: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -922,3 +922,34 @@ fn ld_cache_listing(root: &Path) -> String {
         .unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Every command that writes to standard output takes a reader that stopped reading
+/// (`gantry-gpu list | head -1`) as the end of the job: exit 0 and no error, not a
+/// panic (Rust's println! on EPIPE) or an abort. The pipe's read end is closed before the
+/// program starts, so its first write fails with EPIPE every time.
+#[test]
+fn output_into_a_closed_pipe_exits_quietly() {
+    let f = FakeGpu::new(&["--nvidia", "2", "--mig-gpu", "1"]);
+    for args in [
+        &["list", "-e", "NVIDIA_VISIBLE_DEVICES=all"][..],
+        &["list", "-e", "NVIDIA_VISIBLE_DEVICES=0", "--format", "json"],
+        &["info"],
+        &["info", "--format", "json"],
+        &["cdi", "generate"],
+    ] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let o = Command::new(gantry_tests::fakegpu::gpu_bin())
+            .args(f.flags())
+            .args(args)
+            .stdout(write)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {:?} {err}", o.status);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
