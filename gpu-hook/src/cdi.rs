@@ -76,7 +76,8 @@ pub fn generate(
     let common: Plan = plan::build(roots, inv, &sel, caps, targets);
     let mut refused = common.refused.clone();
     for g in inv.of(Vendor::Nvidia) {
-        refused.extend(g.refused.iter().map(|r| r.to_string()));
+        let migs = g.migs.iter().flat_map(|m| &m.refused);
+        refused.extend(g.refused.iter().chain(migs).map(|r| r.to_string()));
     }
     if !refused.is_empty() {
         return Err(format!(

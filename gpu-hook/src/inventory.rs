@@ -85,9 +85,10 @@ impl Node {
         majors: &crate::majors::Majors,
         path: impl AsRef<Path>,
         module: &str,
+        minor: u32,
     ) -> Result<Option<Node>, Refused> {
         match Node::find(roots, path) {
-            Some(n) => majors.check(&n, module).map(|()| Some(n)),
+            Some(n) => majors.check(&n, module, minor).map(|()| Some(n)),
             None => Ok(None),
         }
     }
@@ -102,6 +103,10 @@ pub struct Mig {
     pub compute_instance: u32,
     /// The nvidia-caps access nodes of its GPU and compute instance.
     pub nodes: Vec<Node>,
+    /// Its caps nodes that /proc/devices (or their names) contradict: selecting it is an
+    /// error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refused>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +158,9 @@ pub struct Inventory {
     pub refused: Vec<Refused>,
     /// What discovery could not do (NVML missing, a node absent): said, never fatal.
     pub notes: Vec<String>,
+    /// /proc/devices as discovery read it, for the nodes the plan looks up later (DRM).
+    #[serde(skip)]
+    pub majors: crate::majors::Majors,
 }
 
 impl Gpu {
@@ -212,7 +220,11 @@ impl Inventory {
             let _ = writeln!(s, "refused {r}");
         }
         for g in &self.gpus {
-            for r in &g.refused {
+            for r in g
+                .refused
+                .iter()
+                .chain(g.migs.iter().flat_map(|m| &m.refused))
+            {
                 let _ = writeln!(s, "refused {r}");
             }
         }
@@ -243,12 +255,16 @@ impl Inventory {
         }
         for v in [Vendor::Amd, Vendor::Intel] {
             if vendors.contains(&v) {
-                inv.gpus
-                    .extend(crate::discover::drm::discover(roots, v, &mut inv.notes));
+                inv.gpus.extend(crate::discover::drm::discover(
+                    roots,
+                    &majors,
+                    v,
+                    &mut inv.notes,
+                ));
             }
         }
         if vendors.contains(&Vendor::Amd) && inv.of(Vendor::Amd).next().is_some() {
-            match Node::find_checked(roots, &majors, "/dev/kfd", "kfd") {
+            match Node::find_checked(roots, &majors, "/dev/kfd", "kfd", 0) {
                 Ok(n) => inv.amd_kfd = n,
                 Err(r) => inv.refused.push(r),
             }
@@ -257,6 +273,7 @@ impl Inventory {
                     .push("AMD GPUs found but no /dev/kfd (amdgpu's KFD not loaded)".into());
             }
         }
+        inv.majors = majors;
         inv
     }
 }
@@ -288,6 +305,7 @@ mod tests {
                     gpu_instance: i + 1,
                     compute_instance: 0,
                     nodes: vec![],
+                    refused: vec![],
                 })
                 .collect(),
             refused: vec![],

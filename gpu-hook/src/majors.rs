@@ -50,28 +50,30 @@ impl Majors {
     }
 
     /// Checks a node found under the dev root against the major /proc/devices gives the
-    /// module `name` (`None` for `nvidia`: its fixed 195 when unlisted). A node whose major
-    /// disagrees, or whose module is not listed at all, is some other device or a stale node
-    /// of an unloaded module: refused, never injected.
-    pub fn check(&self, node: &Node, name: &str) -> Result<(), Refused> {
-        if !self.known {
-            return Ok(());
-        }
+    /// module `name` (`nvidia` and `drm` have fixed majors when unlisted) and the `minor` its
+    /// name implies (/dev/nvidia1 is minor 1, /dev/dri/renderD129 129). A node whose numbers
+    /// disagree, or whose module is not listed at all, is some other device or a stale node
+    /// of an unloaded module: refused, never injected (the bind mount would hand over one
+    /// device while the cgroup rule allows another). The minor is checked even without
+    /// /proc/devices: it comes from the name.
+    pub fn check(&self, node: &Node, name: &str, minor: u32) -> Result<(), Refused> {
         let want = match name {
             "nvidia" => Some(self.nvidia()),
             "drm" => Some(self.get("drm").unwrap_or(DRM)),
             _ => self.get(name),
         };
+        let found = format!("{}:{}", node.major, node.minor);
         let why = match want {
-            Some(w) if w == node.major => return Ok(()),
-            Some(w) => format!(
-                "is {}:{} but /proc/devices gives {name} major {w}",
-                node.major, node.minor
-            ),
-            None => format!(
-                "is {}:{} but /proc/devices lists no {name} (module not loaded)",
-                node.major, node.minor
-            ),
+            _ if !self.known && node.minor == minor => return Ok(()),
+            _ if !self.known => format!("is {found}, expected minor {minor} (from its name)"),
+            Some(w) if w == node.major && node.minor == minor => return Ok(()),
+            Some(w) if w == node.major => {
+                format!("is {found}, expected {w}:{minor} (the minor its name gives)")
+            }
+            Some(w) => {
+                format!("is {found} but /proc/devices gives {name} major {w}: expected {w}:{minor}")
+            }
+            None => format!("is {found} but /proc/devices lists no {name} (module not loaded)"),
         };
         Err(Refused {
             path: node.path.clone(),
@@ -125,19 +127,48 @@ mod tests {
             major,
             minor: 0,
         };
-        assert!(m.check(&node(234), "nvidia-uvm").is_ok());
-        let e = m.check(&node(240), "nvidia-uvm").unwrap_err().to_string();
+        assert!(m.check(&node(234), "nvidia-uvm", 0).is_ok());
+        let e = m
+            .check(&node(240), "nvidia-uvm", 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/dev/nvidia-uvm is 240:0"), "{e}");
-        assert!(e.contains("nvidia-uvm major 234"), "{e}");
+        assert!(e.contains("nvidia-uvm major 234: expected 234:0"), "{e}");
         let e = Majors::parse("Character devices:\n195 nvidia\n")
-            .check(&node(234), "nvidia-uvm")
+            .check(&node(234), "nvidia-uvm", 0)
             .unwrap_err();
         assert!(e.why.contains("module not loaded"), "{e}");
-        assert!(m.check(&node(195), "nvidia").is_ok());
+        assert!(m.check(&node(195), "nvidia", 0).is_ok());
         assert!(
-            Majors::default().check(&node(1), "kfd").is_ok(),
+            Majors::default().check(&node(1), "kfd", 0).is_ok(),
             "unknown without /proc/devices"
         );
+        // The minor is the name's: another one is another device, /proc/devices or not.
+        let e = m
+            .check(&node(234), "nvidia-uvm", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is 234:0, expected 234:1"), "{e}");
+        assert!(Majors::default().check(&node(1), "kfd", 3).is_err());
+    }
+
+    #[test]
+    fn drm_nodes_are_checked_against_drm_or_226() {
+        let card = |major, minor| Node {
+            path: "/dev/dri/card1".into(),
+            major,
+            minor,
+        };
+        let m = Majors::parse(DEVICES);
+        assert!(m.check(&card(226, 1), "drm", 1).is_ok());
+        let e = m.check(&card(227, 1), "drm", 1).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/dev/dri/card1 is 227:1 but /proc/devices gives drm major 226: expected 226:1"
+        );
+        let unlisted = Majors::parse("Character devices:\n  1 mem\n");
+        assert!(unlisted.check(&card(226, 1), "drm", 1).is_ok());
+        assert!(unlisted.check(&card(227, 1), "drm", 1).is_err());
     }
 
     #[test]

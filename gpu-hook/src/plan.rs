@@ -138,6 +138,7 @@ pub fn build(
             plan.device(n);
         }
         if let Some(m) = &p.mig {
+            plan.refused.extend(m.refused.iter().map(|r| r.to_string()));
             for n in &m.nodes {
                 plan.device(n);
             }
@@ -166,7 +167,7 @@ pub fn build(
                 }
             }
             if has(Capability::Graphics) || has(Capability::Display) {
-                nvidia_drm_nodes(roots, sel, &mut plan);
+                nvidia_drm_nodes(roots, inv, sel, &mut plan);
             }
             nvidia_files(roots, &driver.version, caps, targets, &mut plan);
         }
@@ -180,12 +181,14 @@ pub fn build(
     plan
 }
 
-/// The DRM card and render nodes of the selected NVIDIA GPUs (graphics, display).
-fn nvidia_drm_nodes(roots: &Roots, sel: &Selection, plan: &mut Plan) {
+/// The DRM card and render nodes of the selected NVIDIA GPUs (graphics, display), refused
+/// like the GPU's own when their numbers are wrong.
+fn nvidia_drm_nodes(roots: &Roots, inv: &Inventory, sel: &Selection, plan: &mut Plan) {
     let mut notes = Vec::new();
-    let drm = crate::discover::drm::discover(roots, Vendor::Nvidia, &mut notes);
+    let drm = crate::discover::drm::discover(roots, &inv.majors, Vendor::Nvidia, &mut notes);
     for p in sel.picked.iter().filter(|p| p.gpu.vendor == Vendor::Nvidia) {
         if let Some(d) = drm.iter().find(|d| d.pci_bus_id == p.gpu.pci_bus_id) {
+            plan.refused.extend(d.refused.iter().map(|r| r.to_string()));
             for n in &d.nodes {
                 plan.device(n);
             }

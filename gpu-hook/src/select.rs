@@ -211,6 +211,7 @@ mod tests {
                     gpu_instance: 1,
                     compute_instance: 0,
                     nodes: vec![],
+                    refused: vec![],
                 }]
             } else {
                 vec![]
@@ -231,6 +232,7 @@ mod tests {
             gpus: vec![gpu(0, false), gpu(1, false), gpu(2, true)],
             refused: vec![],
             notes: vec![],
+            majors: Default::default(),
         }
     }
 

@@ -837,7 +837,9 @@ fn a_uvm_node_with_the_wrong_major_is_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "a wrong uvm node was accepted");
     assert!(
-        err.contains("/dev/nvidia-uvm is 240:0 but /proc/devices gives nvidia-uvm major 509"),
+        err.contains(
+            "/dev/nvidia-uvm is 240:0 but /proc/devices gives nvidia-uvm major 509: expected 509:0"
+        ),
         "{err}"
     );
     assert!(rt.state(&id).is_none() && rt.ids().is_empty());
@@ -952,4 +954,88 @@ fn output_into_a_closed_pipe_exits_quietly() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// DRM card and render nodes (AMD, Intel, NVIDIA's nvidia-drm ones for graphics) and MIG
+/// nvidia-caps nodes under the dev root with another major than /proc/devices names
+/// (`drm` 226, `nvidia-caps`) are refused like the GPU nodes: create fails naming the node,
+/// its numbers and the expected ones, `list` exits 1, `info` lists them; a container that
+/// needs none of them still starts.
+#[test]
+fn drm_and_caps_nodes_with_the_wrong_major_are_refused() {
+    let rt = Rt::new();
+    let refused = |f: &FakeGpu, env: &[&str], want: &str| {
+        let b = f.bundle(env, "true");
+        let id = unique_id("gpu-major");
+        let o = rt.create(&b, &id);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{env:?}: a wrong node was accepted");
+        assert!(err.contains(want), "{env:?}: {err}");
+        assert!(rt.state(&id).is_none() && rt.ids().is_empty(), "{env:?}");
+        let mut args = vec!["list"];
+        for e in env {
+            args.extend(["-e", e]);
+        }
+        let (ok, _, err) = f.gpu(&args);
+        assert!(!ok && err.contains(want), "list {env:?}: {err}");
+    };
+
+    // AMD's card and render nodes.
+    let f = FakeGpu::new(&["--nvidia", "0", "--amd", "1", "--drm-node-major", "227"]);
+    refused(
+        f,
+        &["AMD_VISIBLE_DEVICES=0"],
+        "/dev/dri/card0 is 227:0 but /proc/devices gives drm major 226: expected 226:0",
+    );
+    let (ok, out, err) = f.gpu(&["info"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("refused /dev/dri/renderD128 is 227:128"),
+        "{out}"
+    );
+    assert!(!err.contains("no KFD topology node"), "{err}");
+
+    // NVIDIA's DRM nodes, needed for graphics only.
+    let f = FakeGpu::new(&["--nvidia-drm", "1", "--drm-node-major", "227"]);
+    refused(
+        f,
+        &[
+            "NVIDIA_VISIBLE_DEVICES=1",
+            "NVIDIA_DRIVER_CAPABILITIES=graphics",
+        ],
+        "/dev/dri/renderD129 is 227:129 but /proc/devices gives drm major 226: expected 226:129",
+    );
+    let b = f.bundle(
+        &["NVIDIA_VISIBLE_DEVICES=1"],
+        "ls /dev/nvidia1; ls /dev/dri 2>&1; true",
+    );
+    let (code, out, err) = rt.run_fg(&b, &unique_id("gpu-major"));
+    assert_eq!(code, 0, "compute needs no DRM node: {err}");
+    assert!(
+        out.contains("/dev/nvidia1") && out.contains("No such file"),
+        "{out}"
+    );
+
+    // A MIG device's caps nodes; GPU 0 (no MIG) needs none and starts.
+    let f = FakeGpu::new(&["--mig-gpu", "1", "--caps-node-major", "240"]);
+    refused(
+        f,
+        &["NVIDIA_VISIBLE_DEVICES=1:1"],
+        "/dev/nvidia-caps/nvidia-cap156 is 240:156 but /proc/devices gives nvidia-caps major 508: expected 508:156",
+    );
+    let (ok, out, _) = f.gpu(&["info"]);
+    assert!(
+        ok && out.contains("refused /dev/nvidia-caps/nvidia-cap157 is 240:157"),
+        "{out}"
+    );
+    let (code, _, err) = rt.run_fg(
+        &f.bundle(&["NVIDIA_VISIBLE_DEVICES=0"], "true"),
+        &unique_id("gpu-major"),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (ok, _, err) = f.gpu(&["cdi", "generate"]);
+    assert!(
+        !ok && err.contains("nvidia-cap156 is 240:156"),
+        "cdi: {err}"
+    );
 }

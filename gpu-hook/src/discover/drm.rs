@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::inventory::{Gpu, Node, Vendor};
+use crate::majors::Majors;
 use crate::roots::Roots;
 
 fn vendor_id(v: Vendor) -> &'static str {
@@ -40,9 +41,17 @@ fn read_trim(p: &Path) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-pub fn discover(roots: &Roots, vendor: Vendor, notes: &mut Vec<String>) -> Vec<Gpu> {
+/// The vendor's DRM GPUs. Their card and render nodes under the dev root are checked
+/// against /proc/devices' `drm` major (226 when unlisted) and the minor their names give;
+/// one that disagrees is the GPU's `refused`.
+pub fn discover(
+    roots: &Roots,
+    majors: &Majors,
+    vendor: Vendor,
+    notes: &mut Vec<String>,
+) -> Vec<Gpu> {
     if vendor == Vendor::Amd {
-        if let Some(gpus) = amd_from_kfd(roots, notes) {
+        if let Some(gpus) = amd_from_kfd(roots, majors, notes) {
             return gpus;
         }
     }
@@ -54,7 +63,9 @@ pub fn discover(roots: &Roots, vendor: Vendor, notes: &mut Vec<String>) -> Vec<G
         }
         let render = renders.iter().find(|(_, d)| *d == dev).map(|(r, _)| *r);
         let index = gpus.len() as u32;
-        gpus.push(gpu_of(roots, vendor, index, card, render, &dev, notes));
+        gpus.push(gpu_of(
+            roots, majors, vendor, index, card, render, &dev, notes,
+        ));
     }
     gpus
 }
@@ -74,7 +85,7 @@ fn properties(text: &str) -> Vec<(&str, u64)> {
 /// the other CPU nodes have gpu_id 0). Each node's `drm_render_minor` names its render node;
 /// the DRM card is the one of the same PCI device, which must have AMD's vendor id 0x1002.
 /// `None` when there is no KFD topology (amdgpu without KFD): the caller scans the DRM cards.
-fn amd_from_kfd(roots: &Roots, notes: &mut Vec<String>) -> Option<Vec<Gpu>> {
+fn amd_from_kfd(roots: &Roots, majors: &Majors, notes: &mut Vec<String>) -> Option<Vec<Gpu>> {
     let dir = roots.sysfs("class/kfd/kfd/topology/nodes");
     let mut nodes: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
         .ok()?
@@ -123,7 +134,16 @@ fn amd_from_kfd(roots: &Roots, notes: &mut Vec<String>) -> Option<Vec<Gpu>> {
             notes.push(format!("KFD node {n}: no DRM card for renderD{render}"));
             continue;
         };
-        let g = gpu_of(roots, Vendor::Amd, index, card, Some(render), &dev, notes);
+        let g = gpu_of(
+            roots,
+            majors,
+            Vendor::Amd,
+            index,
+            card,
+            Some(render),
+            &dev,
+            notes,
+        );
         // location_id is the PCI bus/device/function (bus << 8 | dev << 3 | fn).
         if let (Some(loc), Some(dom)) = (prop("location_id"), prop("domain")) {
             let bdf = format!(
@@ -145,9 +165,12 @@ fn amd_from_kfd(roots: &Roots, notes: &mut Vec<String>) -> Option<Vec<Gpu>> {
         let amd = read_trim(&d.join("vendor")).as_deref() == Some(vendor_id(Vendor::Amd));
         if amd
             && !gpus.iter().any(|g| {
-                g.nodes
-                    .iter()
-                    .any(|x| x.path == Path::new(&format!("/dev/dri/card{c}")))
+                // Its card, or the refused node of a card with the wrong numbers.
+                let card = format!("/dev/dri/card{c}");
+                let paths = g.nodes.iter().map(|x| &x.path);
+                paths
+                    .chain(g.refused.iter().map(|r| &r.path))
+                    .any(|p| p == Path::new(&card))
             })
         {
             notes.push(format!(
@@ -159,8 +182,10 @@ fn amd_from_kfd(roots: &Roots, notes: &mut Vec<String>) -> Option<Vec<Gpu>> {
 }
 
 /// One DRM GPU: its card and render nodes under the dev root, name and PCI id from sysfs.
+#[allow(clippy::too_many_arguments)]
 fn gpu_of(
     roots: &Roots,
+    majors: &Majors,
     vendor: Vendor,
     index: u32,
     card: u32,
@@ -168,15 +193,16 @@ fn gpu_of(
     dev: &Path,
     notes: &mut Vec<String>,
 ) -> Gpu {
-    let mut nodes = Vec::new();
-    let mut want = vec![format!("/dev/dri/card{card}")];
+    let (mut nodes, mut refused) = (Vec::new(), Vec::new());
+    let mut want = vec![(format!("/dev/dri/card{card}"), card)];
     if let Some(r) = render {
-        want.push(format!("/dev/dri/renderD{r}"));
+        want.push((format!("/dev/dri/renderD{r}"), r));
     }
-    for p in want {
-        match Node::find(roots, &p) {
-            Some(n) => nodes.push(n),
-            None => notes.push(format!("{p} is missing under the dev root")),
+    for (p, minor) in want {
+        match Node::find_checked(roots, majors, &p, "drm", minor) {
+            Ok(Some(n)) => nodes.push(n),
+            Ok(None) => notes.push(format!("{p} is missing under the dev root")),
+            Err(r) => refused.push(r),
         }
     }
     let uevent = std::fs::read_to_string(dev.join("uevent")).unwrap_or_default();
@@ -203,7 +229,7 @@ fn gpu_of(
         nodes,
         mig_enabled: false,
         migs: Vec::new(),
-        refused: Vec::new(),
+        refused,
     }
 }
 
@@ -241,7 +267,7 @@ mod tests {
                 .collect()
         };
         let mut notes = Vec::new();
-        let gpus = discover(&roots, Vendor::Amd, &mut notes);
+        let gpus = discover(&roots, &Majors::default(), Vendor::Amd, &mut notes);
         assert_eq!(
             names(&gpus),
             [
@@ -256,7 +282,7 @@ mod tests {
         let p2 = std::fs::read_to_string(nodes.join("2/properties")).unwrap();
         std::fs::write(nodes.join("1/properties"), p2).unwrap();
         std::fs::write(nodes.join("2/properties"), p1).unwrap();
-        let gpus = discover(&roots, Vendor::Amd, &mut notes);
+        let gpus = discover(&roots, &Majors::default(), Vendor::Amd, &mut notes);
         assert_eq!(
             names(&gpus),
             [
@@ -273,7 +299,7 @@ mod tests {
             p.replace("drm_render_minor 128", "drm_render_minor 130"),
         )
         .unwrap();
-        let gpus = discover(&roots, Vendor::Amd, &mut notes);
+        let gpus = discover(&roots, &Majors::default(), Vendor::Amd, &mut notes);
         assert_eq!(gpus.len(), 1);
         assert!(
             notes.iter().any(|n| n.contains("not an AMD device")),
@@ -281,7 +307,7 @@ mod tests {
         );
         // No KFD topology: the DRM cards with vendor 0x1002.
         std::fs::remove_dir_all(roots.sysfs("devices/virtual/kfd")).unwrap();
-        let gpus = discover(&roots, Vendor::Amd, &mut Vec::new());
+        let gpus = discover(&roots, &Majors::default(), Vendor::Amd, &mut Vec::new());
         assert_eq!(gpus.len(), 2);
         let _ = std::fs::remove_dir_all(&out);
     }

@@ -2,7 +2,7 @@
 //! instance (giX) and compute instance (giX/ciY) has an `access` file naming the minor of its
 //! /dev/nvidia-caps/nvidia-capM node.
 
-use crate::inventory::{Mig, Node};
+use crate::inventory::{Mig, Node, Refused};
 use crate::majors::Majors;
 use crate::roots::Roots;
 
@@ -25,17 +25,18 @@ pub fn instances(
         .into_iter()
         .enumerate()
         .map(|(i, (uuid, gi, ci))| {
-            let mut nodes = Vec::new();
+            let (mut nodes, mut refused) = (Vec::new(), Vec::new());
             for access in [
                 dir.join(format!("gi{gi}/access")),
                 dir.join(format!("gi{gi}/ci{ci}/access")),
             ] {
                 match cap_node(roots, majors, &access) {
-                    Some(n) => nodes.push(n),
-                    None => notes.push(format!(
+                    Ok(Some(n)) => nodes.push(n),
+                    Ok(None) => notes.push(format!(
                         "MIG {gi}/{ci} of GPU minor {minor}: no caps node for {}",
                         access.display()
                     )),
+                    Err(r) => refused.push(r),
                 }
             }
             Mig {
@@ -44,22 +45,31 @@ pub fn instances(
                 gpu_instance: gi,
                 compute_instance: ci,
                 nodes,
+                refused,
             }
         })
         .collect()
 }
 
-/// The node an `access` file names ("DeviceFileMinor: 12"), checked against the caps major.
-pub fn cap_node(roots: &Roots, majors: &Majors, access: &std::path::Path) -> Option<Node> {
-    let text = std::fs::read_to_string(access).ok()?;
-    let minor: u32 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("DeviceFileMinor:"))?
-        .trim()
-        .parse()
-        .ok()?;
-    let node = Node::find(roots, format!("/dev/nvidia-caps/nvidia-cap{minor}"))?;
-    (Some(node.major) == majors.nvidia_caps() && node.minor == minor).then_some(node)
+/// The node an `access` file names ("DeviceFileMinor: 12"), checked against the
+/// `nvidia-caps` major of /proc/devices and the minor: `Ok(None)` when the file or node is
+/// not there, refused when the node is another device.
+pub fn cap_node(
+    roots: &Roots,
+    majors: &Majors,
+    access: &std::path::Path,
+) -> Result<Option<Node>, Refused> {
+    let Some(minor) = std::fs::read_to_string(access).ok().and_then(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("DeviceFileMinor:"))?
+            .trim()
+            .parse::<u32>()
+            .ok()
+    }) else {
+        return Ok(None);
+    };
+    let path = format!("/dev/nvidia-caps/nvidia-cap{minor}");
+    Node::find_checked(roots, majors, path, "nvidia-caps", minor)
 }
 
 fn from_procfs(dir: &std::path::Path) -> Vec<(Option<String>, u32, u32)> {

@@ -49,7 +49,7 @@ pub fn discover(
             let mut nodes = Vec::new();
             let mut gpu_refused = Vec::new();
             let path = format!("/dev/nvidia{}", f.minor);
-            match Node::find_checked(roots, majors, &path, "nvidia") {
+            match Node::find_checked(roots, majors, &path, "nvidia", f.minor) {
                 Ok(Some(n)) => nodes.push(n),
                 Ok(None) => notes.push(format!("{path} is missing under the dev root")),
                 Err(r) => gpu_refused.push(r),
@@ -75,13 +75,13 @@ pub fn discover(
     // root with another one is refused (as libnvidia-container refuses a node whose st_rdev
     // is not the device it expects).
     let mut control = Vec::new();
-    for (p, module) in [
-        ("/dev/nvidiactl", "nvidia"),
-        ("/dev/nvidia-uvm", "nvidia-uvm"),
-        ("/dev/nvidia-uvm-tools", "nvidia-uvm"),
-        ("/dev/nvidia-modeset", "nvidia"),
+    for (p, module, minor) in [
+        ("/dev/nvidiactl", "nvidia", 255),
+        ("/dev/nvidia-uvm", "nvidia-uvm", 0),
+        ("/dev/nvidia-uvm-tools", "nvidia-uvm", 1),
+        ("/dev/nvidia-modeset", "nvidia", 254),
     ] {
-        match Node::find_checked(roots, majors, p, module) {
+        match Node::find_checked(roots, majors, p, module, minor) {
             Ok(Some(n)) => control.push(n),
             Ok(None) => {}
             Err(r) => refused.push(r),
