@@ -451,7 +451,7 @@ fn cgroup_v2_device_program_is_extended_for_the_gpu() {
     let rt = Rt::new();
     let mut b = f.bundle(
         &["NVIDIA_VISIBLE_DEVICES=0"],
-        "head -c1 /dev/nvidia0 2>&1; head -c0 /dev/fuse 2>&1; true",
+        "head -c1 /dev/nvidia0 2>&1; head -c0 /dev/fuse 2>&1; head -c1 /dev/zero | wc -c; true",
     );
     let id = unique_id("gpu-v2");
     b.edit(|c| {
@@ -470,6 +470,8 @@ fn cgroup_v2_device_program_is_extended_for_the_gpu() {
     // No driver behind the fake node: the open reaches it (ENXIO) instead of being denied.
     assert!(l[0].contains("No such device or address"), "{out}");
     assert!(l[1].contains("Operation not permitted"), "{out}");
+    // The runtime's default devices still work (gpu-hook/tests/cgroup_v2.rs has the rest).
+    assert_eq!(l[2].trim(), "1", "{out}");
 }
 
 #[test]
