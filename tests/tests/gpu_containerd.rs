@@ -1,6 +1,7 @@
-//! GPUs under the real containerd 1.6 with the configuration docs/gpu.md gives, read from
-//! docs/examples: containerd-gpu.toml (the CRI runtime handler "gantry-gpu", BinaryName
-//! gantry-gpu-runtime) and gantry-gpu-runtime (the wrapper that adds the hook). containerd
+//! GPUs under the real containerd 1.6 with the configuration docs/gpu.md gives, read from the
+//! files it names: docs/examples/containerd-gpu.toml (the CRI runtime handler "gantry-gpu",
+//! BinaryName gantry-gpu-runtime) and gpu-hook/scripts/gantry-gpu-runtime (the wrapper that
+//! adds the hook). containerd
 //! must accept the handler; a container run by containerd-shim-runc-v2 with that BinaryName
 //! (`ctr run --runc-binary`, as the CRI plugin would run it; no CRI client here) and
 //! NVIDIA_VISIBLE_DEVICES=1 gets GPU 1's node, the control nodes and the driver libraries
@@ -91,7 +92,9 @@ fn containerd_runs_a_gpu_container_with_the_documented_configuration() {
             "GANTRY_GPU_RUNTIME={} GANTRY_GPU_HOOK={} exec {} \"$@\"",
             runtime_bin().display(),
             hook.display(),
-            examples().join("gantry-gpu-runtime").display()
+            workspace()
+                .join("gpu-hook/scripts/gantry-gpu-runtime")
+                .display()
         ),
     );
 
