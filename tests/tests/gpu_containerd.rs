@@ -72,10 +72,8 @@ fn containerd_runs_a_gpu_container_with_the_documented_configuration() {
     // pointed (by its two variables) at this Gantry and at a gantry-gpu that reads the fake
     // driver environment.
     let f = FakeGpu::new(&[]);
-    let bin = workspace()
-        .join("target/tmp")
-        .join(format!("gpu-containerd-bin-{}", std::process::id()));
-    std::fs::create_dir_all(&bin).unwrap();
+    let dir = TempDir::new("gpu-containerd-bin");
+    let bin = dir.path();
     let hook = bin.join("gantry-gpu");
     script(
         &hook,
@@ -135,5 +133,4 @@ fn containerd_runs_a_gpu_container_with_the_documented_configuration() {
         "0",
         "a container without a GPU request got nodes"
     );
-    let _ = std::fs::remove_dir_all(&bin);
 }
