@@ -10,6 +10,7 @@ pub fn all() -> Vec<Check> {
         process::checks(),
         capabilities::checks(),
         root_mounts::checks(),
+        mount_attrs::checks(),
         namespaces::checks(),
         devices::checks(),
         linux_paths::checks(),

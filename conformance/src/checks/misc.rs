@@ -58,7 +58,7 @@ pub fn checks() -> Vec<Check> {
 }
 
 /// `runtime features`, or a skip if the runtime has no such command (features.md is 1.1+).
-fn features(ctx: &Ctx) -> Result<Value, Failure> {
+pub(crate) fn features(ctx: &Ctx) -> Result<Value, Failure> {
     let o = ctx.rt().run(&["features"]);
     if !o.status.success() {
         return Err(Failure::Skip(format!(

@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod linux_paths;
 pub mod misc;
+pub mod mount_attrs;
 pub mod namespaces;
 pub mod process;
 pub mod resources;
