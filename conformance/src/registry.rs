@@ -18,6 +18,7 @@ pub fn all() -> Vec<Check> {
         resources::checks(),
         hooks::checks(),
         misc::checks(),
+        seccomp::checks(),
     ]
     .concat()
 }

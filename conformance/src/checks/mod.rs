@@ -12,4 +12,5 @@ pub mod namespaces;
 pub mod process;
 pub mod resources;
 pub mod root_mounts;
+pub mod seccomp;
 pub mod state;
