@@ -14,3 +14,4 @@ pub mod resources;
 pub mod root_mounts;
 pub mod seccomp;
 pub mod state;
+pub mod validity;
