@@ -14,7 +14,12 @@ pub fn checks() -> Vec<Check> {
     let ext = "config.md#extensibility";
     let valid = "config.md#valid-values";
     vec![
-        Check::new("config.unknown-properties-ignored", ext, Must, unknown_ignored),
+        Check::new(
+            "config.unknown-properties-ignored",
+            ext,
+            Must,
+            unknown_ignored,
+        ),
         Check::new(
             "config-linux.namespaces.unknown-type-errors",
             valid,
@@ -88,7 +93,9 @@ fn relative_destination(ctx: &Ctx) -> Outcome {
     let out = ctx.sh(
         |v| {
             if let Some(a) = v["mounts"].as_array_mut() {
-                a.push(json!({"destination": "relmnt", "type": "tmpfs", "source": "conformance-rel"}));
+                a.push(
+                    json!({"destination": "relmnt", "type": "tmpfs", "source": "conformance-rel"}),
+                );
             }
         },
         "grep -c ' /relmnt .* conformance-rel ' /proc/self/mountinfo",
