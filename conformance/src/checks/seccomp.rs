@@ -41,6 +41,14 @@ pub fn checks() -> Vec<Check> {
             Must,
             default_errno_ret,
         ),
+        Check::new("config-linux.seccomp.architectures.x86", s, Must, arch_x86),
+        Check::new(
+            "config-linux.seccomp.flags.SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+            s,
+            Must,
+            spec_allow,
+        ),
+        Check::new("config-linux.seccomp.flags.known", s, Must, known_flags),
         Check::new(
             "config-linux.seccomp.args.all-must-match",
             s,
@@ -270,4 +278,136 @@ fn args_all_match(ctx: &Ctx) -> Outcome {
         out.as_str(),
         "one-refused\nother-ok\n",
     )
+}
+
+/// A static i386 ELF program: mkdir("d32", 0755) through int 0x80, then exit(-result), so its
+/// status is 0 if the call worked and the errno if it failed (a process killed by seccomp shows
+/// 128 + 31 in its shell).
+fn mkdir32_elf() -> Vec<u8> {
+    const BASE: u32 = 0x0804_8000;
+    const HDRS: u32 = 52 + 32;
+    let mut code: Vec<u8> = Vec::new();
+    let path_at = BASE + HDRS + 28;
+    code.extend([0xB8, 39, 0, 0, 0]); // mov eax, 39 (i386 mkdir)
+    code.push(0xBB); // mov ebx, path
+    code.extend(path_at.to_le_bytes());
+    code.extend([0xB9, 0xED, 0x01, 0, 0]); // mov ecx, 0755
+    code.extend([0xCD, 0x80]); // int 0x80
+    code.extend([0xF7, 0xD8]); // neg eax
+    code.extend([0x89, 0xC3]); // mov ebx, eax
+    code.extend([0xB8, 1, 0, 0, 0]); // mov eax, 1 (exit)
+    code.extend([0xCD, 0x80]); // int 0x80
+    assert_eq!(code.len(), 28);
+    code.extend(b"d32\0");
+    let size = HDRS + code.len() as u32;
+    let mut elf: Vec<u8> = vec![0x7F, b'E', b'L', b'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    for h in [2u16, 3] {
+        elf.extend(h.to_le_bytes()); // e_type EXEC, e_machine 386
+    }
+    for w in [1u32, BASE + HDRS, 52, 0, 0] {
+        elf.extend(w.to_le_bytes()); // version, entry, phoff, shoff, flags
+    }
+    for h in [52u16, 32, 1, 0, 0, 0] {
+        elf.extend(h.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    }
+    for w in [1u32, 0, BASE, BASE, size, size, 5, 0x1000] {
+        elf.extend(w.to_le_bytes()); // PT_LOAD of the whole file, R+X
+    }
+    elf.extend(code);
+    elf
+}
+
+/// Write the i386 program to `path`, executable.
+fn write_mkdir32(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, mkdir32_elf()).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| e.to_string())
+}
+
+/// "architectures (array of strings, OPTIONAL) - the architecture used for system calls": with
+/// SCMP_ARCH_X86 listed, a rule on mkdir holds for the i386 ABI too (its own syscall number,
+/// 39): a 32-bit program's mkdir fails with EPERM. Needs the kernel's i386 emulation (checked
+/// on the host first).
+fn arch_x86(ctx: &Ctx) -> Outcome {
+    if std::env::consts::ARCH != "x86_64" {
+        return Err(crate::check::Failure::Skip("checked on x86_64 only".into()));
+    }
+    let probe = crate::harness::TempDir::new("mkdir32");
+    let bin = probe.path().join("mkdir32");
+    write_mkdir32(&bin)?;
+    let host = std::process::Command::new(&bin)
+        .current_dir(probe.path())
+        .status();
+    if !matches!(host, Ok(s) if s.success()) || !probe.path().join("d32").is_dir() {
+        return Err(crate::check::Failure::Skip(format!(
+            "this kernel runs no i386 program ({host:?}): no 32-bit syscall ABI"
+        )));
+    }
+    let b = ctx.bundle(
+        |v| v["linux"]["seccomp"] = on_mkdir("SCMP_ACT_ERRNO", None),
+        "cd /tmp && /bin/mkdir32; echo $?",
+    );
+    write_mkdir32(&b.rootfs().join("bin/mkdir32"))?;
+    let out = crate::check::run_fg_ok(&ctx.rt(), &b)?;
+    expect_eq("status of the i386 mkdir (EPERM is 1)", out.trim(), "1")
+}
+
+/// SECCOMP_FILTER_FLAG_SPEC_ALLOW: the filter does not turn on the Speculative Store Bypass
+/// mitigation for the process. Only observable where the kernel ties that mitigation to
+/// seccomp (spec_store_bypass_disable=seccomp, the default "Mitigation: ... via prctl and
+/// seccomp").
+fn spec_allow(ctx: &Ctx) -> Outcome {
+    let mode = std::fs::read_to_string("/sys/devices/system/cpu/vulnerabilities/spec_store_bypass")
+        .unwrap_or_default();
+    if !mode.contains("seccomp") {
+        return Err(crate::check::Failure::Skip(format!(
+            "this kernel does not tie the SSB mitigation to seccomp ({})",
+            mode.trim()
+        )));
+    }
+    let line = "grep Speculation_Store_Bypass /proc/self/status";
+    let with = |flags: Value| {
+        move |v: &mut Value| {
+            let mut p = on_mkdir("SCMP_ACT_ERRNO", None);
+            p["flags"] = flags;
+            v["linux"]["seccomp"] = p;
+        }
+    };
+    let plain = ctx.sh(with(json!([])), line)?;
+    let allowed = ctx.sh(with(json!(["SECCOMP_FILTER_FLAG_SPEC_ALLOW"])), line)?;
+    crate::check::ensure(
+        plain.contains("mitigated") && !allowed.contains("mitigated"),
+        format!(
+            "without the flag {:?}, with it {:?}",
+            plain.trim(),
+            allowed.trim()
+        ),
+    )
+}
+
+/// With the flags the kernel knows (SECCOMP_FILTER_FLAG_TSYNC, _LOG, _SPEC_ALLOW) the filter
+/// still holds: "flags (array of strings, OPTIONAL) - list of flags to use with
+/// seccomp(2)".
+fn known_flags(ctx: &Ctx) -> Outcome {
+    let out = ctx
+        .sh(
+            |v| {
+                let mut p = on_mkdir("SCMP_ACT_ERRNO", None);
+                p["flags"] = json!([
+                    "SECCOMP_FILTER_FLAG_TSYNC",
+                    "SECCOMP_FILTER_FLAG_LOG",
+                    "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
+                ]);
+                v["linux"]["seccomp"] = p;
+            },
+            "mkdir /tmp/d 2>/dev/null || echo refused",
+        )
+        // config.md, Valid values: "Unless support for a valid value is explicitly required,
+        // runtimes MAY choose which subset of the valid values it will support": a refusal is
+        // allowed, and untestable.
+        .map_err(|e| {
+            crate::check::Failure::Skip(format!("the runtime refuses these flags: {e}"))
+        })?;
+    expect_eq("mkdir", out.as_str(), "refused\n")
 }
