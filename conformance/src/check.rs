@@ -174,6 +174,15 @@ impl Live {
         let mut bundle = Bundle::new(&[]);
         bundle.bind(host.path(), "/host").sh(script).edit(edit);
         prepare(&bundle, host.path())?;
+        Live::from_bundle(ctx, bundle, host)
+    }
+
+    /// Create from a bundle already built, with `host` bound at /host in it.
+    pub fn from_bundle(
+        ctx: &Ctx,
+        bundle: Bundle,
+        host: crate::harness::TempDir,
+    ) -> Result<Live, String> {
         let live = Live {
             rt: ctx.rt(),
             bundle,

@@ -10,6 +10,7 @@ pub fn all() -> Vec<Check> {
         process::checks(),
         capabilities::checks(),
         root_mounts::checks(),
+        mount_attrs::checks(),
         namespaces::checks(),
         devices::checks(),
         linux_paths::checks(),
@@ -17,6 +18,8 @@ pub fn all() -> Vec<Check> {
         resources::checks(),
         hooks::checks(),
         misc::checks(),
+        seccomp::checks(),
+        validity::checks(),
     ]
     .concat()
 }

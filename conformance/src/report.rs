@@ -218,4 +218,33 @@ mod tests {
         );
         assert!(out.contains("**3/3** | **1/3** |"), "{out}");
     }
+
+    #[test]
+    fn json_per_runtime_and_check() {
+        let cs = checks();
+        let refs: Vec<&Check> = cs.iter().collect();
+        let r = run(
+            "rt",
+            vec![
+                (Status::Pass, None),
+                (Status::Skip("no knob".into()), None),
+                (Status::Fail("bad".into()), Some("listed")),
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&refs, &[r])).unwrap();
+        let rt = &v.as_array().unwrap()[0];
+        assert_eq!(rt["name"], "rt");
+        assert_eq!(rt["runtime"], "/bin/rt");
+        let res = rt["results"].as_array().unwrap();
+        assert_eq!(res.len(), 3);
+        assert_eq!(res[0]["name"], "config.a");
+        assert_eq!(res[0]["status"], "pass");
+        assert_eq!(res[0]["reason"], serde_json::Value::Null);
+        assert_eq!(res[0]["level"], "MUST");
+        assert_eq!(res[0]["spec"], "config.md#x");
+        assert_eq!(res[1]["status"], "skip");
+        assert_eq!(res[1]["reason"], "no knob");
+        assert_eq!(res[2]["status"], "fail");
+        assert_eq!(res[2]["knownGap"], "listed");
+    }
 }

@@ -61,9 +61,30 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
     from_spec(dir, spec)
 }
 
+/// config.md: a mount destination "MAY be a relative path, in which case it MUST be interpreted
+/// as relative to "/"" (deprecated, as runc and crun take it). Resolution stays inside the
+/// rootfs either way.
+fn absolute_destinations(spec: &mut Spec) {
+    let Some(mounts) = spec.mounts().clone() else {
+        return;
+    };
+    let mounts = mounts
+        .into_iter()
+        .map(|mut m| {
+            if !m.destination().is_absolute() {
+                let d = Path::new("/").join(m.destination());
+                m.set_destination(d);
+            }
+            m
+        })
+        .collect();
+    spec.set_mounts(Some(mounts));
+}
+
 /// Check a parsed spec against what Gantry can honour, resolving the rootfs.
-pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
+pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
     check_version(spec.version())?;
+    absolute_destinations(&mut spec);
     let root = spec
         .root()
         .as_ref()
@@ -128,12 +149,6 @@ pub fn from_spec(dir: PathBuf, spec: Spec) -> Result<Bundle, BundleError> {
         }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(invalid(
-                format!("mounts[{i}].destination"),
-                format!("{:?} is not absolute", m.destination()),
-            ));
-        }
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
             return Err(invalid(
                 format!("mounts[{i}]"),
@@ -314,5 +329,25 @@ mod tests {
         for good in ["/gantry/c1", "a..b/c", "system.slice:gantry:c1", "/x/.y"] {
             assert!(check_cgroups_path(Path::new(good)).is_ok(), "{good}");
         }
+    }
+
+    #[test]
+    fn relative_destinations_are_from_the_root() {
+        let mut spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "mounts": [
+                {"destination": "data", "type": "tmpfs", "source": "t"},
+                {"destination": "/abs", "type": "tmpfs", "source": "t"}
+            ]
+        }))
+        .unwrap();
+        absolute_destinations(&mut spec);
+        let d: Vec<_> = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .map(|m| m.destination().clone())
+            .collect();
+        assert_eq!(d, [PathBuf::from("/data"), PathBuf::from("/abs")]);
     }
 }

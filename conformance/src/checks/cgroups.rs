@@ -1,12 +1,12 @@
 //! config-linux.md, Control groups: cgroupsPath placement and linux.resources read back from
-//! the cgroup v1 files on the host (this host is v1); a v2-only host skips these.
-
-use std::path::Path;
+//! the container's cgroup files on the host, under cgroup v1 or v2 names, whichever hierarchy
+//! holds the controller here (see cgroupfs.rs). A value v2 has no file for is a skip there.
 
 use serde_json::{json, Value};
 
+use crate::cgroupfs::{self, Version};
 use crate::check::{ensure, expect_eq, Check, Ctx, Failure, Level::*, Live, Outcome};
-use crate::harness::{proc_cgroup, unique_id, v1_cgroup_dir};
+use crate::harness::unique_id;
 
 pub fn checks() -> Vec<Check> {
     let p = "config-linux.md#cgroups-path";
@@ -27,13 +27,16 @@ pub fn checks() -> Vec<Check> {
         Check::new("config-linux.cgroupsPath.freezer", p, Must, |c| {
             placed(c, "freezer")
         }),
+        Check::new("config-linux.cgroupsPath.hugetlb", p, Must, |c| {
+            placed(c, "hugetlb")
+        }),
         Check::new("config-linux.resources.memory.limit", r, Must, |c| {
             read_back(
                 c,
                 json!({"memory": {"limit": 67108864}}),
                 "memory",
-                "memory.limit_in_bytes",
-                "67108864",
+                ("memory.limit_in_bytes", "67108864"),
+                Some(("memory.max", "67108864")),
             )
         }),
         Check::new("config-linux.resources.memory.reservation", r, Must, |c| {
@@ -41,8 +44,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"memory": {"limit": 67108864, "reservation": 33554432}}),
                 "memory",
-                "memory.soft_limit_in_bytes",
-                "33554432",
+                ("memory.soft_limit_in_bytes", "33554432"),
+                Some(("memory.low", "33554432")),
             )
         }),
         Check::new("config-linux.resources.memory.swap", r, Must, |c| {
@@ -50,8 +53,9 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"memory": {"limit": 67108864, "swap": 134217728}}),
                 "memory",
-                "memory.memsw.limit_in_bytes",
-                "134217728",
+                ("memory.memsw.limit_in_bytes", "134217728"),
+                // v1's swap is memory plus swap; v2's memory.swap.max is the swap alone.
+                Some(("memory.swap.max", "67108864")),
             )
         }),
         Check::new("config-linux.resources.memory.swappiness", r, Must, |c| {
@@ -59,8 +63,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"memory": {"swappiness": 17}}),
                 "memory",
-                "memory.swappiness",
-                "17",
+                ("memory.swappiness", "17"),
+                None,
             )
         }),
         Check::new(
@@ -73,6 +77,7 @@ pub fn checks() -> Vec<Check> {
                     json!({"memory": {"disableOOMKiller": true}}),
                     "memory",
                     "memory.oom_control",
+                    None,
                 )?;
                 ensure(
                     v.lines().any(|l| l == "oom_kill_disable 1"),
@@ -81,7 +86,13 @@ pub fn checks() -> Vec<Check> {
             },
         ),
         Check::new("config-linux.resources.pids.limit", r, Must, |c| {
-            read_back(c, json!({"pids": {"limit": 42}}), "pids", "pids.max", "42")
+            read_back(
+                c,
+                json!({"pids": {"limit": 42}}),
+                "pids",
+                ("pids.max", "42"),
+                Some(("pids.max", "42")),
+            )
         }),
         Check::new(
             "config-linux.resources.pids.limit.enforced",
@@ -94,8 +105,9 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"cpu": {"shares": 512}}),
                 "cpu",
-                "cpu.shares",
-                "512",
+                ("cpu.shares", "512"),
+                // The shares-to-weight map runc and crun use: 1 + (512 - 2) * 9999 / 262142.
+                Some(("cpu.weight", "20")),
             )
         }),
         Check::new("config-linux.resources.cpu.quota", r, Must, |c| {
@@ -103,8 +115,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"cpu": {"quota": 50000, "period": 100000}}),
                 "cpu",
-                "cpu.cfs_quota_us",
-                "50000",
+                ("cpu.cfs_quota_us", "50000"),
+                Some(("cpu.max", "50000 100000")),
             )
         }),
         Check::new("config-linux.resources.cpu.period", r, Must, |c| {
@@ -112,8 +124,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"cpu": {"quota": 30000, "period": 60000}}),
                 "cpu",
-                "cpu.cfs_period_us",
-                "60000",
+                ("cpu.cfs_period_us", "60000"),
+                Some(("cpu.max", "30000 60000")),
             )
         }),
         Check::new("config-linux.resources.cpu.cpus", r, Must, |c| {
@@ -121,8 +133,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"cpu": {"cpus": "0"}}),
                 "cpuset",
-                "cpuset.cpus",
-                "0",
+                ("cpuset.cpus", "0"),
+                Some(("cpuset.cpus", "0")),
             )
         }),
         Check::new("config-linux.resources.cpu.mems", r, Must, |c| {
@@ -130,8 +142,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"cpu": {"mems": "0"}}),
                 "cpuset",
-                "cpuset.mems",
-                "0",
+                ("cpuset.mems", "0"),
+                Some(("cpuset.mems", "0")),
             )
         }),
         Check::new(
@@ -143,8 +155,8 @@ pub fn checks() -> Vec<Check> {
                     c,
                     json!({"blockIO": {"throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}]}}),
                     "blkio",
-                    "blkio.throttle.read_bps_device",
-                    "254:0 1048576",
+                    ("blkio.throttle.read_bps_device", "254:0 1048576"),
+                    Some(("io.max", "254:0 rbps=1048576 wbps=max riops=max wiops=max")),
                 )
             },
         ),
@@ -157,8 +169,8 @@ pub fn checks() -> Vec<Check> {
                     c,
                     json!({"blockIO": {"throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 300}]}}),
                     "blkio",
-                    "blkio.throttle.write_iops_device",
-                    "254:0 300",
+                    ("blkio.throttle.write_iops_device", "254:0 300"),
+                    Some(("io.max", "254:0 rbps=max wbps=max riops=max wiops=300")),
                 )
             },
         ),
@@ -167,8 +179,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
                 "hugetlb",
-                "hugetlb.2MB.limit_in_bytes",
-                "4194304",
+                ("hugetlb.2MB.limit_in_bytes", "4194304"),
+                Some(("hugetlb.2MB.max", "4194304")),
             )
         }),
         Check::new("config-linux.resources.devices.rules", r, Must, |c| {
@@ -177,6 +189,10 @@ pub fn checks() -> Vec<Check> {
                 json!({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}]}),
                 "devices",
                 "devices.list",
+                Some(
+                    "cgroup v2 has no devices.list (a BPF program holds the rules; \
+                      config-linux.resources.devices.allow and .deny test their effect)",
+                ),
             )?;
             ensure(
                 v.lines().any(|l| l == "c 10:229 rw"),
@@ -191,9 +207,12 @@ pub fn checks() -> Vec<Check> {
 }
 
 /// "cgroupsPath (string, OPTIONAL) path to the cgroups ... the runtime MUST take the path to be
-/// relative to the cgroups mount point": the container process is in that cgroup at create.
+/// relative to the cgroups mount point": the container process is in that cgroup at create, in
+/// whichever hierarchy holds `ctrl` here.
 fn placed(ctx: &Ctx, ctrl: &str) -> Outcome {
+    let h = hierarchy(ctrl)?;
     let path = format!("/conformance/{}", unique_id("cg"));
+    let _gone = CgroupGone(path.clone());
     let p = path.clone();
     let c = Live::create(
         ctx,
@@ -201,11 +220,27 @@ fn placed(ctx: &Ctx, ctrl: &str) -> Outcome {
         "exec sleep 300",
     )?;
     let pid = c.pid()?;
-    expect_eq(ctrl, proc_cgroup(pid, ctrl), Some(path))
+    expect_eq(ctrl, cgroupfs::pid_path(pid, &h, ctrl), Some(path))
 }
 
-/// Create with `resources` and cgroupsPath; the content of `file` in `ctrl`'s cgroup.
-pub(crate) fn read(ctx: &Ctx, resources: Value, ctrl: &str, file: &str) -> Result<String, Failure> {
+/// The hierarchy of `ctrl`, or a skip: the host has no such controller.
+pub(crate) fn hierarchy(ctrl: &str) -> Result<cgroupfs::Hierarchy, Failure> {
+    cgroupfs::hierarchy(ctrl)
+        .ok_or_else(|| Failure::Skip(format!("this host has no {ctrl} controller mounted")))
+}
+
+/// Create with `resources` and cgroupsPath; the content of `file` in `ctrl`'s cgroup. `v2`
+/// says why the check means nothing where `ctrl` is on cgroup v2 (a skip), if it does not.
+pub(crate) fn read(
+    ctx: &Ctx,
+    resources: Value,
+    ctrl: &str,
+    file: &str,
+    v2: Option<&str>,
+) -> Result<String, Failure> {
+    if let (Some(why), Version::V2) = (v2, hierarchy(ctrl)?.version) {
+        return Err(Failure::Skip(why.to_string()));
+    }
     let path = format!("/conformance/{}", unique_id("res"));
     read_first(ctx, &path, resources, ctrl, &[file]).map(|(_, v)| v)
 }
@@ -232,15 +267,7 @@ pub(crate) fn read_first_as(
     ctrl: &str,
     files: &[&str],
 ) -> Result<(String, String), Failure> {
-    if !Path::new("/sys/fs/cgroup")
-        .join(ctrl)
-        .join("cgroup.procs")
-        .exists()
-    {
-        return Err(Failure::Skip(format!(
-            "this host has no cgroup v1 {ctrl} hierarchy"
-        )));
-    }
+    let h = hierarchy(ctrl)?;
     // Dropped after the container: its cgroup goes even where a runtime leaves it.
     let _gone = CgroupGone(path.to_string());
     let p = path.to_string();
@@ -263,13 +290,14 @@ pub(crate) fn read_first_as(
         },
         "exec sleep 300",
     )?;
-    let dir = v1_cgroup_dir(ctrl, path);
+    let dir = h.dir(path);
     ensure(dir.is_dir(), format!("no cgroup {} made", dir.display()))?;
     let Some(file) = files.iter().find(|f| dir.join(f).exists()) else {
         // The kernel lacks the knob (e.g. no swap accounting): nothing to read back.
         return Err(Failure::Skip(format!(
-            "the kernel has no {ctrl}/{}",
-            files.join(" or ")
+            "the kernel has no {} in {}",
+            files.join(" or "),
+            h.mount.display()
         )));
     };
     let f = dir.join(file);
@@ -290,23 +318,47 @@ impl Drop for CgroupGone {
 /// Best effort: remove the (empty) cgroup `path` from every hierarchy, should the runtime have
 /// left it (crun 1.8 leaves the cgroup of a create that failed).
 pub(crate) fn remove_cgroup(path: &str) {
-    if let Ok(d) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in d.flatten() {
-            let _ = std::fs::remove_dir(e.path().join(path.trim_start_matches('/')));
-        }
-    }
+    cgroupfs::remove_everywhere(path);
 }
 
-/// "The runtime MUST apply the resources": the cgroup file reads back the configured value.
+/// "The runtime MUST apply the resources": the cgroup file reads back the configured value,
+/// as (file, value) under cgroup v1, or under v2 where `ctrl` is on v2 (`None`: v2 has no such
+/// file, a skip).
 pub(crate) fn read_back(
     ctx: &Ctx,
     resources: Value,
     ctrl: &str,
-    file: &str,
-    want: &str,
+    v1: (&str, &str),
+    v2: Option<(&str, &str)>,
 ) -> Outcome {
-    let v = read(ctx, resources, ctrl, file)?;
-    expect_eq(file, v.trim(), want)
+    read_back_as(ctx, None, resources, ctrl, v1, v2)
+}
+
+/// `read_back` in a config of ociVersion `version`, if given.
+pub(crate) fn read_back_as(
+    ctx: &Ctx,
+    version: Option<&str>,
+    resources: Value,
+    ctrl: &str,
+    v1: (&str, &str),
+    v2: Option<(&str, &str)>,
+) -> Outcome {
+    let (file, want) = match (hierarchy(ctrl)?.version, v2) {
+        (Version::V1, _) => v1,
+        (Version::V2, Some(f)) => f,
+        (Version::V2, None) => {
+            return Err(Failure::Skip(format!(
+                "{ctrl} is on cgroup v2 here, which has no {}",
+                v1.0
+            )))
+        }
+    };
+    let path = format!("/conformance/{}", unique_id("res"));
+    let (_, v) = read_first_as(ctx, version, &path, resources, ctrl, &[file])?;
+    ensure(
+        v.trim() == want || v.lines().any(|l| l.trim() == want),
+        format!("{file}: got {:?}, want {want:?}", v.trim()),
+    )
 }
 
 /// The pids limit holds inside: forks beyond it fail.

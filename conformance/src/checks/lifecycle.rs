@@ -260,9 +260,11 @@ fn error_leaves_nothing(ctx: &Ctx) -> Outcome {
             json!({"destination": "/x", "type": "bind", "source": "/nonexistent/conformance", "options": ["rbind"]}),
         )
     })?;
-    for ctrl in ["memory", "pids", "devices", "cpu"] {
-        let d = crate::harness::v1_cgroup_dir(ctrl, &path);
-        ensure(!d.exists(), format!("{} left behind", d.display()))?;
+    for ctrl in ["memory", "pids", "devices", "cpu", "hugetlb"] {
+        if let Some(h) = crate::cgroupfs::hierarchy(ctrl) {
+            let d = h.dir(&path);
+            ensure(!d.exists(), format!("{} left behind", d.display()))?;
+        }
     }
     Ok(())
 }
@@ -432,7 +434,8 @@ fn delete_cgroup(ctx: &Ctx) -> Outcome {
     let path = format!("/conformance/{}", unique_id("del"));
     let p = path.clone();
     let c = Live::started(ctx, move |v| v["linux"]["cgroupsPath"] = json!(p), "true")?;
-    let dir = crate::harness::v1_cgroup_dir("memory", &path);
+    let h = crate::checks::cgroups::hierarchy("memory")?;
+    let dir = h.dir(&path);
     ensure(dir.exists(), "no cgroup was made at cgroupsPath")?;
     c.wait_status("stopped")?;
     c.op(&["delete"])?;

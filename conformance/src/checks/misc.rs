@@ -1,4 +1,4 @@
-//! The features command (features.md), personality and seccomp (config-linux.md).
+//! The features command (features.md) and personality (config-linux.md).
 
 use serde_json::{json, Value};
 
@@ -36,29 +36,11 @@ pub fn checks() -> Vec<Check> {
             Must,
             personality,
         ),
-        Check::new(
-            "config-linux.seccomp.errno",
-            "config-linux.md#seccomp",
-            Must,
-            seccomp_errno,
-        ),
-        Check::new(
-            "config-linux.seccomp.errnoRet",
-            "config-linux.md#seccomp",
-            Must,
-            seccomp_errno_ret,
-        ),
-        Check::new(
-            "config-linux.seccomp.kill",
-            "config-linux.md#seccomp",
-            Must,
-            seccomp_kill,
-        ),
     ]
 }
 
 /// `runtime features`, or a skip if the runtime has no such command (features.md is 1.1+).
-fn features(ctx: &Ctx) -> Result<Value, Failure> {
+pub(crate) fn features(ctx: &Ctx) -> Result<Value, Failure> {
     let o = ctx.rt().run(&["features"]);
     if !o.status.success() {
         return Err(Failure::Skip(format!(
@@ -146,48 +128,4 @@ fn personality(ctx: &Ctx) -> Outcome {
         "uname -m",
     )?;
     expect_eq("uname -m", out.as_str(), "i686\n")
-}
-
-fn seccomp(action: &str, errno_ret: Option<u32>) -> Value {
-    let mut rule = json!({"names": ["mkdir", "mkdirat"], "action": action});
-    if let Some(e) = errno_ret {
-        rule["errnoRet"] = json!(e);
-    }
-    json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"], "syscalls": [rule]})
-}
-
-/// "seccomp ... syscalls ... action (string, REQUIRED) - the action for seccomp rules":
-/// SCMP_ACT_ERRNO fails the syscall (EPERM by default); other syscalls are allowed.
-fn seccomp_errno(ctx: &Ctx) -> Outcome {
-    let out = ctx.sh(
-        |v| v["linux"]["seccomp"] = seccomp("SCMP_ACT_ERRNO", None),
-        "mkdir /tmp/d 2>&1; touch /tmp/f && echo touch-ok",
-    )?;
-    expect_eq(
-        "mkdir",
-        out.as_str(),
-        "mkdir: can't create directory '/tmp/d': Operation not permitted\ntouch-ok\n",
-    )
-}
-
-/// 1.0.2: "errnoRet (uint, OPTIONAL) - the errno return code to use."
-fn seccomp_errno_ret(ctx: &Ctx) -> Outcome {
-    let out = ctx.sh(
-        |v| v["linux"]["seccomp"] = seccomp("SCMP_ACT_ERRNO", Some(28)),
-        "mkdir /tmp/d 2>&1; true",
-    )?;
-    expect_eq(
-        "mkdir",
-        out.as_str(),
-        "mkdir: can't create directory '/tmp/d': No space left on device\n",
-    )
-}
-
-/// SCMP_ACT_KILL kills the process making the call.
-fn seccomp_kill(ctx: &Ctx) -> Outcome {
-    let out = ctx.sh(
-        |v| v["linux"]["seccomp"] = seccomp("SCMP_ACT_KILL", None),
-        "sh -c 'mkdir /tmp/d'; echo status $?",
-    )?;
-    expect_eq("child's status", out.as_str(), "status 159\n")
 }

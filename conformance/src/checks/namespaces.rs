@@ -56,6 +56,12 @@ pub fn checks() -> Vec<Check> {
             joined(c, "cgroup", "cgroup")
         }),
         Check::new("config-linux.namespaces.pid.path", l, Must, joined_pid),
+        Check::new("config-linux.namespaces.mount.path", l, Must, |c| {
+            joined_by(c, &["--mount"], "mount", "mnt")
+        }),
+        Check::new("config-linux.namespaces.user.path", l, Must, |c| {
+            joined_by(c, &["--user", "--map-root-user"], "user", "user")
+        }),
         Check::new(
             "config-linux.namespaces.path.wrong-type-errors",
             l,
@@ -104,6 +110,12 @@ pub fn checks() -> Vec<Check> {
             "config-linux.md#user-namespace-mappings",
             Must,
             mapped_owner,
+        ),
+        Check::new(
+            "config-linux.uidMappings.ownership-unchanged",
+            "config-linux.md#user-namespace-mappings",
+            Should,
+            ownership_kept,
         ),
         Check::new("config.hostname", "config.md#hostname", Must, hostname),
         Check::new(
@@ -180,15 +192,21 @@ struct Holder(Child);
 
 impl Holder {
     fn spawn() -> Result<Holder, String> {
+        Holder::spawn_with(&["--net", "--uts", "--ipc", "--cgroup"], "net")
+    }
+
+    /// `unshare FLAGS sleep 300`, once its `proc_name` namespace differs from ours.
+    fn spawn_with(flags: &[&str], proc_name: &str) -> Result<Holder, String> {
         let child = Command::new("unshare")
-            .args(["--net", "--uts", "--ipc", "--cgroup", "sleep", "300"])
+            .args(flags)
+            .args(["sleep", "300"])
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("unshare: {e}"))?;
         let h = Holder(child);
         // unshare execs sleep in the new namespaces: wait until it has.
         for _ in 0..200 {
-            if ns_link(&h.pid(), "net") != ns_link("self", "net") {
+            if ns_link(&h.pid(), proc_name) != ns_link("self", proc_name) {
                 return Ok(h);
             }
             sleep_ms(10);
@@ -220,6 +238,32 @@ fn joined(ctx: &Ctx, ty: &str, proc_name: &str) -> Outcome {
                     json!([{"type": "mount"}, {"type": "pid"}, {"type": t, "path": path}])
             },
         )?;
+    expect_eq(
+        proc_name,
+        link_of(&links, proc_name),
+        ns_link(&h.pid(), proc_name),
+    )
+}
+
+/// A mount or user namespace joined by path (the runtime builds the rootfs inside the joined
+/// mount namespace; a joined user namespace owns the container's other new namespaces): the
+/// program is in the holder's namespace, not a new one.
+fn joined_by(ctx: &Ctx, flags: &[&str], ty: &str, proc_name: &str) -> Outcome {
+    let h = Holder::spawn_with(flags, proc_name)?;
+    let path = format!("/proc/{}/ns/{proc_name}", h.pid());
+    let t = ty.to_string();
+    let links = inside(ctx, move |v| {
+        let ns = v["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        ns.retain(|n| n["type"] != json!(t));
+        ns.push(json!({"type": t, "path": path}));
+        if t == "user" {
+            // The holder's own mapping (unshare --map-root-user as root: 0 is 0), for runtimes
+            // that check a config's mappings against the joined namespace's.
+            let map = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+            v["linux"]["uidMappings"] = map.clone();
+            v["linux"]["gidMappings"] = map;
+        }
+    })?;
     expect_eq(
         proc_name,
         link_of(&links, proc_name),
@@ -369,6 +413,31 @@ fn gid_map(ctx: &Ctx) -> Outcome {
 }
 
 /// From the host: root inside makes files owned by the mapped host ids.
+/// config-linux.md: "The runtime SHOULD NOT modify the ownership of referenced filesystems to
+/// realize the mapping": a rootfs the host owns as 0:0 (readable by all) runs under a mapping
+/// of 0 to 200000 and is still 0:0 afterwards, as is the bind-mounted host directory.
+fn ownership_kept(ctx: &Ctx) -> Outcome {
+    // The bind's mount point exists: the mapped root could not make it in a root-owned rootfs.
+    let c = Live::create_with(ctx, userns_edit, "ls / > /dev/null", |b, _| {
+        std::fs::create_dir(b.rootfs().join("host")).map_err(|e| e.to_string())
+    })?;
+    let owners = |c: &Live| -> Vec<(String, u32, u32)> {
+        ["bin/busybox", "etc/passwd", "."]
+            .iter()
+            .map(|f| c.bundle.rootfs().join(f))
+            .chain([c.host.path().to_path_buf()])
+            .filter_map(|p| {
+                let m = std::fs::symlink_metadata(&p).ok()?;
+                Some((p.display().to_string(), m.uid(), m.gid()))
+            })
+            .collect()
+    };
+    let before = owners(&c);
+    c.op(&["start"])?;
+    c.wait_status("stopped")?;
+    expect_eq("owners after the run", owners(&c), before)
+}
+
 fn mapped_owner(ctx: &Ctx) -> Outcome {
     let (c, _) = in_userns(ctx, "touch /host/made; echo")?;
     let m =

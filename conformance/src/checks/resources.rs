@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::cgroupfs::Version;
 use crate::check::{ensure, expect_eq, Check, Ctx, Failure, Level::*, Live, Outcome};
-use crate::checks::cgroups::{read, read_back, read_first, read_first_as, remove_cgroup};
+use crate::checks::cgroups::{hierarchy, read, read_back, read_back_as, read_first, remove_cgroup};
 use crate::harness::{unique_id, v1_cgroup_dir};
 
 pub fn checks() -> Vec<Check> {
@@ -31,8 +32,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"memory": {"limit": 134217728, "kernelTCP": 33554432}}),
                 "memory",
-                "memory.kmem.tcp.limit_in_bytes",
-                "33554432",
+                ("memory.kmem.tcp.limit_in_bytes", "33554432"),
+                None,
             )
         }),
         Check::new(
@@ -54,12 +55,13 @@ pub fn checks() -> Vec<Check> {
             swap_below_limit,
         ),
         Check::new("config-linux.resources.cpu.burst", cpu, Must, |c| {
-            read_back_11(
+            read_back_as(
                 c,
+                Some(V1_1),
                 json!({"cpu": {"quota": 50000, "period": 100000, "burst": 20000}}),
                 "cpu",
-                "cpu.cfs_burst_us",
-                "20000",
+                ("cpu.cfs_burst_us", "20000"),
+                Some(("cpu.max.burst", "20000")),
             )
         }),
         Check::new(
@@ -75,7 +77,14 @@ pub fn checks() -> Vec<Check> {
             |c| realtime(c, "cpu.rt_period_us", "500000"),
         ),
         Check::new("config-linux.resources.cpu.idle", cpu, Must, |c| {
-            read_back_11(c, json!({"cpu": {"idle": 1}}), "cpu", "cpu.idle", "1")
+            read_back_as(
+                c,
+                Some(V1_1),
+                json!({"cpu": {"idle": 1}}),
+                "cpu",
+                ("cpu.idle", "1"),
+                Some(("cpu.idle", "1")),
+            )
         }),
         Check::new(
             "config-linux.resources.cpu.cpus.unavailable-errors",
@@ -156,8 +165,8 @@ pub fn checks() -> Vec<Check> {
                 c,
                 json!({"network": {"classID": 1048577}}),
                 "net_cls",
-                "net_cls.classid",
-                "1048577",
+                ("net_cls.classid", "1048577"),
+                None,
             )
         }),
         Check::new(
@@ -261,13 +270,6 @@ fn refused(ctx: &Ctx, resources: Value) -> Outcome {
 /// runtimes "MUST ignore".
 const V1_1: &str = "1.1.0";
 
-/// `read_back` in a config of ociVersion 1.1.0.
-fn read_back_11(ctx: &Ctx, resources: Value, ctrl: &str, file: &str, want: &str) -> Outcome {
-    let path = format!("/conformance/{}", unique_id("res"));
-    let (_, v) = read_first_as(ctx, Some(V1_1), &path, resources, ctrl, &[file])?;
-    expect_eq(file, v.trim(), want)
-}
-
 /// `refused`, with the config's ociVersion set to `version` if given.
 fn refused_as(ctx: &Ctx, version: Option<&str>, resources: Value) -> Outcome {
     let path = format!("/conformance/{}", unique_id("bad"));
@@ -322,8 +324,8 @@ fn kernel(ctx: &Ctx) -> Outcome {
         ctx,
         json!({"memory": {"limit": 134217728, "kernel": 67108864}}),
         "memory",
-        f,
-        "67108864",
+        (f, "67108864"),
+        None,
     )
 }
 
@@ -340,8 +342,8 @@ fn use_hierarchy(ctx: &Ctx) -> Outcome {
             ctx,
             json!({"memory": {"useHierarchy": false}}),
             "memory",
-            f,
-            "0",
+            (f, "0"),
+            None,
         ),
         p => Err(skip(format!(
             "this kernel cannot disable {f} under a hierarchical parent ({p:?}); \
@@ -513,6 +515,7 @@ fn blkio_leaf_weight(ctx: &Ctx) -> Outcome {
         json!({"blockIO": {"leafWeight": 321}}),
         "blkio",
         "blkio.leaf_weight",
+        None,
     )?;
     expect_eq("blkio.leaf_weight", v.trim(), "321")
 }
@@ -620,12 +623,26 @@ fn throttle(ctx: &Ctx, field: &str, file: &str, rate: u64) -> Outcome {
         return Err(skip("this host has no block device"));
     };
     let (maj, min) = major_minor(&dev).ok_or(format!("dev {dev:?}"))?;
-    let v = read(
-        ctx,
-        json!({"blockIO": {field: [{"major": maj, "minor": min, "rate": rate}]}}),
-        "blkio",
-        file,
-    )?;
+    let res = json!({"blockIO": {field: [{"major": maj, "minor": min, "rate": rate}]}});
+    if hierarchy("blkio")?.version == Version::V2 {
+        // v2's io.max holds all four throttles of a device on its line: "8:0 rbps=.. riops=..".
+        let key = match field {
+            "throttleReadBpsDevice" => "rbps",
+            "throttleWriteBpsDevice" => "wbps",
+            "throttleReadIOPSDevice" => "riops",
+            _ => "wiops",
+        };
+        let v = read(ctx, res, "blkio", "io.max", None)?;
+        let want = format!("{key}={rate}");
+        return ensure(
+            v.lines().any(|l| {
+                let mut t = l.split_whitespace();
+                t.next() == Some(dev.as_str()) && t.any(|x| x == want)
+            }),
+            format!("io.max has no {dev} {want}: {v:?}"),
+        );
+    }
+    let v = read(ctx, res, "blkio", file, None)?;
     let want = format!("{dev} {rate}");
     ensure(
         v.lines().any(|l| l.trim() == want),
@@ -637,10 +654,12 @@ fn throttle(ctx: &Ctx, field: &str, file: &str, rate: u64) -> Outcome {
 /// corresponding control file": a size the kernel has no control file for cannot be limited,
 /// so create MUST fail.
 fn hugepage_unknown_size(ctx: &Ctx) -> Outcome {
-    if !host_has("hugetlb") {
-        return Err(skip("this host has no cgroup v1 hugetlb hierarchy"));
-    }
-    if Path::new("/sys/fs/cgroup/hugetlb/hugetlb.3MB.limit_in_bytes").exists() {
+    let h = hierarchy("hugetlb")?;
+    let file = match h.version {
+        Version::V1 => "hugetlb.3MB.limit_in_bytes",
+        Version::V2 => "hugetlb.3MB.max",
+    };
+    if h.mount.join(file).exists() {
         return Err(skip("this kernel has 3MB huge pages"));
     }
     refused(
@@ -659,6 +678,7 @@ fn net_priorities(ctx: &Ctx) -> Outcome {
         json!({"network": {"priorities": [{"name": "lo", "priority": 7}]}}),
         "net_prio",
         "net_prio.ifpriomap",
+        None,
     )?;
     ensure(
         v.lines().any(|l| l.trim() == "lo 7"),
@@ -671,9 +691,7 @@ fn net_priorities(ctx: &Ctx) -> Outcome {
 /// hca_handles in the cgroup": the device's line in rdma.max. Needs the controller and an RDMA
 /// device.
 fn rdma(ctx: &Ctx) -> Outcome {
-    if !host_has("rdma") {
-        return Err(skip("this host has no cgroup v1 rdma hierarchy"));
-    }
+    hierarchy("rdma")?;
     let dev = std::fs::read_dir("/sys/class/infiniband")
         .ok()
         .and_then(|mut d| d.next())
@@ -687,6 +705,7 @@ fn rdma(ctx: &Ctx) -> Outcome {
         json!({"rdma": {dev.clone(): {"hcaHandles": 3}}}),
         "rdma",
         "rdma.max",
+        None,
     )?;
     ensure(
         v.lines()
@@ -701,17 +720,14 @@ fn rdma(ctx: &Ctx) -> Outcome {
 /// given through unified reads back from the container's cgroup v2 directory. Only where the
 /// container's controllers are on cgroup v2.
 fn unified(ctx: &Ctx) -> Outcome {
-    let root = Path::new("/sys/fs/cgroup");
-    let Ok(ctrls) = std::fs::read_to_string(root.join("cgroup.controllers")) else {
+    let h = hierarchy("pids")?;
+    if h.version != Version::V2 {
         return Err(skip(
-            "the container's controllers are on cgroup v1 here (a hybrid host: the cgroup2 \
-             mount at /sys/fs/cgroup/unified has no controllers), and unified sets files of a \
+            "pids is on cgroup v1 here (a v1 or hybrid host), and unified sets files of a \
              cgroup v2 cgroup",
         ));
-    };
-    if !ctrls.split_whitespace().any(|c| c == "pids") {
-        return Err(skip("the cgroup v2 root has no pids controller"));
     }
+    let root = h.mount.as_path();
     let path = format!("/conformance/{}", unique_id("res"));
     let p = path.clone();
     let c = Live::create(
