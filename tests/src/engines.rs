@@ -248,3 +248,80 @@ impl Drop for Containerd {
         }
     }
 }
+
+/// The directory of process `pid`'s cgroup for `controller`, from /proc/PID/cgroup: the
+/// controller's own hierarchy on a v1 or hybrid host (`/sys/fs/cgroup/CONTROLLER/PATH`), the
+/// unified one on a v2 host (`/sys/fs/cgroup/PATH`).
+pub fn cgroup_dir(pid: u32, controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let mut unified = None;
+    for l in text.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        if ctrls.split(',').any(|c| c == controller) {
+            return Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(path.trim_start_matches('/'));
+        }
+        if ctrls.is_empty() {
+            unified = Some(path.trim_start_matches('/').to_string());
+        }
+    }
+    let dir = Path::new("/sys/fs/cgroup").join(unified.expect("no cgroup for the process"));
+    assert!(
+        dir.join("cgroup.controllers").exists(),
+        "no {controller} hierarchy for pid {pid}:\n{text}"
+    );
+    dir
+}
+
+/// A limit in process `pid`'s cgroup: file `v1` of `controller` on a v1 host, `v2` on v2.
+pub fn cgroup_limit(pid: u32, controller: &str, v1: &str, v2: &str) -> String {
+    let dir = cgroup_dir(pid, controller);
+    let f = if dir.starts_with(Path::new("/sys/fs/cgroup").join(controller)) {
+        dir.join(v1)
+    } else {
+        dir.join(v2)
+    };
+    std::fs::read_to_string(&f)
+        .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        .trim()
+        .to_string()
+}
+
+/// Whether process `pid`'s cgroup is frozen, and every process in it: v1 freezer.state
+/// FROZEN with each task in state D (how v1-frozen tasks show), v2 cgroup.events `frozen 1`
+/// (the kernel sets it once every task is frozen). False when THAWED / `frozen 0` and no task
+/// is in D.
+pub fn cgroup_frozen(pid: u32) -> bool {
+    let dir = cgroup_dir(pid, "freezer");
+    let v1 = dir.join("freezer.state");
+    if v1.exists() {
+        let state = std::fs::read_to_string(&v1).unwrap();
+        let tasks = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        let in_d: Vec<bool> = tasks
+            .split_whitespace()
+            .map(|t| {
+                let stat = std::fs::read_to_string(format!("/proc/{t}/stat")).unwrap_or_default();
+                // The state follows the ")" that ends the command name.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('D'))
+            })
+            .collect();
+        assert!(!in_d.is_empty(), "no task in {}", dir.display());
+        match state.trim() {
+            "FROZEN" => {
+                assert!(in_d.iter().all(|d| *d), "FROZEN, but a task is not in D");
+                true
+            }
+            "THAWED" => {
+                assert!(!in_d.iter().any(|d| *d), "THAWED, but a task is in D");
+                false
+            }
+            s => panic!("{}: {s}", v1.display()),
+        }
+    } else {
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap();
+        events.lines().any(|l| l == "frozen 1")
+    }
+}

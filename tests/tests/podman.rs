@@ -1,7 +1,7 @@
 //! Under Podman 4.3 (through conmon): the runtime the engine drives. Skipped when podman is
 //! not installed. Podman's storage, config and image live in a temporary directory.
 
-use gantry_tests::engines::Podman;
+use gantry_tests::engines::{cgroup_frozen, cgroup_limit, Podman};
 use gantry_tests::*;
 
 fn podman() -> Option<Podman> {
@@ -35,11 +35,33 @@ fn podman_run_exec_pause_stop() {
         "64m",
         "--pids-limit",
         "50",
+        "--cpus",
+        "0.5",
         "localhost/gantry-busybox",
         "sleep",
         "300",
     ]);
     assert_eq!(code, 0, "{err}");
+    // The limits as the kernel holds them, in the cgroup of the container's init.
+    let pid: u32 = p
+        .ok(&["inspect", "--format", "{{.State.Pid}}", "g1"])
+        .trim()
+        .parse()
+        .unwrap();
+    let limit = |c, v1, v2| cgroup_limit(pid, c, v1, v2);
+    assert_eq!(
+        limit("memory", "memory.limit_in_bytes", "memory.max"),
+        (64 << 20).to_string()
+    );
+    assert_eq!(limit("pids", "pids.max", "pids.max"), "50");
+    let quota = limit("cpu", "cpu.cfs_quota_us", "cpu.max");
+    let period = limit("cpu", "cpu.cfs_period_us", "cpu.max");
+    // v1: two files; v2: cpu.max is "QUOTA PERIOD".
+    let (quota, period) = match quota.split_once(' ') {
+        Some((q, p)) => (q.to_string(), p.to_string()),
+        None => (quota, period),
+    };
+    assert_eq!((quota.as_str(), period.as_str()), ("50000", "100000"));
     let (code, out, err) = p.run(&[
         "exec",
         "g1",
@@ -49,10 +71,15 @@ fn podman_run_exec_pause_stop() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "in-exec\nsleep 300 ");
+    assert!(!cgroup_frozen(pid), "frozen before pause");
     assert_eq!(p.run(&["pause", "g1"]).0, 0);
     let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
     assert_eq!(out.trim(), "paused");
+    assert!(cgroup_frozen(pid), "paused, but the freezer is not frozen");
     assert_eq!(p.run(&["unpause", "g1"]).0, 0);
+    assert!(!cgroup_frozen(pid), "unpaused, but the freezer is frozen");
+    let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
+    assert_eq!(out.trim(), "running");
     let (code, _, err) = p.run(&["stop", "-t", "1", "g1"]);
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
