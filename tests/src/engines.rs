@@ -182,17 +182,24 @@ impl Containerd {
 
     /// An OCI image tar of the busybox rootfs (tests/scripts/oci-image.sh), imported.
     pub fn import_busybox(&self) {
+        self.import_image("default", "localhost/gantry-busybox:latest", "[\"sh\"]");
+    }
+
+    /// The busybox rootfs as image `name` with the image config's Cmd `cmd` (a JSON array),
+    /// imported into containerd namespace `ns` (the CRI plugin's is k8s.io).
+    pub fn import_image(&self, ns: &str, name: &str, cmd: &str) {
         let b = Bundle::new(&["true"]);
         let tar = self.dir.path().join("image.tar");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/oci-image.sh");
         let ok = Command::new(script)
             .arg(b.rootfs())
-            .arg("localhost/gantry-busybox:latest")
+            .arg(name)
             .arg(&tar)
+            .arg(cmd)
             .status()
             .unwrap();
         assert!(ok.success());
-        let (code, _, err) = self.ctr(&["image", "import", tar.to_str().unwrap()]);
+        let (code, _, err) = self.ctr(&["-n", ns, "image", "import", tar.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
     }
 
@@ -230,17 +237,20 @@ impl Drop for Containerd {
         if self.daemon.is_none() {
             return;
         }
-        // The shims outlive the daemon: end every task and container first.
-        let ids = |what: &str| -> Vec<String> {
-            let (_, o, _) = self.ctr(&[what, "ls", "-q"]);
+        // The shims outlive the daemon: end every task and container first, in every
+        // namespace (the CRI plugin's is k8s.io).
+        let list = |args: &[&str]| -> Vec<String> {
+            let (_, o, _) = self.ctr(args);
             o.split_whitespace().map(str::to_string).collect()
         };
-        for id in ids("task") {
-            let _ = self.ctr(&["task", "kill", "-s", "KILL", &id]);
-            let _ = self.ctr(&["task", "delete", "-f", &id]);
-        }
-        for id in ids("container") {
-            let _ = self.ctr(&["container", "rm", &id]);
+        for ns in list(&["namespaces", "ls", "-q"]) {
+            for id in list(&["-n", &ns, "task", "ls", "-q"]) {
+                let _ = self.ctr(&["-n", &ns, "task", "kill", "-s", "KILL", &id]);
+                let _ = self.ctr(&["-n", &ns, "task", "delete", "-f", &id]);
+            }
+            for id in list(&["-n", &ns, "container", "ls", "-q"]) {
+                let _ = self.ctr(&["-n", &ns, "container", "rm", &id]);
+            }
         }
         if let Some(mut d) = self.daemon.take() {
             let _ = d.kill();
