@@ -31,18 +31,30 @@ impl Podman {
         }
         let dir = TempDir::new("podman");
         let d = dir.path();
-        // This host's hard limits and network (shared/notes/host.md). Its own tmp_dir and file
-        // locks: Podman instances sharing /run/libpod and the /libpod_lock shared-memory locks
-        // trip over each other's lock numbers. Gantry among the runtimes that log JSON
-        // (docs/engines.md): Podman then passes --log and --log-format json, as to runc.
-        std::fs::write(
-            d.join("containers.conf"),
-            format!(
-                "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"gantry\"]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nlock_type = \"file\"\ntmp_dir = \"{0}/tmp\"\n",
-                d.display()
-            ),
+        // The configuration docs/podman.md documents (docs/examples/podman-containers.conf),
+        // naming the Gantry under test, plus what keeps this Podman apart from others on the
+        // host: its own tmp_dir and file locks (Podman instances sharing /run/libpod and the
+        // /libpod_lock shared-memory locks trip over each other's lock numbers).
+        let documented = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/podman-containers.conf"),
         )
         .unwrap();
+        let gantry = crate::runtime_bin().canonicalize().unwrap();
+        let conf = documented
+            .replace(
+                "\"/usr/local/bin/gantry\"",
+                &format!("\"{}\"", gantry.display()),
+            )
+            .replacen(
+                "[engine]\n",
+                &format!(
+                    "[engine]\nlock_type = \"file\"\ntmp_dir = \"{}/tmp\"\n",
+                    d.display()
+                ),
+                1,
+            );
+        assert!(conf.contains(&format!("gantry = [\"{}\"]", gantry.display())));
+        std::fs::write(d.join("containers.conf"), conf).unwrap();
         std::fs::write(
             d.join("storage.conf"),
             format!(
@@ -97,6 +109,18 @@ impl Podman {
         let (code, o, e) = self.run(args);
         assert_eq!(code, 0, "podman {args:?}: {e}");
         o
+    }
+
+    /// `podman ARGS...` without `--runtime`: the runtime containers.conf configures.
+    pub fn run_configured(&self, args: &[&str]) -> (i32, String, String) {
+        output(
+            Command::new("podman")
+                .args(args)
+                .envs(self.env())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
     }
 }
 

@@ -282,3 +282,41 @@ fn podman_confinement_flags_terminal_and_kill() {
     assert_eq!(out.trim(), "137");
     assert_eq!(p.run(&["rm", "k1"]).0, 0);
 }
+
+/// The documented containers.conf (docs/examples/podman-containers.conf) alone makes Gantry
+/// Podman's runtime: no --runtime, and the container is Gantry's (its own `state` has it,
+/// with the pid Podman reports).
+#[test]
+fn podman_documented_config_runs_gantry() {
+    let Some(p) = podman() else { return };
+    let (code, _, err) = p.run_configured(&[
+        "run",
+        "-d",
+        "--name",
+        "cfg1",
+        "localhost/gantry-busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = p.run_configured(&[
+        "inspect",
+        "--format",
+        "{{.OCIRuntime}} {{.Id}} {{.State.Pid}}",
+        "cfg1",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f.len(), 3, "{out}");
+    assert_eq!(f[0], "gantry", "{out}");
+    // Podman passes no --root: Gantry's default.
+    let o = std::process::Command::new(runtime_bin())
+        .args(["state", f[1]])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(state["status"], "running", "{state}");
+    assert_eq!(state["pid"].to_string(), f[2], "{state}");
+    let (code, _, err) = p.run_configured(&["rm", "-f", "-t", "0", "cfg1"]);
+    assert_eq!(code, 0, "{err}");
+}
