@@ -31,18 +31,30 @@ impl Podman {
         }
         let dir = TempDir::new("podman");
         let d = dir.path();
-        // This host's hard limits and network (shared/notes/host.md). Its own tmp_dir and file
-        // locks: Podman instances sharing /run/libpod and the /libpod_lock shared-memory locks
-        // trip over each other's lock numbers. Gantry among the runtimes that log JSON
-        // (docs/engines.md): Podman then passes --log and --log-format json, as to runc.
-        std::fs::write(
-            d.join("containers.conf"),
-            format!(
-                "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\nnetns = \"none\"\n[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"gantry\"]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nlock_type = \"file\"\ntmp_dir = \"{0}/tmp\"\n",
-                d.display()
-            ),
+        // The configuration docs/podman.md documents (docs/examples/podman-containers.conf),
+        // naming the Gantry under test, plus what keeps this Podman apart from others on the
+        // host: its own tmp_dir and file locks (Podman instances sharing /run/libpod and the
+        // /libpod_lock shared-memory locks trip over each other's lock numbers).
+        let documented = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/podman-containers.conf"),
         )
         .unwrap();
+        let gantry = crate::runtime_bin().canonicalize().unwrap();
+        let conf = documented
+            .replace(
+                "\"/usr/local/bin/gantry\"",
+                &format!("\"{}\"", gantry.display()),
+            )
+            .replacen(
+                "[engine]\n",
+                &format!(
+                    "[engine]\nlock_type = \"file\"\ntmp_dir = \"{}/tmp\"\n",
+                    d.display()
+                ),
+                1,
+            );
+        assert!(conf.contains(&format!("gantry = [\"{}\"]", gantry.display())));
+        std::fs::write(d.join("containers.conf"), conf).unwrap();
         std::fs::write(
             d.join("storage.conf"),
             format!(
@@ -97,6 +109,18 @@ impl Podman {
         let (code, o, e) = self.run(args);
         assert_eq!(code, 0, "podman {args:?}: {e}");
         o
+    }
+
+    /// `podman ARGS...` without `--runtime`: the runtime containers.conf configures.
+    pub fn run_configured(&self, args: &[&str]) -> (i32, String, String) {
+        output(
+            Command::new("podman")
+                .args(args)
+                .envs(self.env())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
     }
 }
 
@@ -182,17 +206,24 @@ impl Containerd {
 
     /// An OCI image tar of the busybox rootfs (tests/scripts/oci-image.sh), imported.
     pub fn import_busybox(&self) {
+        self.import_image("default", "localhost/gantry-busybox:latest", "[\"sh\"]");
+    }
+
+    /// The busybox rootfs as image `name` with the image config's Cmd `cmd` (a JSON array),
+    /// imported into containerd namespace `ns` (the CRI plugin's is k8s.io).
+    pub fn import_image(&self, ns: &str, name: &str, cmd: &str) {
         let b = Bundle::new(&["true"]);
         let tar = self.dir.path().join("image.tar");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/oci-image.sh");
         let ok = Command::new(script)
             .arg(b.rootfs())
-            .arg("localhost/gantry-busybox:latest")
+            .arg(name)
             .arg(&tar)
+            .arg(cmd)
             .status()
             .unwrap();
         assert!(ok.success());
-        let (code, _, err) = self.ctr(&["image", "import", tar.to_str().unwrap()]);
+        let (code, _, err) = self.ctr(&["-n", ns, "image", "import", tar.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
     }
 
@@ -230,21 +261,101 @@ impl Drop for Containerd {
         if self.daemon.is_none() {
             return;
         }
-        // The shims outlive the daemon: end every task and container first.
-        let ids = |what: &str| -> Vec<String> {
-            let (_, o, _) = self.ctr(&[what, "ls", "-q"]);
+        // The shims outlive the daemon: end every task and container first, in every
+        // namespace (the CRI plugin's is k8s.io).
+        let list = |args: &[&str]| -> Vec<String> {
+            let (_, o, _) = self.ctr(args);
             o.split_whitespace().map(str::to_string).collect()
         };
-        for id in ids("task") {
-            let _ = self.ctr(&["task", "kill", "-s", "KILL", &id]);
-            let _ = self.ctr(&["task", "delete", "-f", &id]);
-        }
-        for id in ids("container") {
-            let _ = self.ctr(&["container", "rm", &id]);
+        for ns in list(&["namespaces", "ls", "-q"]) {
+            for id in list(&["-n", &ns, "task", "ls", "-q"]) {
+                let _ = self.ctr(&["-n", &ns, "task", "kill", "-s", "KILL", &id]);
+                let _ = self.ctr(&["-n", &ns, "task", "delete", "-f", &id]);
+            }
+            for id in list(&["-n", &ns, "container", "ls", "-q"]) {
+                let _ = self.ctr(&["-n", &ns, "container", "rm", &id]);
+            }
         }
         if let Some(mut d) = self.daemon.take() {
             let _ = d.kill();
             let _ = d.wait();
         }
+    }
+}
+
+/// The directory of process `pid`'s cgroup for `controller`, from /proc/PID/cgroup: the
+/// controller's own hierarchy on a v1 or hybrid host (`/sys/fs/cgroup/CONTROLLER/PATH`), the
+/// unified one on a v2 host (`/sys/fs/cgroup/PATH`).
+pub fn cgroup_dir(pid: u32, controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let mut unified = None;
+    for l in text.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        if ctrls.split(',').any(|c| c == controller) {
+            return Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(path.trim_start_matches('/'));
+        }
+        if ctrls.is_empty() {
+            unified = Some(path.trim_start_matches('/').to_string());
+        }
+    }
+    let dir = Path::new("/sys/fs/cgroup").join(unified.expect("no cgroup for the process"));
+    assert!(
+        dir.join("cgroup.controllers").exists(),
+        "no {controller} hierarchy for pid {pid}:\n{text}"
+    );
+    dir
+}
+
+/// A limit in process `pid`'s cgroup: file `v1` of `controller` on a v1 host, `v2` on v2.
+pub fn cgroup_limit(pid: u32, controller: &str, v1: &str, v2: &str) -> String {
+    let dir = cgroup_dir(pid, controller);
+    let f = if dir.starts_with(Path::new("/sys/fs/cgroup").join(controller)) {
+        dir.join(v1)
+    } else {
+        dir.join(v2)
+    };
+    std::fs::read_to_string(&f)
+        .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        .trim()
+        .to_string()
+}
+
+/// Whether process `pid`'s cgroup is frozen, and every process in it: v1 freezer.state
+/// FROZEN with each task in state D (how v1-frozen tasks show), v2 cgroup.events `frozen 1`
+/// (the kernel sets it once every task is frozen). False when THAWED / `frozen 0` and no task
+/// is in D.
+pub fn cgroup_frozen(pid: u32) -> bool {
+    let dir = cgroup_dir(pid, "freezer");
+    let v1 = dir.join("freezer.state");
+    if v1.exists() {
+        let state = std::fs::read_to_string(&v1).unwrap();
+        let tasks = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        let in_d: Vec<bool> = tasks
+            .split_whitespace()
+            .map(|t| {
+                let stat = std::fs::read_to_string(format!("/proc/{t}/stat")).unwrap_or_default();
+                // The state follows the ")" that ends the command name.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('D'))
+            })
+            .collect();
+        assert!(!in_d.is_empty(), "no task in {}", dir.display());
+        match state.trim() {
+            "FROZEN" => {
+                assert!(in_d.iter().all(|d| *d), "FROZEN, but a task is not in D");
+                true
+            }
+            "THAWED" => {
+                assert!(!in_d.iter().any(|d| *d), "THAWED, but a task is in D");
+                false
+            }
+            s => panic!("{}: {s}", v1.display()),
+        }
+    } else {
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap();
+        events.lines().any(|l| l == "frozen 1")
     }
 }

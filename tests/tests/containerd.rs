@@ -2,7 +2,7 @@
 //! containerd is not installed. The test runs its own containerd (config, state and sockets in
 //! a temporary dir) and imports an OCI image tar it builds.
 
-use gantry_tests::engines::Containerd;
+use gantry_tests::engines::{cgroup_frozen, Containerd};
 use gantry_tests::*;
 
 #[test]
@@ -38,13 +38,24 @@ fn containerd_run_exec_pause_metrics_kill() {
         "echo exec-ok",
     ]);
     assert_eq!((code, out.as_str()), (0, "exec-ok\n"), "{err}");
+    // `ctr task ls`: TASK PID STATUS.
+    let task = |c: &Containerd| -> (u32, String) {
+        let ls = c.ok(&["task", "ls"]);
+        let l = ls
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some("bg"))
+            .unwrap_or_else(|| panic!("{ls}"));
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f[1].parse().unwrap(), f[2].to_string())
+    };
+    let (pid, _) = task(&c);
+    assert!(!cgroup_frozen(pid), "frozen before pause");
     assert_eq!(c.ctr(&["task", "pause", "bg"]).0, 0);
-    assert!(c
-        .ctr(&["task", "ls"])
-        .1
-        .lines()
-        .any(|l| l.starts_with("bg") && l.contains("PAUSED")));
+    assert_eq!(task(&c), (pid, "PAUSED".to_string()));
+    assert!(cgroup_frozen(pid), "paused, but the freezer is not frozen");
     assert_eq!(c.ctr(&["task", "resume", "bg"]).0, 0);
+    assert_eq!(task(&c), (pid, "RUNNING".to_string()));
+    assert!(!cgroup_frozen(pid), "resumed, but the freezer is frozen");
     let (code, out, err) = c.ctr(&["task", "metrics", "bg"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("memory.usage_in_bytes"), "{out}");

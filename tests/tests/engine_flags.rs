@@ -3,7 +3,8 @@
 //! status, then runs Gantry with the same argv. A workload of each engine's common operations
 //! must succeed; then every recorded argv must parse with Gantry's own command line
 //! (`gantry::cli::Cli`, the parser of the binary), every call must have succeeded in Gantry,
-//! and every flag seen must be listed in docs/engines.md ("Flags the engines pass").
+//! and every flag seen must be listed in the engine's page (docs/podman.md, docs/containerd.md:
+//! "Flags ... passes").
 //! Skipped when the engine is not installed or $GANTRY is not Gantry.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -140,15 +141,17 @@ fn check_calls(engine: &str, calls: &[Call]) -> BTreeMap<String, BTreeSet<String
     seen
 }
 
-/// docs/engines.md lists, for this engine, every command it calls and every flag it passes.
+/// The engine's page (docs/podman.md, docs/containerd.md) lists every command it calls and
+/// every flag it passes.
 fn check_doc(engine: &str, seen: &BTreeMap<String, BTreeSet<String>>) {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/engines.md"))
-            .unwrap();
+    let page = format!("docs/{}.md", engine.to_lowercase());
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(&page))
+        .unwrap();
+    let heading = format!("## Flags {engine} passes");
     let table = doc
-        .split("## Flags the engines pass")
+        .split(&heading)
         .nth(1)
-        .expect("docs/engines.md has no \"Flags the engines pass\" section");
+        .unwrap_or_else(|| panic!("{page} has no \"{heading}\" section"));
     let rows: Vec<Vec<&str>> = table
         .lines()
         .take_while(|l| !l.starts_with("## "))
@@ -160,11 +163,11 @@ fn check_doc(engine: &str, seen: &BTreeMap<String, BTreeSet<String>>) {
         let row = rows
             .iter()
             .find(|r| r.len() > 3 && r[1].starts_with(engine) && r[2] == format!("`{cmd}`"))
-            .unwrap_or_else(|| panic!("docs/engines.md: no row for {engine} `{cmd}`"));
+            .unwrap_or_else(|| panic!("{page}: no row for {engine} `{cmd}`"));
         for f in flags {
             assert!(
                 row[3].contains(&format!("`{f}`")),
-                "docs/engines.md: {engine} `{cmd}` does not list `{f}`"
+                "{page}: {engine} `{cmd}` does not list `{f}`"
             );
         }
     }

@@ -1,7 +1,8 @@
 //! docs/kubernetes.md: the containerd CRI runtime handler it documents is loaded by a real
 //! containerd 1.6 (started from docs/examples/containerd-gantry.toml, the file the page quotes)
-//! and runs containers with Gantry; the page quotes every example file verbatim, and the CRI-O
-//! drop-in and RuntimeClass say what the page says. No kubelet or crictl is needed.
+//! and runs a pod with Gantry through the CRI API (tests/scripts/cri.py) with only BinaryName
+//! naming it; the engine pages quote every example file verbatim, and the CRI-O drop-in and
+//! RuntimeClass say what the page says. No kubelet or crictl is needed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,31 +18,50 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(docs().join("examples").join(name)).unwrap()
 }
 
-/// The page quotes each example whole (indentation aside, for the ones inside list items).
+/// Each engine page quotes its examples whole (indentation aside, for the ones inside list
+/// items) and links them, and every file in examples/ is quoted by a page.
 #[test]
-fn kubernetes_md_quotes_the_examples() {
+fn engine_pages_quote_the_examples() {
     let trim = |s: &str| -> String {
         s.lines()
             .map(str::trim_start)
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let page = trim(&std::fs::read_to_string(docs().join("kubernetes.md")).unwrap());
-    let mut n = 0;
+    let pages: &[(&str, &[&str])] = &[
+        (
+            "kubernetes.md",
+            &[
+                "containerd-gantry.toml",
+                "containerd-cdi.toml",
+                "crio-gantry.conf",
+                "runtimeclass.yaml",
+                "gpu-pod.yaml",
+            ],
+        ),
+        ("containerd.md", &["containerd-gantry.toml"]),
+        ("podman.md", &["podman-containers.conf"]),
+    ];
+    for (page, examples) in pages {
+        let text = trim(&std::fs::read_to_string(docs().join(page)).unwrap());
+        for name in *examples {
+            assert!(
+                text.contains(trim(&example(name)).trim_end()),
+                "docs/{page} does not quote docs/examples/{name} as it is"
+            );
+            assert!(
+                text.contains(&format!("examples/{name}")),
+                "{page}: {name} not linked"
+            );
+        }
+    }
     for e in std::fs::read_dir(docs().join("examples")).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();
-        let text = trim(&example(&name));
         assert!(
-            page.contains(text.trim_end()),
-            "docs/kubernetes.md does not quote docs/examples/{name} as it is"
+            pages.iter().any(|(_, ex)| ex.contains(&name.as_str())),
+            "docs/examples/{name} is quoted by no engine page"
         );
-        assert!(
-            page.contains(&format!("examples/{name}")),
-            "{name} not linked"
-        );
-        n += 1;
     }
-    assert!(n >= 4, "only {n} examples");
 }
 
 #[test]
@@ -234,4 +254,189 @@ fn containerd_loads_the_documented_gantry_handler() {
     let state: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(state["status"], "running", "{state}");
     assert_eq!(c.ctr(&["task", "kill", "-s", "KILL", "k8s-handler"]).0, 0);
+}
+
+/// `tests/scripts/cri.py SOCKET ARGS...`: the CRI calls a kubelet makes (no crictl here).
+fn cri(sock: &Path, args: &[&str]) -> (i32, String, String) {
+    gantry_tests::engines::output(
+        Command::new("/usr/bin/python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cri.py"))
+            .arg(sock)
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Removes the test's pods through the CRI (which also unmounts their shm) before the
+/// daemon goes, whatever the test's outcome.
+struct Pods<'a>(&'a Path, Vec<String>);
+
+impl Drop for Pods<'_> {
+    fn drop(&mut self) {
+        for p in &self.1 {
+            let _ = cri(self.0, &["stopp", p]);
+            let _ = cri(self.0, &["rmp", p]);
+        }
+    }
+}
+
+/// What Kubernetes does with the documented handler: a pod and a container in it through the
+/// CRI API with `runtime_handler = "gantry"`, with nothing but the config's `BinaryName`
+/// naming Gantry (no --runc-binary). BinaryName points at a wrapper that logs each call and
+/// runs Gantry: the pod's sandbox and its container are created, started, exec'd into,
+/// killed and deleted through it, Gantry's own `state` reads them under the shim's root, and
+/// StopContainer / StopPodSandbox / RemovePodSandbox succeed.
+#[test]
+fn cri_pod_runs_under_gantry_through_binary_name() {
+    if !Path::new("/usr/bin/containerd").exists() || !is_gantry() {
+        return;
+    }
+    let grpc = Command::new("/usr/bin/python3")
+        .args(["-c", "import grpc"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        grpc,
+        "python3-grpcio is needed to drive the CRI API (scripts/deps.sh installs it)"
+    );
+    let gantry = runtime_bin().canonicalize().unwrap();
+    let w = TempDir::new("cri-wrapper");
+    let calls = w.path().join("calls");
+    let wrapper = w.path().join("gantry");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >>{}\nexec {} \"$@\"\n",
+            calls.display(),
+            gantry.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // The documented snippet; this host needs the cgroupfs driver (no systemd), a sandbox
+    // ("pause") image it can import (no registry) and restrict_oom_score_adj: the CRI gives
+    // sandboxes oomScoreAdj -998, which needs CAP_SYS_RESOURCE (runc fails the same way).
+    let snippet = example("containerd-gantry.toml")
+        .replace(
+            "\"/usr/local/bin/gantry\"",
+            &format!("\"{}\"", wrapper.display()),
+        )
+        .replace("SystemdCgroup = true", "SystemdCgroup = false");
+    assert!(snippet.contains(&format!("BinaryName = \"{}\"", wrapper.display())));
+    let Some(mut c) = Containerd::configure(
+        true,
+        &format!(
+            "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"localhost/gantry-pause:latest\"\n  restrict_oom_score_adj = true\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n{snippet}"
+        ),
+    ) else {
+        return;
+    };
+    c.spawn();
+    c.import_image(
+        "k8s.io",
+        "localhost/gantry-pause:latest",
+        "[\"sleep\", \"100000\"]",
+    );
+    c.import_image("k8s.io", "localhost/gantry-busybox:latest", "[\"sh\"]");
+    let sock = c.address();
+    let logs = TempDir::new("cri-logs");
+    let logs = logs.path().to_str().unwrap();
+    let mut pods = Pods(&sock, Vec::new());
+    let name = format!("gantry-e2e-{}", std::process::id());
+
+    let (code, pod, err) = cri(&sock, &["runp", &name, "gantry", logs]);
+    assert_eq!(code, 0, "RunPodSandbox: {err}");
+    let pod = pod.trim().to_string();
+    pods.1.push(pod.clone());
+    let (code, ctr, err) = cri(
+        &sock,
+        &[
+            "create",
+            &pod,
+            &name,
+            "gantry",
+            logs,
+            "localhost/gantry-busybox:latest",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(code, 0, "CreateContainer: {err}");
+    let ctr = ctr.trim().to_string();
+    let (code, _, err) = cri(&sock, &["start", &ctr]);
+    assert_eq!(code, 0, "StartContainer: {err}");
+    let (code, out, err) = cri(
+        &sock,
+        &[
+            "exec",
+            &ctr,
+            "sh",
+            "-c",
+            "echo $((6 * 7)); tr '\\0' ' ' </proc/1/cmdline; exit 3",
+        ],
+    );
+    // The container joined the pod's pid namespace (CRI's default for containers): its pid 1
+    // is the sandbox's process, the pause image's command.
+    assert_eq!(
+        (code, out.as_str()),
+        (3, "42\nsleep 100000 "),
+        "ExecSync: {err}"
+    );
+
+    // Gantry holds both: its own state, under the runc shim's default root for k8s.io.
+    let shim_root = "/run/containerd/runc/k8s.io";
+    let state = |id: &str| {
+        Command::new(&gantry)
+            .args(["--root", shim_root, "state", id])
+            .output()
+            .unwrap()
+    };
+    for id in [&pod, &ctr] {
+        let o = state(id);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(s["status"], "running", "{s}");
+    }
+
+    // What the kubelet does to end the pod; each call must succeed (not time out).
+    for (what, args) in [
+        ("StopContainer", ["stop", ctr.as_str()]),
+        ("RemoveContainer", ["rm", ctr.as_str()]),
+        ("StopPodSandbox", ["stopp", pod.as_str()]),
+        ("RemovePodSandbox", ["rmp", pod.as_str()]),
+    ] {
+        let (code, _, err) = cri(&sock, &args);
+        assert_eq!(code, 0, "{what}: {err}");
+    }
+    pods.1.clear();
+    for id in [&pod, &ctr] {
+        assert!(
+            !state(id).status.success(),
+            "{id} is still in Gantry's state"
+        );
+    }
+
+    // Every call went through the wrapper BinaryName names, with the shim's root.
+    let log = std::fs::read_to_string(&calls).unwrap();
+    let called = |cmd: &str, id: &str| {
+        log.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.first() == Some(&"--root")
+                && f.get(1) == Some(&shim_root)
+                && f.contains(&cmd)
+                && f.last() == Some(&id)
+        })
+    };
+    for id in [&pod, &ctr] {
+        for cmd in ["create", "start", "delete"] {
+            assert!(
+                called(cmd, id),
+                "no `{cmd} ... {id}` through BinaryName:\n{log}"
+            );
+        }
+    }
+    assert!(called("exec", &ctr), "{log}");
 }

@@ -1,7 +1,7 @@
 //! Under Podman 4.3 (through conmon): the runtime the engine drives. Skipped when podman is
 //! not installed. Podman's storage, config and image live in a temporary directory.
 
-use gantry_tests::engines::Podman;
+use gantry_tests::engines::{cgroup_frozen, cgroup_limit, Podman};
 use gantry_tests::*;
 
 fn podman() -> Option<Podman> {
@@ -35,11 +35,33 @@ fn podman_run_exec_pause_stop() {
         "64m",
         "--pids-limit",
         "50",
+        "--cpus",
+        "0.5",
         "localhost/gantry-busybox",
         "sleep",
         "300",
     ]);
     assert_eq!(code, 0, "{err}");
+    // The limits as the kernel holds them, in the cgroup of the container's init.
+    let pid: u32 = p
+        .ok(&["inspect", "--format", "{{.State.Pid}}", "g1"])
+        .trim()
+        .parse()
+        .unwrap();
+    let limit = |c, v1, v2| cgroup_limit(pid, c, v1, v2);
+    assert_eq!(
+        limit("memory", "memory.limit_in_bytes", "memory.max"),
+        (64 << 20).to_string()
+    );
+    assert_eq!(limit("pids", "pids.max", "pids.max"), "50");
+    let quota = limit("cpu", "cpu.cfs_quota_us", "cpu.max");
+    let period = limit("cpu", "cpu.cfs_period_us", "cpu.max");
+    // v1: two files; v2: cpu.max is "QUOTA PERIOD".
+    let (quota, period) = match quota.split_once(' ') {
+        Some((q, p)) => (q.to_string(), p.to_string()),
+        None => (quota, period),
+    };
+    assert_eq!((quota.as_str(), period.as_str()), ("50000", "100000"));
     let (code, out, err) = p.run(&[
         "exec",
         "g1",
@@ -49,10 +71,15 @@ fn podman_run_exec_pause_stop() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "in-exec\nsleep 300 ");
+    assert!(!cgroup_frozen(pid), "frozen before pause");
     assert_eq!(p.run(&["pause", "g1"]).0, 0);
     let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
     assert_eq!(out.trim(), "paused");
+    assert!(cgroup_frozen(pid), "paused, but the freezer is not frozen");
     assert_eq!(p.run(&["unpause", "g1"]).0, 0);
+    assert!(!cgroup_frozen(pid), "unpaused, but the freezer is frozen");
+    let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
+    assert_eq!(out.trim(), "running");
     let (code, _, err) = p.run(&["stop", "-t", "1", "g1"]);
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = p.run(&["inspect", "--format", "{{.State.Status}}", "g1"]);
@@ -254,4 +281,42 @@ fn podman_confinement_flags_terminal_and_kill() {
     let (_, out, _) = p.run(&["wait", "k1"]);
     assert_eq!(out.trim(), "137");
     assert_eq!(p.run(&["rm", "k1"]).0, 0);
+}
+
+/// The documented containers.conf (docs/examples/podman-containers.conf) alone makes Gantry
+/// Podman's runtime: no --runtime, and the container is Gantry's (its own `state` has it,
+/// with the pid Podman reports).
+#[test]
+fn podman_documented_config_runs_gantry() {
+    let Some(p) = podman() else { return };
+    let (code, _, err) = p.run_configured(&[
+        "run",
+        "-d",
+        "--name",
+        "cfg1",
+        "localhost/gantry-busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = p.run_configured(&[
+        "inspect",
+        "--format",
+        "{{.OCIRuntime}} {{.Id}} {{.State.Pid}}",
+        "cfg1",
+    ]);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f.len(), 3, "{out}");
+    assert_eq!(f[0], "gantry", "{out}");
+    // Podman passes no --root: Gantry's default.
+    let o = std::process::Command::new(runtime_bin())
+        .args(["state", f[1]])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let state: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(state["status"], "running", "{state}");
+    assert_eq!(state["pid"].to_string(), f[2], "{state}");
+    let (code, _, err) = p.run_configured(&["rm", "-f", "-t", "0", "cfg1"]);
+    assert_eq!(code, 0, "{err}");
 }

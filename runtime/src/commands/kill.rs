@@ -11,7 +11,7 @@ pub fn signal_init(saved: &Saved, sig: i32) -> Result<()> {
     let fd = sys::pidfd_open(saved.pid)
         .with_context(|| format!("container {} init is gone", saved.id))?;
     if !state::init_alive(saved) {
-        bail!("container {} is not running", saved.id);
+        bail!("container not running: {} init has exited", saved.id);
     }
     sys::pidfd_send_signal(&fd, sig).with_context(|| format!("signal {sig} to pid {}", saved.id))
 }
@@ -33,16 +33,23 @@ pub fn signal_all(saved: &Saved, sig: i32) -> Result<()> {
 pub fn run(g: &Globals, a: &KillArgs) -> Result<()> {
     let sig = crate::signal::parse(&a.signal).map_err(|e| anyhow!(e))?;
     let (_dir, saved, status) = super::open(g, &a.id)?;
-    if status == Status::Stopped {
-        bail!("container {} is not running (state stopped)", a.id);
-    }
     crate::logger::debug(&format!(
         "signal {sig} to container {} (all: {})",
         a.id, a.all
     ));
     if a.all {
-        signal_all(&saved, sig)
-    } else {
-        signal_init(&saved, sig)
+        // As runc: after init's exit, --all still reaches what is left in the cgroup and
+        // succeeds when the cgroup is gone. containerd's shim sends it on every init exit;
+        // an error there fails the exit's handling (CRI StopContainer then never returns).
+        return match signal_all(&saved, sig) {
+            Err(_) if status == Status::Stopped => Ok(()),
+            r => r,
+        };
     }
+    if status == Status::Stopped {
+        // runc's wording: containerd's shim turns an error containing "container not running"
+        // into NotFound ("process already finished") and any other into a failure.
+        bail!("container not running: {} is stopped", a.id);
+    }
+    signal_init(&saved, sig)
 }

@@ -28,6 +28,7 @@ impl MountOpts {
 
 /// (name, clear?, flag)
 const FLAGS: &[(&str, bool, MsFlags)] = &[
+    ("acl", false, MsFlags::MS_POSIXACL),
     ("async", true, MsFlags::MS_SYNCHRONOUS),
     ("atime", true, MsFlags::MS_NOATIME),
     ("bind", false, MsFlags::MS_BIND),
@@ -40,6 +41,7 @@ const FLAGS: &[(&str, bool, MsFlags)] = &[
     ("lazytime", false, MsFlags::MS_LAZYTIME),
     ("loud", true, MsFlags::MS_SILENT),
     ("mand", false, MsFlags::MS_MANDLOCK),
+    ("noacl", true, MsFlags::MS_POSIXACL),
     ("noatime", false, MsFlags::MS_NOATIME),
     ("nodev", false, MsFlags::MS_NODEV),
     ("nodiratime", false, MsFlags::MS_NODIRATIME),
@@ -102,7 +104,14 @@ const RECURSIVE: &[(&str, u64, u64)] = &[
     ("rrelatime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
     ("rnoatime", MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
     ("rstrictatime", MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    // runc's negations of the above. The atime attributes are one field that mount_setattr
+    // only replaces whole (clearing part of it is EINVAL), so each names the value it leaves:
+    // ratime and rnostrictatime the default relatime, rnorelatime strict atime.
+    ("ratime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    ("rnostrictatime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    ("rnorelatime", MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
     ("nosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0),
+    ("symfollow", 0, MOUNT_ATTR_NOSYMFOLLOW),
     ("rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0),
     ("rsymfollow", 0, MOUNT_ATTR_NOSYMFOLLOW),
 ];
@@ -194,6 +203,23 @@ mod tests {
         let o = parse(&s(&["ro", "rw", "rbind"])).unwrap();
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
         assert!(o.is_bind());
+    }
+
+    /// runc 1.1's names (acl and its negations) are flags or attributes, never data: passed
+    /// as data, most filesystems refuse them.
+    #[test]
+    fn runc_negations_are_not_data() {
+        let o = parse(&s(&["acl"])).unwrap();
+        assert_eq!(o.flags, MsFlags::MS_POSIXACL);
+        assert_eq!(
+            parse(&s(&["acl", "noacl"])).unwrap().flags,
+            MsFlags::empty()
+        );
+        for n in ["ratime", "rnorelatime", "rnostrictatime", "symfollow"] {
+            let o = parse(&s(&[n])).unwrap();
+            assert!(o.data.is_empty(), "{n} taken as data");
+            assert_ne!(o.attr_clr, 0, "{n}");
+        }
     }
 
     #[test]
