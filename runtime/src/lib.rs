@@ -7,6 +7,7 @@ pub mod cgroups_v2_devices;
 pub mod cli;
 pub mod commands;
 pub mod confine;
+pub mod idmap;
 pub mod logger;
 pub mod namespaces;
 pub mod process;

@@ -229,7 +229,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     undo.child = Some((pid, pidfd.try_clone()?));
 
     if ns.new_user {
-        namespaces::write_id_maps(pid, &linux, rootless).map_err(|e| anyhow!(e))?;
+        crate::idmap::write(pid, &linux, rootless)?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
     match cgroups::join_and_apply(mgr, &placement, pid, spec) {
