@@ -242,8 +242,13 @@ pub fn join_and_apply(
     let empty = LinuxResources::default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
+    // On v1, hugepage limits libcgroups cannot apply (no v1 hugetlb here) go to cgroup2.
+    let (rest, unified_hugetlb) = match mgr {
+        AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::split(resources),
+        _ => (resources.clone(), None),
+    };
     let opt = ControllerOpt {
-        resources,
+        resources: &rest,
         disable_oom_killer: resources
             .memory()
             .as_ref()
@@ -257,6 +262,9 @@ pub fn join_and_apply(
         msg: e.to_string(),
     })?;
     apply_rdma(placement, resources)?;
+    if let Some(limits) = unified_hugetlb {
+        apply_unified_hugetlb(placement, &limits)?;
+    }
     if let AnyCgroupManager::V2(_) = mgr {
         let root = placement
             .root
@@ -282,6 +290,27 @@ pub fn join_and_apply(
         })?;
     }
     Ok(())
+}
+
+/// Hugepage limits on the hybrid cgroup2 mount, in the container's directory there (made and
+/// joined by join_extra, which does so for cgroupfs paths only).
+pub fn apply_unified_hugetlb(
+    placement: &Placement,
+    limits: &[oci_spec::runtime::LinuxHugepageLimit],
+) -> Result<(), CgroupError> {
+    let err = |msg: String| CgroupError::Apply {
+        path: placement.path.clone(),
+        msg,
+    };
+    let on_unified = extra_dirs(placement)
+        .iter()
+        .any(|d| d.starts_with("/sys/fs/cgroup/unified"));
+    if !on_unified {
+        return Err(err(
+            "linux.resources.hugepageLimits: this host's hugetlb controller is on its cgroup2 mount only, where the container has no cgroup (systemd driver or another cgroup root)".into(),
+        ));
+    }
+    crate::cgroups_hugetlb::apply_unified(&placement.path, limits).map_err(err)
 }
 
 pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), CgroupError> {

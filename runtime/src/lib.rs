@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod cgroups;
+pub mod cgroups_hugetlb;
 pub mod cgroups_v1_extra;
 pub mod cgroups_v2_devices;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod confine;
 pub mod idmap;
 pub mod logger;
 pub mod namespaces;
+pub mod oom;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
