@@ -3,6 +3,7 @@
 pub mod bundle;
 pub mod cgroups;
 pub mod cgroups_hugetlb;
+pub mod cgroups_systemd;
 pub mod cgroups_v1_extra;
 pub mod cgroups_v2_devices;
 pub mod cli;

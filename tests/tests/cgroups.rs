@@ -135,3 +135,58 @@ fn cgroup_v2_device_rules_are_enforced() {
     let allowed = open(true);
     assert!(allowed.starts_with("opened\n"), "{allowed}");
 }
+
+/// Pause under the systemd driver: on this v1 host without systemd the container is placed at
+/// the directory systemd would use (slice:prefix:name -> /system.slice/prefix-name.scope), and
+/// state reads the freezer of that real cgroup, so it says paused, then running again.
+#[test]
+fn pause_under_the_systemd_driver_shows_paused() {
+    if !is_gantry() {
+        return; // runc's systemd driver needs systemd
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("sdpause");
+    let path = format!("system.slice:gantry-e2e:{id}");
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    let bundle = b.path().to_str().unwrap();
+    rt.ok(&["--systemd-cgroup", "run", "-d", "--bundle", bundle, &id]);
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let scope = format!("/system.slice/gantry-e2e-{id}.scope");
+    assert_eq!(proc_cgroup(pid, "freezer").as_deref(), Some(scope.as_str()));
+    rt.ok(&["--systemd-cgroup", "pause", &id]);
+    let freezer = v1_cgroup_dir("freezer", &scope).join("freezer.state");
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    assert_eq!(rt.status(&id), "paused");
+    rt.ok(&["--systemd-cgroup", "resume", &id]);
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["--systemd-cgroup", "delete", "--force", &id]);
+    assert!(!v1_cgroup_dir("freezer", &scope).exists());
+}
+
+/// A systemd cgroupsPath not of the form slice:prefix:name is refused naming the field, with
+/// nothing left behind.
+#[test]
+fn systemd_driver_refuses_a_plain_path() {
+    if !is_gantry() {
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!("/gantry-e2e/plain"));
+    let id = unique_id("sdbad");
+    let o = rt.run(&[
+        "--systemd-cgroup",
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"),
+        "{err}"
+    );
+    assert!(rt.ids().is_empty(), "state left behind");
+}
