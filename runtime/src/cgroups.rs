@@ -218,6 +218,7 @@ pub fn join_and_apply(
         AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::split(resources),
         _ => (resources.clone(), None),
     };
+    let rest = without_kernel_memory(rest);
     let opt = ControllerOpt {
         resources: &rest,
         disable_oom_killer: resources
@@ -261,6 +262,46 @@ pub fn join_and_apply(
         })?;
     }
     Ok(())
+}
+
+/// The `linux.resources` fields that set limits (all but devices, which runc also leaves to
+/// a rootless container's lack of a cgroup): without a cgroup they cannot be applied.
+pub fn limits_requested(r: &LinuxResources) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut add = |set: bool, name| {
+        if set {
+            out.push(name)
+        }
+    };
+    add(r.memory().is_some(), "memory");
+    add(r.cpu().is_some(), "cpu");
+    add(r.pids().is_some(), "pids");
+    add(r.block_io().is_some(), "blockIO");
+    add(
+        r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+        "hugepageLimits",
+    );
+    add(r.network().is_some(), "network");
+    add(r.rdma().as_ref().is_some_and(|h| !h.is_empty()), "rdma");
+    add(
+        r.unified().as_ref().is_some_and(|h| !h.is_empty()),
+        "unified",
+    );
+    out
+}
+
+/// `linux.resources.memory.kernel` is dropped with a warning, as runc 1.1 does ("Kernel memory
+/// settings are ignored and will be removed"): the kernel deprecated kmem limits (5.4) and
+/// since 6.1 accepts and ignores them on v1; v2 has none. kernelTCP still applies on v1.
+pub fn without_kernel_memory(mut r: LinuxResources) -> LinuxResources {
+    if let Some(mut m) = r.memory().filter(|m| m.kernel().is_some()) {
+        crate::logger::warn(
+            "linux.resources.memory.kernel is ignored: kernel memory limits are deprecated and not enforced by this kernel (as runc does)",
+        );
+        m.set_kernel(None);
+        r.set_memory(Some(m));
+    }
+    r
 }
 
 /// Hugepage limits on the hybrid cgroup2 mount, in the container's directory there (made and

@@ -190,3 +190,44 @@ fn systemd_driver_refuses_a_plain_path() {
     );
     assert!(rt.ids().is_empty(), "state left behind");
 }
+
+/// `ps --format table` is the host's `ps -ef` limited to the container's processes (its
+/// cgroup), header first, as runc does; `--format json` lists the same pids.
+#[test]
+fn ps_table_lists_the_containers_processes() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    let path = format!("/gantry-e2e/{}", unique_id("ps"));
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p))
+        .sh("sleep 301 & sleep 302 & wait");
+    let id = unique_id("ps");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pids: Vec<i64> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+    let table = rt.ok(&["ps", "--format", "table", &id]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&header[..3], ["UID", "PID", "PPID"], "{table}");
+    assert_eq!(header.last(), Some(&"CMD"), "{table}");
+    let rows: Vec<&str> = lines.collect();
+    let mut row_pids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    row_pids.sort();
+    let mut want = pids.clone();
+    want.sort();
+    assert_eq!(row_pids, want, "{table}");
+    assert_eq!(rows.len(), 3, "{table}");
+    let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    for cmd in ["sleep 301", "sleep 302"] {
+        let row = rows.iter().find(|r| r.ends_with(cmd)).expect(cmd);
+        // The sleeps are children of the container's init.
+        assert_eq!(
+            row.split_whitespace().nth(2),
+            Some(init.to_string().as_str()),
+            "{row}"
+        );
+    }
+    rt.ok(&["delete", "--force", &id]);
+}

@@ -383,3 +383,38 @@ fn events_reports_an_oom_kill() {
         "no oom event: {rest:?}"
     );
 }
+
+/// linux.resources.memory.kernel: kmem limits are deprecated and not enforced by kernels since
+/// 6.1 on v1; as runc 1.1 does, it is ignored with a warning, and the rest applies.
+#[test]
+fn memory_kernel_is_ignored_with_a_warning() {
+    let rt = Rt::new();
+    let path = cg_path("kmem");
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20, "kernel": 32 << 20});
+    });
+    let id = unique_id("kmem");
+    let o = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let want = if is_gantry() {
+        "linux.resources.memory.kernel is ignored"
+    } else {
+        "Kernel memory settings are ignored"
+    };
+    assert!(err.contains(want), "{err}");
+    let read = |f: &str| {
+        std::fs::read_to_string(v1_cgroup_dir("memory", &path).join(f))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(read("memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_ne!(
+        read("memory.kmem.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    rt.ok(&["delete", "--force", &id]);
+}

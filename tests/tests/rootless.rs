@@ -334,3 +334,69 @@ fn unprivileged_user_unlisted_range_is_a_clear_error() {
     assert_eq!(out, "rc=1\n0\n", "{err}");
     assert!(!any_process_with(&id));
 }
+
+/// Rootless without a delegated cgroup and no limits asked for: the cgroup is skipped with a
+/// note in the log, and the container runs.
+#[test]
+fn unprivileged_user_without_a_cgroup_runs_with_a_note() {
+    if !is_gantry() {
+        return;
+    }
+    let Some((uid, _)) = ensure_user() else {
+        return;
+    };
+    let b = rootless_bundle(uid, |c| {
+        c["process"]["args"] = serde_json::json!(["echo", "ran"])
+    });
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let log = xdg.path().join("log.json");
+    let id = unique_id("nocg");
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={x}; cd {} && {} --log {l} --log-format json run {id}",
+        b.path().display(),
+        runtime_bin().display(),
+        x = xdg.path().display(),
+        l = log.display()
+    ));
+    assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("\"level\":\"info\"")
+            && l.contains("rootless: running without a cgroup")
+            && l.contains("ermission denied")),
+        "{log}"
+    );
+}
+
+/// Rootless without a delegated cgroup, but with limits: they cannot be applied, so create
+/// fails naming them (as runc does), and nothing is left behind.
+#[test]
+fn unprivileged_user_limits_without_a_cgroup_are_an_error() {
+    if !is_gantry() {
+        return;
+    }
+    let Some((uid, _)) = ensure_user() else {
+        return;
+    };
+    let b = rootless_bundle(uid, |c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 10}});
+    });
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let id = unique_id("nocglim");
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={}; cd {} && {} create {id}; echo rc=$?; ls $XDG_RUNTIME_DIR/gantry | wc -l",
+        xdg.path().display(),
+        b.path().display(),
+        runtime_bin().display()
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "rc=1\n0\n", "{err}");
+    assert!(
+        err.contains("linux.resources.pids: cannot be applied"),
+        "{err}"
+    );
+    assert!(!any_process_with(&id));
+}

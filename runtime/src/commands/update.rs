@@ -120,6 +120,7 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
         libcgroups::common::AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::split(&resources),
         _ => (resources.clone(), None),
     };
+    let rest = crate::cgroups::without_kernel_memory(rest);
     let opt = ControllerOpt {
         resources: &rest,
         disable_oom_killer: false,
