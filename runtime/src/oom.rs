@@ -132,3 +132,38 @@ impl Oom {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(fd: BorrowedFd) -> bool {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd for the call; timeout 0 never blocks.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    }
+
+    /// The v2 watch on a memory.events file: a rise of oom_kill wakes the fd and counts once,
+    /// other changes count nothing, and the file gone ends the watch.
+    #[test]
+    fn v2_counts_oom_kills() {
+        let dir = std::env::temp_dir().join(format!("gantry-oom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let events = dir.join("memory.events");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n").unwrap();
+        let mut w = watch_v2(&dir).unwrap();
+        assert!(!readable(w.fd()));
+        std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n").unwrap();
+        assert!(readable(w.fd()));
+        assert_eq!(w.read().unwrap(), Event::Oom(1));
+        assert!(!readable(w.fd()));
+        std::fs::write(&events, "low 0\nhigh 1\nmax 3\noom 2\noom_kill 2\n").unwrap();
+        assert_eq!(w.read().unwrap(), Event::Oom(0));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(w.read().unwrap(), Event::Gone);
+    }
+}
