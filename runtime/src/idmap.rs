@@ -229,6 +229,26 @@ mod tests {
         ));
     }
 
+    /// Without newuidmap the error names the field, the mapping, the tool and the file.
+    #[test]
+    fn missing_tool_error_names_the_mapping() {
+        let e = IdMapError::NoTool {
+            field: UID.field,
+            map: map_summary(&[m(0, 1000, 1), m(1, 100000, 65536)]),
+            own: 1000,
+            tool: UID.tool,
+            user: "alice".into(),
+            subfile: UID.subfile,
+        }
+        .to_string();
+        assert!(
+            e.starts_with("linux.uidMappings [0 1000 1, 1 100000 65536]:")
+                && e.contains("newuidmap (package uidmap)")
+                && e.contains("user alice in /etc/subuid"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn tool_arguments_and_summary() {
         let maps = [m(0, 1000, 1), m(1, 100000, 65536)];
