@@ -151,53 +151,24 @@ impl Placement {
     }
 }
 
-/// systemd's path for a slice: `a-b-c.slice` lives at `/a.slice/a-b.slice/a-b-c.slice`.
-fn expand_slice(slice: &str) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    let Some(base) = slice.strip_suffix(".slice") else {
-        return out.join(slice);
-    };
-    if base.is_empty() || base == "-" {
-        return out;
-    }
-    let mut prefix = String::new();
-    for part in base.split('-') {
-        if !prefix.is_empty() {
-            prefix.push('-');
-        }
-        prefix.push_str(part);
-        out.push(format!("{prefix}.slice"));
-    }
-    out
-}
-
-/// Where systemd would put `slice:prefix:name` (runc's cgroupsPath form for the systemd
-/// driver): `<expanded slice>/<prefix>-<name>.scope`. Used on v1 hosts, where the systemd
-/// driver's units are mirrored in every hierarchy at that path.
+/// Where systemd would put `slice:prefix:name` (cgroups_systemd.rs); a path not of that form
+/// is returned as it is (manager() refuses it first).
 pub fn systemd_fs_path(p: &Path) -> PathBuf {
-    let s = p.to_string_lossy();
-    let parts: Vec<&str> = s.splitn(3, ':').collect();
-    match parts.as_slice() {
-        [slice, prefix, name] => {
-            let slice = if slice.is_empty() {
-                "system.slice"
-            } else {
-                slice
-            };
-            let unit = if prefix.is_empty() {
-                name.to_string()
-            } else {
-                format!("{prefix}-{name}.scope")
-            };
-            expand_slice(slice).join(unit)
-        }
-        _ => p.to_path_buf(),
+    match crate::cgroups_systemd::unit(p) {
+        Ok(u) => crate::cgroups_systemd::fs_path(&u),
+        Err(_) => p.to_path_buf(),
     }
 }
 
 pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError> {
     if p.skipped {
         return Err(CgroupError::Skipped);
+    }
+    if p.systemd {
+        crate::cgroups_systemd::unit(&p.path).map_err(|msg| CgroupError::Manager {
+            path: p.path.clone(),
+            msg,
+        })?;
     }
     let root = p.root.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"));
     // libcgroups drives systemd only on a unified host; on v1 a systemd path is mapped to
@@ -242,8 +213,14 @@ pub fn join_and_apply(
     let empty = LinuxResources::default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
+    // On v1, hugepage limits libcgroups cannot apply (no v1 hugetlb here) go to cgroup2.
+    let (rest, unified_hugetlb) = match mgr {
+        AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::split(resources),
+        _ => (resources.clone(), None),
+    };
+    let rest = without_kernel_memory(rest);
     let opt = ControllerOpt {
-        resources,
+        resources: &rest,
         disable_oom_killer: resources
             .memory()
             .as_ref()
@@ -257,6 +234,9 @@ pub fn join_and_apply(
         msg: e.to_string(),
     })?;
     apply_rdma(placement, resources)?;
+    if let Some(limits) = unified_hugetlb {
+        apply_unified_hugetlb(placement, &limits)?;
+    }
     if let AnyCgroupManager::V2(_) = mgr {
         let root = placement
             .root
@@ -282,6 +262,67 @@ pub fn join_and_apply(
         })?;
     }
     Ok(())
+}
+
+/// The `linux.resources` fields that set limits (all but devices, which runc also leaves to
+/// a rootless container's lack of a cgroup): without a cgroup they cannot be applied.
+pub fn limits_requested(r: &LinuxResources) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut add = |set: bool, name| {
+        if set {
+            out.push(name)
+        }
+    };
+    add(r.memory().is_some(), "memory");
+    add(r.cpu().is_some(), "cpu");
+    add(r.pids().is_some(), "pids");
+    add(r.block_io().is_some(), "blockIO");
+    add(
+        r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+        "hugepageLimits",
+    );
+    add(r.network().is_some(), "network");
+    add(r.rdma().as_ref().is_some_and(|h| !h.is_empty()), "rdma");
+    add(
+        r.unified().as_ref().is_some_and(|h| !h.is_empty()),
+        "unified",
+    );
+    out
+}
+
+/// `linux.resources.memory.kernel` is dropped with a warning, as runc 1.1 does ("Kernel memory
+/// settings are ignored and will be removed"): the kernel deprecated kmem limits (5.4) and
+/// since 6.1 accepts and ignores them on v1; v2 has none. kernelTCP still applies on v1.
+pub fn without_kernel_memory(mut r: LinuxResources) -> LinuxResources {
+    if let Some(mut m) = r.memory().filter(|m| m.kernel().is_some()) {
+        crate::logger::warn(
+            "linux.resources.memory.kernel is ignored: kernel memory limits are deprecated and not enforced by this kernel (as runc does)",
+        );
+        m.set_kernel(None);
+        r.set_memory(Some(m));
+    }
+    r
+}
+
+/// Hugepage limits on the hybrid cgroup2 mount, in the container's directory there (made and
+/// joined by join_extra, which does so for cgroupfs paths only).
+pub fn apply_unified_hugetlb(
+    placement: &Placement,
+    limits: &[oci_spec::runtime::LinuxHugepageLimit],
+) -> Result<(), CgroupError> {
+    let err = |msg: String| CgroupError::Apply {
+        path: placement.path.clone(),
+        msg,
+    };
+    let on_unified = extra_dirs(placement)
+        .iter()
+        .any(|d| d.starts_with("/sys/fs/cgroup/unified"));
+    if !on_unified {
+        return Err(err(
+            "linux.resources.hugepageLimits: this host's hugetlb controller is on its cgroup2 mount only, where the container has no cgroup (systemd driver or another cgroup root)".into(),
+        ));
+    }
+    crate::cgroups_hugetlb::apply_unified(&placement.path, limits).map_err(err)
 }
 
 pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), CgroupError> {
@@ -516,43 +557,54 @@ pub fn pids(saved: &Saved) -> Result<Vec<i32>, CgroupError> {
         })
 }
 
-/// Whether the container's freezer says it is frozen (v1 freezer.state or v2 cgroup.freeze).
+/// The directory of `pid`'s own cgroup in one hierarchy (`ctrl` a v1 controller, or "" for
+/// cgroup2), from /proc/PID/cgroup: where it really is, whatever driver put it there.
+fn pid_cgroup_dir(pid: i32, ctrl: &str) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let mounts = cgroup_mounts();
+    text.lines().find_map(|line| {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        let hit = if ctrl.is_empty() {
+            ctrls.is_empty()
+        } else {
+            ctrls.split(',').any(|c| c == ctrl)
+        };
+        hit.then(|| hierarchy_dir(&mounts, ctrls, path)).flatten()
+    })
+}
+
+/// Whether the container's freezer says it is frozen: v1 freezer.state, or cgroup.freeze on a
+/// cgroup2 root, in the hierarchy its driver freezes (pause.rs: libcgroups' v1 manager, also
+/// for the systemd driver on v1, or the v2 one). The cgroup is the init's real one, so any
+/// driver's naming (systemd's slice:prefix:name) is followed.
 pub fn is_frozen(saved: &Saved) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
     let c = &saved.cgroup;
-    if c.systemd {
+    if c.skipped {
         return false;
     }
-    let rel = c.path.strip_prefix("/").unwrap_or(&c.path);
     let root = c.root.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"));
-    let v1 = root.join("freezer").join(rel).join("freezer.state");
-    if let Ok(s) = std::fs::read_to_string(v1) {
-        return s.trim() == "FROZEN";
-    }
-    let v2 = root.join(rel).join("cgroup.freeze");
-    matches!(std::fs::read_to_string(v2), Ok(s) if s.trim() == "1")
+    let v2 = statfs(root).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC);
+    let (ctrl, placed, file, frozen) = if v2 {
+        ("", root.join(c.fs_rel()), "cgroup.freeze", "1")
+    } else {
+        (
+            "freezer",
+            root.join("freezer").join(c.fs_rel()),
+            "freezer.state",
+            "FROZEN",
+        )
+    };
+    let dir = pid_cgroup_dir(saved.pid, ctrl)
+        .filter(|d| d.starts_with(root))
+        .unwrap_or(placed);
+    matches!(std::fs::read_to_string(dir.join(file)), Ok(s) if s.trim() == frozen)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn systemd_paths() {
-        assert_eq!(
-            systemd_fs_path(Path::new("system.slice:gantry:c1")),
-            PathBuf::from("/system.slice/gantry-c1.scope")
-        );
-        assert_eq!(
-            systemd_fs_path(Path::new("kubepods-besteffort-pod12.slice:cri-containerd:abc")),
-            PathBuf::from(
-                "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope"
-            )
-        );
-        assert_eq!(
-            systemd_fs_path(Path::new("/plain/path")),
-            PathBuf::from("/plain/path")
-        );
-    }
 
     #[test]
     fn default_paths() {

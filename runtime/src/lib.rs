@@ -2,13 +2,17 @@
 
 pub mod bundle;
 pub mod cgroups;
+pub mod cgroups_hugetlb;
+pub mod cgroups_systemd;
 pub mod cgroups_v1_extra;
 pub mod cgroups_v2_devices;
 pub mod cli;
 pub mod commands;
 pub mod confine;
+pub mod idmap;
 pub mod logger;
 pub mod namespaces;
+pub mod oom;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+use oci_spec::runtime::{Linux, LinuxNamespaceType};
 
 #[derive(Debug, Clone)]
 pub struct NsPlan {
@@ -115,28 +115,6 @@ pub fn plan(linux: Option<&Linux>) -> Result<NsPlan, String> {
 pub fn join(kind: CloneFlags, path: &PathBuf) -> Result<(), String> {
     let f = File::open(path).map_err(|e| format!("open namespace {}: {e}", path.display()))?;
     nix::sched::setns(f.as_fd(), kind).map_err(|e| format!("setns {}: {e}", path.display()))
-}
-
-fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
-
-/// Write the uid and gid maps of a child in a new user namespace (from the parent, which holds
-/// the privileges in the parent namespace).
-pub fn write_id_maps(pid: i32, linux: &Linux, rootless: bool) -> Result<(), String> {
-    let uid = map_text(linux.uid_mappings().as_deref().unwrap_or_default());
-    let gid = map_text(linux.gid_mappings().as_deref().unwrap_or_default());
-    if rootless {
-        // An unprivileged writer may map its own gid only after giving up setgroups.
-        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
-            .map_err(|e| format!("write setgroups: {e}"))?;
-    }
-    std::fs::write(format!("/proc/{pid}/uid_map"), &uid)
-        .map_err(|e| format!("write uid_map {:?}: {e}", uid.trim()))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), &gid)
-        .map_err(|e| format!("write gid_map {:?}: {e}", gid.trim()))
 }
 
 /// Write the time offsets of a time namespace just unshared (before anything enters it).

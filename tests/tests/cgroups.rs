@@ -135,3 +135,99 @@ fn cgroup_v2_device_rules_are_enforced() {
     let allowed = open(true);
     assert!(allowed.starts_with("opened\n"), "{allowed}");
 }
+
+/// Pause under the systemd driver: on this v1 host without systemd the container is placed at
+/// the directory systemd would use (slice:prefix:name -> /system.slice/prefix-name.scope), and
+/// state reads the freezer of that real cgroup, so it says paused, then running again.
+#[test]
+fn pause_under_the_systemd_driver_shows_paused() {
+    if !is_gantry() {
+        return; // runc's systemd driver needs systemd
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("sdpause");
+    let path = format!("system.slice:gantry-e2e:{id}");
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(path));
+    let bundle = b.path().to_str().unwrap();
+    rt.ok(&["--systemd-cgroup", "run", "-d", "--bundle", bundle, &id]);
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let scope = format!("/system.slice/gantry-e2e-{id}.scope");
+    assert_eq!(proc_cgroup(pid, "freezer").as_deref(), Some(scope.as_str()));
+    rt.ok(&["--systemd-cgroup", "pause", &id]);
+    let freezer = v1_cgroup_dir("freezer", &scope).join("freezer.state");
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    assert_eq!(rt.status(&id), "paused");
+    rt.ok(&["--systemd-cgroup", "resume", &id]);
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["--systemd-cgroup", "delete", "--force", &id]);
+    assert!(!v1_cgroup_dir("freezer", &scope).exists());
+}
+
+/// A systemd cgroupsPath not of the form slice:prefix:name is refused naming the field, with
+/// nothing left behind.
+#[test]
+fn systemd_driver_refuses_a_plain_path() {
+    if !is_gantry() {
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!("/gantry-e2e/plain"));
+    let id = unique_id("sdbad");
+    let o = rt.run(&[
+        "--systemd-cgroup",
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("linux.cgroupsPath") && err.contains("slice:prefix:name"),
+        "{err}"
+    );
+    assert!(rt.ids().is_empty(), "state left behind");
+}
+
+/// `ps --format table` is the host's `ps -ef` limited to the container's processes (its
+/// cgroup), header first, as runc does; `--format json` lists the same pids.
+#[test]
+fn ps_table_lists_the_containers_processes() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    let path = format!("/gantry-e2e/{}", unique_id("ps"));
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p))
+        .sh("sleep 301 & sleep 302 & wait");
+    let id = unique_id("ps");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pids: Vec<i64> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+    let table = rt.ok(&["ps", "--format", "table", &id]);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&header[..3], ["UID", "PID", "PPID"], "{table}");
+    assert_eq!(header.last(), Some(&"CMD"), "{table}");
+    let rows: Vec<&str> = lines.collect();
+    let mut row_pids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    row_pids.sort();
+    let mut want = pids.clone();
+    want.sort();
+    assert_eq!(row_pids, want, "{table}");
+    assert_eq!(rows.len(), 3, "{table}");
+    let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    for cmd in ["sleep 301", "sleep 302"] {
+        let row = rows.iter().find(|r| r.ends_with(cmd)).expect(cmd);
+        // The sleeps are children of the container's init.
+        assert_eq!(
+            row.split_whitespace().nth(2),
+            Some(init.to_string().as_str()),
+            "{row}"
+        );
+    }
+    rt.ok(&["delete", "--force", &id]);
+}

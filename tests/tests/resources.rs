@@ -192,3 +192,229 @@ fn update_resources_from_a_file_and_stdin() {
         assert_eq!(read("pids", "pids.max"), "44");
     }
 }
+
+/// This hybrid host has hugetlb only on its cgroup2 mount: the limits are written in the
+/// container's directory there (where it is placed, as runc places it), read back, updated,
+/// and removed with it. runc 1.1 fails here ("could not join or create cgroup").
+#[test]
+fn hugepage_limits_on_the_hybrid_cgroup2_mount() {
+    let unified = std::path::Path::new("/sys/fs/cgroup/unified");
+    let on_v2_only = !std::path::Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes")
+        .exists()
+        && std::fs::read_to_string(unified.join("cgroup.controllers"))
+            .is_ok_and(|c| c.contains("hugetlb"));
+    if !is_gantry() || !on_v2_only {
+        return;
+    }
+    let rt = Rt::new();
+    let path = cg_path("huge");
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["resources"]["hugepageLimits"] =
+            json!([{"pageSize": "2MB", "limit": 4 << 20}, {"pageSize": "1GB", "limit": 0}]);
+    });
+    let id = unique_id("huge");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let dir = unified.join(path.trim_start_matches('/'));
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("hugetlb.2MB.max"), (4u64 << 20).to_string());
+    assert_eq!(read("hugetlb.1GB.max"), "0");
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    assert_eq!(read("cgroup.procs"), pid.to_string());
+
+    let f = TempDir::new("huge");
+    let file = f.path().join("r.json");
+    std::fs::write(
+        &file,
+        json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 8 << 20}]}).to_string(),
+    )
+    .unwrap();
+    rt.ok(&["update", "--resources", file.to_str().unwrap(), &id]);
+    assert_eq!(read("hugetlb.2MB.max"), (8u64 << 20).to_string());
+    let ev: serde_json::Value =
+        serde_json::from_str(rt.ok(&["events", "--stats", &id]).trim()).unwrap();
+    // runc's shape: usage and max left out when zero, failcnt always.
+    assert_eq!(ev["data"]["hugetlb"]["2MB"], json!({"failcnt": 0}), "{ev}");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!dir.exists(), "cgroup2 directory left behind");
+}
+
+/// A page size the kernel does not have: an error naming the field and the sizes it has, and
+/// nothing left behind.
+#[test]
+fn hugepage_limit_of_an_unknown_page_size_is_refused() {
+    let unified = std::path::Path::new("/sys/fs/cgroup/unified");
+    if !is_gantry() || !unified.join("cgroup.procs").exists() {
+        return;
+    }
+    let rt = Rt::new();
+    let path = cg_path("huge3");
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "3MB", "limit": 4 << 20}]);
+    });
+    let id = unique_id("huge3");
+    let o = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("linux.resources.hugepageLimits") && err.contains("\"3MB\""),
+        "{err}"
+    );
+    assert!(rt.ids().is_empty(), "state left behind");
+    for d in [
+        unified.join(path.trim_start_matches('/')),
+        v1_cgroup_dir("memory", &path),
+    ] {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}
+
+/// The key set of `events --stats` is runc's (types/events.go): checked against runc itself
+/// on the same bundle, leaving out what depends on the values (omitempty fields that may be
+/// zero in one run and not in the other, blkio entries, the raw memory.stat keys).
+#[test]
+fn events_stats_has_runcs_field_names() {
+    let runc = std::path::Path::new("/usr/sbin/runc");
+    if !is_gantry() || !runc.exists() {
+        return;
+    }
+    fn keys(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        if let Some(o) = v.as_object() {
+            for (k, v) in o {
+                let p = format!("{at}.{k}");
+                let volatile = [
+                    "blkio.",
+                    "memory.cache",
+                    "memory.raw.",
+                    "cpu.throttling.",
+                    "hugetlb.",
+                ]
+                .iter()
+                .any(|x| p.contains(x))
+                    || p.ends_with(".usage.usage")
+                    || p.ends_with(".max");
+                if !volatile {
+                    out.push(p.clone());
+                }
+                keys(v, &p, out);
+            }
+        }
+    }
+    let stats = |rt: &Rt| {
+        let mut b = Bundle::new(&["sleep", "300"]);
+        let p = cg_path("evkeys");
+        b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+        let id = unique_id("evkeys");
+        rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+        let ev: serde_json::Value =
+            serde_json::from_str(rt.ok(&["events", "--stats", &id]).trim()).unwrap();
+        rt.ok(&["delete", "--force", &id]);
+        let mut k = Vec::new();
+        keys(&ev, "", &mut k);
+        k.sort();
+        k
+    };
+    let ours = stats(&Rt::new());
+    let theirs = stats(&Rt::with_runtime(runc));
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.contains(&".data.cpu.usage.percpu".to_string()),
+        "{ours:?}"
+    );
+    assert!(
+        ours.contains(&".data.memory.kernelTCP.limit".to_string()),
+        "{ours:?}"
+    );
+}
+
+/// `events` streams an `oom` event when the container's memory cgroup records an OOM kill,
+/// and ends when the container stops.
+#[test]
+fn events_reports_an_oom_kill() {
+    use std::io::BufRead;
+    if !is_gantry() {
+        return; // runc's stream does not end with the container
+    }
+    let rt = Rt::new();
+    let path = cg_path("oomev");
+    let memsw = std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let mut b = Bundle::new(&[]);
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        let mut mem = json!({"limit": 32 << 20});
+        if memsw {
+            mem["swap"] = json!(32 << 20);
+        }
+        c["linux"]["resources"]["memory"] = mem;
+    })
+    .sh("head -c 100m /dev/zero | tail >/dev/null; exit 0");
+    let id = unique_id("oomev");
+    let o = rt.create(&b, &id);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut ev = rt
+        .cmd()
+        .args(["events", "--interval", "100ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(ev.stdout.take().unwrap()).lines();
+    // A first stats event: the OOM watch is in place before it.
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "stats");
+    rt.ok(&["start", &id]);
+    let rest: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert!(ev.wait().unwrap().success());
+    assert!(
+        rest.iter()
+            .any(|e| e["type"] == "oom" && e["id"] == id.as_str()),
+        "no oom event: {rest:?}"
+    );
+}
+
+/// linux.resources.memory.kernel: kmem limits are deprecated and not enforced by kernels since
+/// 6.1 on v1; as runc 1.1 does, it is ignored with a warning, and the rest applies.
+#[test]
+fn memory_kernel_is_ignored_with_a_warning() {
+    let rt = Rt::new();
+    let path = cg_path("kmem");
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let p = path.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p);
+        c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20, "kernel": 32 << 20});
+    });
+    let id = unique_id("kmem");
+    let o = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let want = if is_gantry() {
+        "linux.resources.memory.kernel is ignored"
+    } else {
+        "Kernel memory settings are ignored"
+    };
+    assert!(err.contains(want), "{err}");
+    let read = |f: &str| {
+        std::fs::read_to_string(v1_cgroup_dir("memory", &path).join(f))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(read("memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_ne!(
+        read("memory.kmem.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    rt.ok(&["delete", "--force", &id]);
+}

@@ -163,3 +163,240 @@ fn unprivileged_user_gets_a_gpu_through_the_hook() {
     assert_eq!(l[1], "libcuda.so.550.54.14");
     assert_eq!(l[2], "0");
 }
+
+/// The user's line in /etc/subuid and /etc/subgid for the test, added if missing and removed
+/// again on drop (only what was added: a line already there belongs to the host).
+struct SubIds {
+    added: Vec<&'static str>,
+}
+
+const SUB_START: u32 = 100000;
+
+impl SubIds {
+    fn ensure() -> SubIds {
+        let mut added = Vec::new();
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let prefix = format!("{USER}:");
+            if let Some(l) = text.lines().find(|l| l.starts_with(&prefix)) {
+                assert_eq!(
+                    l,
+                    format!("{USER}:{SUB_START}:65536"),
+                    "{f} has another range for {USER}"
+                );
+                continue;
+            }
+            let mut text = text;
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!("{USER}:{SUB_START}:65536\n"));
+            std::fs::write(f, text).unwrap();
+            added.push(f);
+        }
+        SubIds { added }
+    }
+}
+
+impl Drop for SubIds {
+    fn drop(&mut self) {
+        let line = format!("{USER}:{SUB_START}:65536");
+        for f in &self.added {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let kept: String = text
+                .lines()
+                .filter(|l| *l != line)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let _ = std::fs::write(f, kept);
+        }
+    }
+}
+
+/// A `spec --rootless` bundle owned by the user, edited as root with `f`.
+fn rootless_bundle(uid: u32, f: impl FnOnce(&mut serde_json::Value)) -> Bundle {
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    chown_tree(b.path(), uid);
+    let (code, _, err) = as_user(&format!(
+        "cd {} && {} spec --rootless",
+        b.path().display(),
+        runtime_bin().display()
+    ));
+    assert_eq!(code, 0, "{err}");
+    let cfg_path = b.path().join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    f(&mut cfg);
+    std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    chown_tree(&cfg_path, uid);
+    b
+}
+
+/// Container 0 -> the user's own id, 1..65536 -> the user's subordinate range.
+fn sub_maps(c: &mut serde_json::Value, uid: u32, gid: u32, sub: u32) {
+    let m = |own| serde_json::json!([{"containerID": 0, "hostID": own, "size": 1}, {"containerID": 1, "hostID": sub, "size": 65536}]);
+    c["linux"]["uidMappings"] = m(uid);
+    c["linux"]["gidMappings"] = m(gid);
+}
+
+/// An unprivileged user maps its /etc/subuid and /etc/subgid ranges (through newuidmap and
+/// newgidmap): the container sees both ranges, and a file it chowns to its uid 1000 belongs
+/// to subordinate id 100999 on the host.
+#[test]
+fn unprivileged_user_maps_subordinate_ids() {
+    if !is_gantry() || !std::path::Path::new("/usr/bin/newuidmap").exists() {
+        return; // needs the uidmap package (scripts/deps.sh)
+    }
+    let Some((uid, gid)) = ensure_user() else {
+        return;
+    };
+    let _sub = SubIds::ensure();
+    let data = TempDir::new("subids");
+    chown_tree(data.path(), uid);
+    let src = data.path().to_string_lossy().into_owned();
+    let b = rootless_bundle(uid, |c| {
+        sub_maps(c, uid, gid, SUB_START);
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "rw"]}
+        ));
+        // chown needs CAP_CHOWN (in the user namespace), which runc's template leaves out.
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = serde_json::json!(["CAP_CHOWN"]);
+        }
+        c["process"]["args"] = serde_json::json!(["sh", "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; touch /data/f && chown 1000:1000 /data/f && echo chowned"]);
+    });
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let id = unique_id("subids");
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={}; cd {} && {} run {id}",
+        xdg.path().display(),
+        b.path().display(),
+        runtime_bin().display()
+    ));
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let (u, g, s) = (uid.to_string(), gid.to_string(), SUB_START.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            vec!["0", u.as_str(), "1"],
+            vec!["1", s.as_str(), "65536"],
+            vec!["0", g.as_str(), "1"],
+            vec!["1", s.as_str(), "65536"],
+            vec!["chowned"],
+        ],
+        "{out}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(data.path().join("f")).unwrap();
+    // Container id 1000 is the 1000th id of the range starting at container id 1.
+    assert_eq!((meta.uid(), meta.gid()), (SUB_START + 999, SUB_START + 999));
+}
+
+/// A range the user has no /etc/subuid entry for: newuidmap refuses, and create fails with an
+/// error naming the mapping, leaving no state behind.
+#[test]
+fn unprivileged_user_unlisted_range_is_a_clear_error() {
+    if !is_gantry() || !std::path::Path::new("/usr/bin/newuidmap").exists() {
+        return;
+    }
+    let Some((uid, gid)) = ensure_user() else {
+        return;
+    };
+    let _sub = SubIds::ensure();
+    let b = rootless_bundle(uid, |c| {
+        sub_maps(c, uid, gid, SUB_START + 500000);
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+    });
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let id = unique_id("subids-bad");
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={}; cd {} && {} create {id}; echo rc=$?; ls $XDG_RUNTIME_DIR/gantry | wc -l",
+        xdg.path().display(),
+        b.path().display(),
+        runtime_bin().display()
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("linux.uidMappings [0 ")
+            && err.contains("600000 65536")
+            && err.contains("newuidmap"),
+        "{err}"
+    );
+    assert_eq!(out, "rc=1\n0\n", "{err}");
+    assert!(!any_process_with(&id));
+}
+
+/// Rootless without a delegated cgroup and no limits asked for: the cgroup is skipped with a
+/// note in the log, and the container runs.
+#[test]
+fn unprivileged_user_without_a_cgroup_runs_with_a_note() {
+    if !is_gantry() {
+        return;
+    }
+    let Some((uid, _)) = ensure_user() else {
+        return;
+    };
+    let b = rootless_bundle(uid, |c| {
+        c["process"]["args"] = serde_json::json!(["echo", "ran"])
+    });
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let log = xdg.path().join("log.json");
+    let id = unique_id("nocg");
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={x}; cd {} && {} --log {l} --log-format json run {id}",
+        b.path().display(),
+        runtime_bin().display(),
+        x = xdg.path().display(),
+        l = log.display()
+    ));
+    assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("\"level\":\"info\"")
+            && l.contains("rootless: running without a cgroup")
+            && l.contains("ermission denied")),
+        "{log}"
+    );
+}
+
+/// Rootless without a delegated cgroup, but with limits: they cannot be applied, so create
+/// fails naming them (as runc does), and nothing is left behind.
+#[test]
+fn unprivileged_user_limits_without_a_cgroup_are_an_error() {
+    if !is_gantry() {
+        return;
+    }
+    let Some((uid, _)) = ensure_user() else {
+        return;
+    };
+    let b = rootless_bundle(uid, |c| {
+        c["process"]["args"] = serde_json::json!(["sleep", "300"]);
+        c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 10}});
+    });
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let id = unique_id("nocglim");
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={}; cd {} && {} create {id}; echo rc=$?; ls $XDG_RUNTIME_DIR/gantry | wc -l",
+        xdg.path().display(),
+        b.path().display(),
+        runtime_bin().display()
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "rc=1\n0\n", "{err}");
+    assert!(
+        err.contains("linux.resources.pids: cannot be applied"),
+        "{err}"
+    );
+    assert!(!any_process_with(&id));
+}

@@ -13,6 +13,7 @@ pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod stats_json;
 pub mod update;
 
 use std::path::Path;

@@ -43,7 +43,8 @@ pub fn template(rootless: bool) -> Value {
         let linux = &mut v["linux"];
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
+        // runc's rootless namespaces: no network (sysfs below) and no cgroup namespace.
+        linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
         linux.as_object_mut().expect("object").remove("resources");
         let mounts = v["mounts"].as_array_mut().expect("array");
         // Without the host's gid 5 mapped, devpts cannot use it; sysfs needs a network
@@ -56,7 +57,6 @@ pub fn template(rootless: bool) -> Value {
             "mode=0620"
         ]);
         mounts[5] = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-        mounts.pop();
     }
     v
 }
@@ -73,6 +73,50 @@ pub fn run(bundle: &Path, rootless: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `runc spec --rootless` differs from `runc spec` in exactly these ways (runc 1.1's
+    /// specconv.ToRootless): id maps of the caller, no network or cgroup namespace, sysfs
+    /// bound from the host, devpts without gid=5, no resources; the cgroup mount stays.
+    #[test]
+    fn rootless_template_is_runcs() {
+        let v = template(true);
+        let nss: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(nss, ["pid", "ipc", "uts", "mount", "user"]);
+        assert!(v["linux"].get("resources").is_none());
+        let uid = nix::unistd::getuid().as_raw();
+        assert_eq!(
+            v["linux"]["uidMappings"],
+            json!([{"containerID": 0, "hostID": uid, "size": 1}])
+        );
+        let dests: Vec<&str> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/dev/shm",
+                "/dev/mqueue",
+                "/sys",
+                "/sys/fs/cgroup"
+            ]
+        );
+        assert_eq!(v["mounts"][5]["type"], "none");
+        assert!(!v["mounts"][2]["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("gid=5")));
+    }
 
     #[test]
     fn templates_parse_as_specs() {

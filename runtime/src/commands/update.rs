@@ -116,8 +116,13 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
     // The device rules were set at create: re-applying them would momentarily deny all.
     resources.set_devices(None);
     let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
+    let (rest, unified_hugetlb) = match &mgr {
+        libcgroups::common::AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::split(&resources),
+        _ => (resources.clone(), None),
+    };
+    let rest = crate::cgroups::without_kernel_memory(rest);
     let opt = ControllerOpt {
-        resources: &resources,
+        resources: &rest,
         disable_oom_killer: false,
         oom_score_adj: None,
         freezer_state: None,
@@ -130,6 +135,10 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
     }
     mgr.apply(&opt)
         .map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
+    if let Some(limits) = unified_hugetlb {
+        crate::cgroups::apply_unified_hugetlb(&saved.cgroup, &limits)
+            .map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
+    }
     // Record what now applies.
     let mut recorded = resources;
     recorded.set_devices(current.and_then(|c| c.devices().clone()));

@@ -229,7 +229,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     undo.child = Some((pid, pidfd.try_clone()?));
 
     if ns.new_user {
-        namespaces::write_id_maps(pid, &linux, rootless).map_err(|e| anyhow!(e))?;
+        crate::idmap::write(pid, &linux, rootless)?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
     match cgroups::join_and_apply(mgr, &placement, pid, spec) {
@@ -239,6 +239,19 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         // applying linux.resources to a cgroup we could make, fails the create (and the undo
         // list removes that cgroup).
         Err(e @ cgroups::CgroupError::Join { .. }) if rootless && e.is_permission() => {
+            // Limits asked for cannot be applied without a cgroup: an error, as in runc
+            // ("cannot set ... limit: container could not join or create cgroup").
+            let wanted = linux
+                .resources()
+                .as_ref()
+                .map(cgroups::limits_requested)
+                .unwrap_or_default();
+            if !wanted.is_empty() {
+                bail!(
+                    "linux.resources.{}: cannot be applied: the container runs rootless and cannot join or create its cgroup ({e})",
+                    wanted.join(", linux.resources.")
+                );
+            }
             crate::logger::info(&format!("rootless: running without a cgroup: {e}"));
             placement.skipped = true;
             if let Some((mgr, p)) = undo.cgroup.take() {
