@@ -110,6 +110,12 @@ pub fn checks() -> Vec<Check> {
             terminal::pty,
         ),
         Check::new(
+            "config-linux.devices.default.console",
+            "config-linux.md#default-devices",
+            Must,
+            terminal::dev_console,
+        ),
+        Check::new(
             "config.process.consoleSize",
             "config.md#process",
             Must,

@@ -105,3 +105,26 @@ pub fn size(ctx: &Ctx) -> Outcome {
     let out = with_console(ctx, "stty size")?;
     ensure(out.contains("40 120"), format!("stty size printed {out:?}"))
 }
+
+/// config-linux.md, Default Devices: "/dev/console is set up if terminal is enabled in the
+/// config by bind mounting the pseudoterminal pty to /dev/console": it is the same device as
+/// the program's terminal.
+pub fn dev_console(ctx: &Ctx) -> Outcome {
+    let out = with_console(
+        ctx,
+        "echo \"console=$(stat -c %t:%T /dev/console) tty=$(stat -c %t:%T $(tty))\"",
+    )?;
+    let line = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("console="))
+        .ok_or(format!("no answer: {out:?}"))?;
+    let (c, t) = line
+        .trim_start_matches("console=")
+        .split_once(" tty=")
+        .ok_or(format!("{line:?}"))?;
+    ensure(
+        c == t && !c.is_empty(),
+        format!("/dev/console is {c}, the terminal {t} (hex major:minor)"),
+    )
+}
