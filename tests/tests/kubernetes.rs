@@ -34,6 +34,7 @@ fn engine_pages_quote_the_examples() {
             &[
                 "containerd-gantry.toml",
                 "containerd-cdi.toml",
+                "containerd-gpu.toml",
                 "crio-gantry.conf",
                 "runtimeclass.yaml",
                 "gpu-pod.yaml",
