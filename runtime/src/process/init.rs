@@ -69,11 +69,22 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|n| n.iter().any(|x| x.typ() == t))
 }
 
+/// Wait for the parent to have joined us to the container's cgroup, then make the cgroup
+/// namespace (rooted there) if the config asks for one.
+fn enter_cgroup(ctx: &InitCtx) -> Result<(), String> {
+    ctx.chan.expect(Msg::Go)?;
+    if ctx.ns.new_cgroup {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
+    }
+    Ok(())
+}
+
 fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let process = spec.process().as_ref().ok_or("process: missing")?;
-    ctx.chan.expect(Msg::Go)?;
+    ctx.chan.expect(Msg::Maps)?;
 
     if ctx.ns.new_user || ctx.ns.join_user.is_some() {
         // The maps are in place: become root of the user namespace (where it maps one).
@@ -82,10 +93,6 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     }
     for (kind, path) in &ctx.ns.join {
         namespaces::join(*kind, path)?;
-    }
-    if ctx.ns.new_cgroup {
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
     }
     if ctx.ns.new_time {
         nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
@@ -109,8 +116,17 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
             .filter(|l| !l.is_empty() && crate::confine::lsm::selinux_enabled()),
     };
     let mnts = spec.mounts().clone().unwrap_or_default();
+    let mut in_cgroup = false;
     for m in &mnts {
+        // A cgroup filesystem shows the cgroup namespace's view: be in both first.
+        if !in_cgroup && matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            enter_cgroup(ctx)?;
+            in_cgroup = true;
+        }
         rootfs::mounts::apply(&root, m, &mctx).map_err(|e| e.to_string())?;
+    }
+    if !in_cgroup {
+        enter_cgroup(ctx)?;
     }
     let dev_bound = mnts.iter().any(|m| {
         m.destination() == Path::new("/dev")

@@ -231,6 +231,9 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     if ns.new_user {
         crate::idmap::write(pid, &linux, rootless)?;
     }
+    // The init builds its rootfs while we join it to the cgroup; it waits for Go before
+    // anything that needs the cgroup (its cgroup namespace, a cgroup mount, the program).
+    parent_chan.send(&Msg::Maps)?;
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
     match cgroups::join_and_apply(mgr, &placement, pid, spec) {
         Ok(()) => {}

@@ -7,7 +7,10 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
-    /// parent -> init: id maps written and cgroup joined; go on with the setup.
+    /// parent -> init: id maps written; set up namespaces and mounts while the parent joins
+    /// the cgroup (a v1 cgroup.procs write can cost milliseconds of RCU grace period).
+    Maps,
+    /// parent -> init: cgroup joined; enter the cgroup namespace and go on.
     Go,
     /// init -> parent: namespaces and mounts ready; run prestart/createRuntime hooks now.
     RunHooks,
@@ -31,6 +34,7 @@ impl Msg {
                 v
             }
             Msg::Ready => vec![4],
+            Msg::Maps => vec![6],
             Msg::Error(s) => {
                 let mut v = vec![5];
                 v.extend_from_slice(s.as_bytes());
@@ -46,6 +50,7 @@ impl Msg {
             3 => Msg::Continue(b[1..].to_vec()),
             4 => Msg::Ready,
             5 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            6 => Msg::Maps,
             _ => return None,
         })
     }
