@@ -233,7 +233,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     }
     // The init builds its rootfs while we join it to the cgroup; it waits for Go before
     // anything that needs the cgroup (its cgroup namespace, a cgroup mount, the program).
-    parent_chan.send(&Msg::Maps)?;
+    send_or_init_error(&parent_chan, &Msg::Maps)?;
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
     match cgroups::join_and_apply(mgr, &placement, pid, spec) {
         Ok(()) => {}
@@ -263,7 +263,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         }
         Err(e) => return Err(e.into()),
     }
-    parent_chan.send(&Msg::Go)?;
+    send_or_init_error(&parent_chan, &Msg::Go)?;
 
     let mut saved = Saved {
         id: o.id.to_string(),
@@ -312,6 +312,18 @@ pub fn create(o: CreateOpts) -> Result<Created> {
 /// its own. The intermediate joins it (then the pid namespace to join, with the user namespace's
 /// privileges), clones the init as the runtime's child (CLONE_PARENT), reports the init's pid
 /// and exits.
+/// Send `m` to the init; if it is gone, the error it sent before it exited (a mount that failed
+/// while we joined the cgroup) is the one to report, not the broken pipe.
+fn send_or_init_error(chan: &sync::Channel, m: &Msg) -> Result<()> {
+    match chan.send(m) {
+        Ok(()) => Ok(()),
+        Err(e) => match chan.recv() {
+            Ok(Msg::Error(why)) => Err(anyhow!(why)),
+            _ => Err(e.into()),
+        },
+    }
+}
+
 fn clone_init(flags: u64, join_user: Option<&Path>, join_pid: Option<&Path>) -> Result<Forked> {
     use std::io::{Read, Write};
     let Some(userns) = join_user else {
