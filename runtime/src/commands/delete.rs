@@ -30,7 +30,7 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
             }
         }
     }
-    if !saved.cgroup.skipped {
+    if !saved.cgroup.skipped && !crate::cgroups::remove_if_empty(&saved.cgroup)? {
         let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
         crate::cgroups::remove(&mgr, &saved.cgroup)?;
     }
