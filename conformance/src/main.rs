@@ -72,6 +72,9 @@ fn main() -> ExitCode {
         .iter()
         .map(|rt| runner::run(rt, &checks, args.jobs, &gaps))
         .collect();
+    // The checks' cgroups live under /conformance, which the runtimes made and could not remove
+    // while other checks used it: remove it (where empty) once they are all done.
+    gantry_conformance::cgroupfs::remove_everywhere("/conformance");
     let out = match args.format {
         Format::Tap => report::tap(&checks, &runs),
         Format::Table => report::table(&checks, &runs),
