@@ -296,6 +296,13 @@ pub fn proc_cgroup(pid: i64, controller: &str) -> Option<String> {
     })
 }
 
+/// Give the process exactly `caps` in its bounding, effective and permitted sets.
+pub fn only_caps(config: &mut Value, caps: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        config["process"]["capabilities"][set] = json!(caps);
+    }
+}
+
 /// Whether any process on the host has `needle` in its command line.
 pub fn any_process_with(needle: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|e| {

@@ -334,9 +334,15 @@ pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), Cgrou
     for d in extra_dirs(placement) {
         let _ = std::fs::remove_dir(d);
     }
-    remove_default_parent(path);
-    placement.remove_created_parents();
+    remove_parents(placement);
     Ok(())
+}
+
+/// After the container's own cgroup: the parents create made, and gantry's default parent,
+/// where empty.
+fn remove_parents(p: &Placement) {
+    remove_default_parent(&p.path);
+    p.remove_created_parents();
 }
 
 /// A stopped container's cgroupfs cgroup, removed without a libcgroups manager (which reads
@@ -373,8 +379,7 @@ pub fn remove_if_empty(p: &Placement) -> Result<bool, CgroupError> {
             msg: e.to_string(),
         })?;
     }
-    remove_default_parent(&p.path);
-    p.remove_created_parents();
+    remove_parents(p);
     Ok(true)
 }
 

@@ -113,46 +113,25 @@ fn unprivileged_user_gets_a_gpu_through_the_hook() {
         return;
     };
     let f = gantry_tests::fakegpu::FakeGpu::new(&[]);
-    let b = Bundle::new(&["true"]);
-    let xdg = TempDir::new("xdg");
-    std::fs::remove_file(b.path().join("config.json")).unwrap();
-    chown_tree(b.path(), uid);
-    chown_tree(xdg.path(), uid);
-    let bin = runtime_bin();
-    let (code, _, err) = as_user(&format!(
-        "cd {} && {} spec --rootless",
-        b.path().display(),
-        bin.display()
-    ));
-    assert_eq!(code, 0, "{err}");
-    let cfg_path = b.path().join("config.json");
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
     let mut args = vec!["gantry-gpu".to_string()];
     args.extend(f.flags());
     args.extend(["hook".to_string(), "--no-cgroups".to_string()]);
-    cfg["process"]["terminal"] = serde_json::json!(false);
-    cfg["process"]["args"] = serde_json::json!([
-        "sh",
-        "-c",
-        "ls /dev | grep '^nvidia' | sort | tr '\\n' ' '; echo; readlink /usr/lib64/libcuda.so.1; id -u"
-    ]);
-    cfg["process"]["env"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!("NVIDIA_VISIBLE_DEVICES=0"));
-    cfg["hooks"] = serde_json::json!({"createRuntime": [
-        {"path": gantry_tests::fakegpu::gpu_bin(), "args": args}
-    ]});
-    std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
-    chown_tree(&cfg_path, uid);
+    let b = rootless_bundle(uid, |cfg| {
+        cfg["process"]["args"] = serde_json::json!([
+            "sh",
+            "-c",
+            "ls /dev | grep '^nvidia' | sort | tr '\\n' ' '; echo; readlink /usr/lib64/libcuda.so.1; id -u"
+        ]);
+        cfg["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!("NVIDIA_VISIBLE_DEVICES=0"));
+        cfg["hooks"] = serde_json::json!({"createRuntime": [
+            {"path": gantry_tests::fakegpu::gpu_bin(), "args": args}
+        ]});
+    });
     let id = unique_id("rootless-gpu");
-    let (code, out, err) = as_user(&format!(
-        "export XDG_RUNTIME_DIR={}; cd {} && {} run {id}",
-        xdg.path().display(),
-        b.path().display(),
-        bin.display()
-    ));
+    let (_xdg, code, out, err) = gantry_as_user(&b, uid, &format!("run {id}"));
     assert_eq!(code, 0, "{err}");
     let l: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -213,6 +192,23 @@ impl Drop for SubIds {
     }
 }
 
+/// `gantry ARGS` (shell words, maybe followed by more shell) run as the test user in bundle
+/// `b`, with an XDG_RUNTIME_DIR of its own (returned, to look into): (dir, status, out, err).
+fn gantry_as_user(b: &Bundle, uid: u32, args: &str) -> (TempDir, i32, String, String) {
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let (code, out, err) = as_user(&format!(
+        "export XDG_RUNTIME_DIR={}; cd {} && {} {args}",
+        xdg.path().display(),
+        b.path().display(),
+        runtime_bin().display()
+    ));
+    (xdg, code, out, err)
+}
+
+/// After a command: its status, and how many state dirs the user's runtime dir holds.
+const STATE_COUNT: &str = "; echo rc=$?; ls $XDG_RUNTIME_DIR/gantry | wc -l";
+
 /// A `spec --rootless` bundle owned by the user, edited as root with `f`.
 fn rootless_bundle(uid: u32, f: impl FnOnce(&mut serde_json::Value)) -> Bundle {
     let b = Bundle::new(&["true"]);
@@ -262,21 +258,12 @@ fn unprivileged_user_maps_subordinate_ids() {
             {"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "rw"]}
         ));
         // chown needs CAP_CHOWN (in the user namespace), which runc's template leaves out.
-        for set in ["bounding", "effective", "permitted"] {
-            c["process"]["capabilities"][set] = serde_json::json!(["CAP_CHOWN"]);
-        }
+        only_caps(c, &["CAP_CHOWN"]);
         c["process"]["args"] = serde_json::json!(["sh", "-c",
             "cat /proc/self/uid_map /proc/self/gid_map; touch /data/f && chown 1000:1000 /data/f && echo chowned"]);
     });
-    let xdg = TempDir::new("xdg");
-    chown_tree(xdg.path(), uid);
     let id = unique_id("subids");
-    let (code, out, err) = as_user(&format!(
-        "export XDG_RUNTIME_DIR={}; cd {} && {} run {id}",
-        xdg.path().display(),
-        b.path().display(),
-        runtime_bin().display()
-    ));
+    let (_xdg, code, out, err) = gantry_as_user(&b, uid, &format!("run {id}"));
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     let rows: Vec<Vec<&str>> = out
         .lines()
@@ -315,15 +302,8 @@ fn unprivileged_user_unlisted_range_is_a_clear_error() {
         sub_maps(c, uid, gid, SUB_START + 500000);
         c["process"]["args"] = serde_json::json!(["sleep", "300"]);
     });
-    let xdg = TempDir::new("xdg");
-    chown_tree(xdg.path(), uid);
     let id = unique_id("subids-bad");
-    let (code, out, err) = as_user(&format!(
-        "export XDG_RUNTIME_DIR={}; cd {} && {} create {id}; echo rc=$?; ls $XDG_RUNTIME_DIR/gantry | wc -l",
-        xdg.path().display(),
-        b.path().display(),
-        runtime_bin().display()
-    ));
+    let (_xdg, code, out, err) = gantry_as_user(&b, uid, &format!("create {id}{STATE_COUNT}"));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("linux.uidMappings [0 ")
@@ -348,19 +328,14 @@ fn unprivileged_user_without_a_cgroup_runs_with_a_note() {
     let b = rootless_bundle(uid, |c| {
         c["process"]["args"] = serde_json::json!(["echo", "ran"])
     });
-    let xdg = TempDir::new("xdg");
-    chown_tree(xdg.path(), uid);
-    let log = xdg.path().join("log.json");
     let id = unique_id("nocg");
-    let (code, out, err) = as_user(&format!(
-        "export XDG_RUNTIME_DIR={x}; cd {} && {} --log {l} --log-format json run {id}",
-        b.path().display(),
-        runtime_bin().display(),
-        x = xdg.path().display(),
-        l = log.display()
-    ));
+    let (xdg, code, out, err) = gantry_as_user(
+        &b,
+        uid,
+        &format!("--log $XDG_RUNTIME_DIR/log.json --log-format json run {id}"),
+    );
     assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
-    let log = std::fs::read_to_string(&log).unwrap();
+    let log = std::fs::read_to_string(xdg.path().join("log.json")).unwrap();
     assert!(
         log.lines().any(|l| l.contains("\"level\":\"info\"")
             && l.contains("rootless: running without a cgroup")
@@ -383,15 +358,8 @@ fn unprivileged_user_limits_without_a_cgroup_are_an_error() {
         c["process"]["args"] = serde_json::json!(["sleep", "300"]);
         c["linux"]["resources"] = serde_json::json!({"pids": {"limit": 10}});
     });
-    let xdg = TempDir::new("xdg");
-    chown_tree(xdg.path(), uid);
     let id = unique_id("nocglim");
-    let (code, out, err) = as_user(&format!(
-        "export XDG_RUNTIME_DIR={}; cd {} && {} create {id}; echo rc=$?; ls $XDG_RUNTIME_DIR/gantry | wc -l",
-        xdg.path().display(),
-        b.path().display(),
-        runtime_bin().display()
-    ));
+    let (_xdg, code, out, err) = gantry_as_user(&b, uid, &format!("create {id}{STATE_COUNT}"));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "rc=1\n0\n", "{err}");
     assert!(

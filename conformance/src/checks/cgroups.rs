@@ -306,19 +306,14 @@ pub(crate) fn read_first_as(
     Ok((file.to_string(), v))
 }
 
-/// Removes the cgroup path (see `remove_cgroup`) on drop.
+/// Removes the (empty) cgroup path from every hierarchy on drop, should the runtime have left
+/// it (crun 1.8 leaves the cgroup of a create that failed).
 pub(crate) struct CgroupGone(pub String);
 
 impl Drop for CgroupGone {
     fn drop(&mut self) {
-        remove_cgroup(&self.0);
+        cgroupfs::remove_everywhere(&self.0);
     }
-}
-
-/// Best effort: remove the (empty) cgroup `path` from every hierarchy, should the runtime have
-/// left it (crun 1.8 leaves the cgroup of a create that failed).
-pub(crate) fn remove_cgroup(path: &str) {
-    cgroupfs::remove_everywhere(path);
 }
 
 /// "The runtime MUST apply the resources": the cgroup file reads back the configured value,

@@ -15,7 +15,8 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::{json, Value};
 
 use crate::check::{ensure, expect_eq, Check, Ctx, Failure, Level::*, Live, Outcome};
-use crate::harness::TempDir;
+use crate::checks::root_mounts::{mount_line, mount_opts, mountinfo, push_mount};
+use crate::harness::{only_caps, TempDir};
 
 pub fn checks() -> Vec<Check> {
     let m = "config.md#mounts";
@@ -106,12 +107,6 @@ impl Drop for HostMount {
     }
 }
 
-fn push_mount(v: &mut Value, m: Value) {
-    if let Some(a) = v["mounts"].as_array_mut() {
-        a.push(m);
-    }
-}
-
 fn bind_at(source: String, dest: &'static str, opts: Vec<&'static str>) -> impl FnOnce(&mut Value) {
     move |v| {
         push_mount(
@@ -123,18 +118,14 @@ fn bind_at(source: String, dest: &'static str, opts: Vec<&'static str>) -> impl 
 
 /// The optional fields (shared:N, master:N, unbindable) of mount point `mp` in `mountinfo`.
 fn optional_fields<'a>(mountinfo: &'a str, mp: &str) -> Option<Vec<&'a str>> {
-    let l = mountinfo
-        .lines()
-        .rfind(|l| l.split(' ').nth(4) == Some(mp))?;
-    let pre = l.split(" - ").next()?;
+    let pre = mount_line(mountinfo, mp)?.split(" - ").next()?;
     Some(pre.split(' ').skip(6).collect())
 }
 
 /// The optional fields of `mp` as the container sees it.
 fn fields_inside(ctx: &Ctx, edit: impl FnOnce(&mut Value), mp: &str) -> Result<String, Failure> {
-    let out = ctx.sh(edit, "cat /proc/self/mountinfo")?;
-    let f = optional_fields(&out, mp).ok_or_else(|| format!("{mp} is not a mount point inside"))?;
-    Ok(f.join(" "))
+    let line = mountinfo(ctx, edit, mp)?;
+    Ok(optional_fields(&line, mp).unwrap_or_default().join(" "))
 }
 
 /// slave / rslave: "MS_SLAVE": the bind of a shared host mount gets the host's peer group as
@@ -166,9 +157,7 @@ fn slave_receives(ctx: &Ctx) -> Outcome {
         .edit(|v| {
             bind_at(hm.source(), "/m", vec!["rbind", "rslave"])(v);
             // The script mounts a tmpfs: it needs CAP_SYS_ADMIN.
-            for set in ["bounding", "effective", "permitted"] {
-                v["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
-            }
+            only_caps(v, &["CAP_SYS_ADMIN"]);
         });
     let live = Live::from_bundle(ctx, b, host)?;
     live.op(&["start"])?;
@@ -181,7 +170,7 @@ fn slave_receives(ctx: &Ctx) -> Outcome {
         Some("size=1m"),
     )
     .map_err(|e| format!("mount late on the host: {e}"))?;
-    let late = scopeguard(hm.path().join("late"));
+    let late = Unmount(hm.path().join("late"));
     std::fs::write(live.host.path().join("go"), "").map_err(|e| e.to_string())?;
     let seen = live.wait_file("seen")?;
     let host_mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -196,10 +185,6 @@ fn slave_receives(ctx: &Ctx) -> Outcome {
 
 /// Detaches a mount on drop.
 struct Unmount(std::path::PathBuf);
-
-fn scopeguard(p: std::path::PathBuf) -> Unmount {
-    Unmount(p)
-}
 
 impl Drop for Unmount {
     fn drop(&mut self) {
@@ -233,9 +218,7 @@ fn unbindable(ctx: &Ctx) -> Outcome {
                 v,
                 json!({"destination": "/u", "type": "tmpfs", "source": "tmpfs", "options": ["unbindable"]}),
             );
-            for set in ["bounding", "effective", "permitted"] {
-                v["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
-            }
+            only_caps(v, &["CAP_SYS_ADMIN"]);
         },
         "grep ' /u ' /proc/self/mountinfo; mkdir -p /tmp/b; \
          mount --bind /u /tmp/b 2>/dev/null && echo bound || echo refused",
@@ -278,14 +261,11 @@ fn rnosuid(ctx: &Ctx) -> Outcome {
         "cat /proc/self/mountinfo",
     )?;
     for mp in ["/m", "/m/sub"] {
-        let l = out
-            .lines()
-            .rfind(|l| l.split(' ').nth(4) == Some(mp))
-            .ok_or(format!("{mp} is not a mount point inside"))?;
-        let opts = l.split(' ').nth(5).unwrap_or("");
+        let l = mount_line(&out, mp).ok_or(format!("{mp} is not a mount point inside"))?;
+        let opts = mount_opts(l);
         ensure(
-            opts.split(',').any(|o| o == "nosuid"),
-            format!("{mp} is not nosuid: {opts}"),
+            opts.contains(&"nosuid"),
+            format!("{mp} is not nosuid: {}", opts.join(",")),
         )?;
     }
     Ok(())

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::cgroupfs::Version;
 use crate::check::{ensure, expect_eq, Check, Ctx, Failure, Level::*, Live, Outcome};
-use crate::checks::cgroups::{hierarchy, read, read_back, read_back_as, read_first, remove_cgroup};
+use crate::checks::cgroups::{hierarchy, read, read_back, read_back_as, read_first};
 use crate::harness::{unique_id, v1_cgroup_dir};
 
 pub fn checks() -> Vec<Check> {
@@ -289,7 +289,7 @@ fn refused_as(ctx: &Ctx, version: Option<&str>, resources: Value) -> Outcome {
             }
         }
     });
-    remove_cgroup(&path);
+    crate::cgroupfs::remove_everywhere(&path);
     r
 }
 

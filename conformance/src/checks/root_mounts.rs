@@ -79,19 +79,27 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-fn push_mount(v: &mut Value, m: Value) {
+pub(crate) fn push_mount(v: &mut Value, m: Value) {
     if let Some(a) = v["mounts"].as_array_mut() {
         a.push(m);
     }
 }
 
 /// The /proc/self/mountinfo line of mount point `mp`, as the container sees it (the last one).
-fn mountinfo(ctx: &Ctx, edit: impl FnOnce(&mut Value), mp: &str) -> Result<String, String> {
+pub(crate) fn mountinfo(
+    ctx: &Ctx,
+    edit: impl FnOnce(&mut Value),
+    mp: &str,
+) -> Result<String, String> {
     let out = ctx.sh(edit, "cat /proc/self/mountinfo")?;
-    out.lines()
-        .rfind(|l| l.split(' ').nth(4) == Some(mp))
+    mount_line(&out, mp)
         .map(str::to_string)
         .ok_or_else(|| format!("{mp} is not a mount point inside"))
+}
+
+/// The line of mount point `mp` in a mountinfo text (the last: the one on top).
+pub(crate) fn mount_line<'a>(mountinfo: &'a str, mp: &str) -> Option<&'a str> {
+    mountinfo.lines().rfind(|l| l.split(' ').nth(4) == Some(mp))
 }
 
 fn fs_type(line: &str) -> &str {
@@ -101,7 +109,7 @@ fn fs_type(line: &str) -> &str {
         .unwrap_or("")
 }
 
-fn mount_opts(line: &str) -> Vec<&str> {
+pub(crate) fn mount_opts(line: &str) -> Vec<&str> {
     line.split(' ').nth(5).unwrap_or("").split(',').collect()
 }
 

@@ -192,9 +192,7 @@ fn under_default(ctx: &Ctx, errno: Option<u32>, script: &str) -> Result<String, 
     ctx.sh(
         move |v| {
             v["linux"]["seccomp"] = p;
-            for set in ["bounding", "effective", "permitted"] {
-                v["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
-            }
+            crate::harness::only_caps(v, &["CAP_SYS_ADMIN"]);
         },
         script,
     )
