@@ -15,16 +15,8 @@ use gantry_gpu::cgroup;
 use gantry_gpu::devbpf::{self, Rule};
 use gantry_gpu::inventory::Node;
 
-/// The cgroup2 mount and whether it is the host's only hierarchy (pure v2).
-fn cgroup2_mount() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        (right.split_whitespace().next()? == "cgroup2")
-            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
-            .flatten()
-    })
-}
+mod common;
+use common::cgroup2_mount;
 
 /// A new cgroup2 directory with one shell in it that opens, for each path written to its
 /// stdin, the path and answers one line: `ok` or the error. Removed (after the shell is gone)

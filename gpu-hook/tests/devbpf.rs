@@ -9,15 +9,8 @@ use std::process::Command;
 use gantry_gpu::devbpf;
 use gantry_gpu::inventory::Node;
 
-fn cgroup2_mount() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        (right.split_whitespace().next()? == "cgroup2")
-            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
-            .flatten()
-    })
-}
+mod common;
+use common::cgroup2_mount;
 
 struct Cgroup(PathBuf);
 impl Drop for Cgroup {

@@ -1,0 +1,15 @@
+//! Shared by the integration tests that need a cgroup2 mount.
+
+use std::path::PathBuf;
+
+/// The first cgroup2 mount of this process's mount namespace (a pure v2 host's
+/// /sys/fs/cgroup, or a hybrid host's /sys/fs/cgroup/unified).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2")
+            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
