@@ -9,6 +9,9 @@ pub use gantry_conformance::harness::*;
 
 pub mod engines;
 pub mod fakegpu;
+pub mod skip;
+
+pub use skip::skip;
 
 pub fn runtime_bin() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -29,6 +32,11 @@ pub fn runtime_bin() -> PathBuf {
 /// Whether the runtime under test is Gantry (some checks are of Gantry's own wording).
 pub fn is_gantry() -> bool {
     runtime_bin().file_name().is_some_and(|n| n == "gantry")
+}
+
+/// Skip a check of Gantry's own behaviour or wording when `$GANTRY` names another runtime.
+pub fn skip_not_gantry(why: &str) {
+    skip(format!("runtime under test is not Gantry: {why}"));
 }
 
 /// `Rt::new()`: a driver for the runtime in `$GANTRY` (the harness itself takes it explicitly).
