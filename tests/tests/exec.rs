@@ -146,7 +146,7 @@ fn pause_and_resume_freeze_the_container() {
         .find(|l| l.contains(":freezer:"))
         .map(|l| l.rsplit(':').next().unwrap().to_string());
     if let Some(p) = path {
-        let f = v1_cgroup_dir("freezer", &p).join("freezer.state");
+        let f = cgroup_dir("freezer", &p).join("freezer.state");
         assert_eq!(std::fs::read_to_string(f).unwrap().trim(), "FROZEN");
     }
     assert!(

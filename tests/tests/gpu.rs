@@ -57,8 +57,8 @@ fn devices_list(pid: i64) -> Option<String> {
         assert!(dir.join("cgroup.procs").exists(), "{}", dir.display());
         return None;
     }
-    let cg = proc_cgroup(pid, "devices").unwrap();
-    Some(std::fs::read_to_string(v1_cgroup_dir("devices", &cg).join("devices.list")).unwrap())
+    let cg = pid_cgroup(pid, "devices").unwrap();
+    Some(std::fs::read_to_string(cgroup_dir("devices", &cg).join("devices.list")).unwrap())
 }
 
 /// A container's device rules as v1 lists them; `None` on a pure v2 host (see devices_list).

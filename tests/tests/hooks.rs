@@ -167,7 +167,7 @@ fn failing_create(hooks: Value, needle: &str) {
         assert!(err.contains(needle), "{err}");
     }
     assert!(rt.ids().is_empty(), "a failed hook left {:?}", rt.ids());
-    assert!(!v1_cgroup_dir("memory", &format!("/gantry/{id}")).exists());
+    assert!(!cgroup_dir("memory", &format!("/gantry/{id}")).exists());
 }
 
 #[test]

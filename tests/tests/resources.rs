@@ -65,6 +65,9 @@ fn pids_limit_stops_a_fork_bomb() {
 
 #[test]
 fn cpu_and_pids_values_read_back_and_update() {
+    if !v1_or_skip(&["cpu", "pids", "memory"]) {
+        return;
+    }
     let rt = Rt::new();
     let path = cg_path("cpu");
     let mut b = Bundle::new(&["sleep", "300"]);
@@ -78,7 +81,7 @@ fn cpu_and_pids_values_read_back_and_update() {
     let id = unique_id("upd");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let read = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(v1_cgroup_dir(ctrl, &path).join(file))
+        std::fs::read_to_string(cgroup_dir(ctrl, &path).join(file))
             .unwrap()
             .trim()
             .to_string()
@@ -119,6 +122,9 @@ fn cpu_and_pids_values_read_back_and_update() {
 
 #[test]
 fn update_resources_from_a_file_and_stdin() {
+    if !v1_or_skip(&["pids", "memory"]) {
+        return;
+    }
     use std::io::Write;
     let rt = Rt::new();
     let path = cg_path("res");
@@ -128,7 +134,7 @@ fn update_resources_from_a_file_and_stdin() {
     let id = unique_id("updres");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let read = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(v1_cgroup_dir(ctrl, &path).join(file))
+        std::fs::read_to_string(cgroup_dir(ctrl, &path).join(file))
             .unwrap()
             .trim()
             .to_string()
@@ -322,7 +328,7 @@ fn hugepage_limit_of_an_unknown_page_size_is_refused() {
     assert!(rt.ids().is_empty(), "state left behind");
     for d in [
         unified.join(path.trim_start_matches('/')),
-        v1_cgroup_dir("memory", &path),
+        cgroup_dir("memory", &path),
     ] {
         assert!(!d.exists(), "{} left behind", d.display());
     }
@@ -440,6 +446,9 @@ fn events_reports_an_oom_kill() {
 /// 6.1 on v1; as runc 1.1 does, it is ignored with a warning, and the rest applies.
 #[test]
 fn memory_kernel_is_ignored_with_a_warning() {
+    if !v1_or_skip(&["memory"]) {
+        return;
+    }
     let rt = Rt::new();
     let path = cg_path("kmem");
     let mut b = Bundle::new(&["sleep", "300"]);
@@ -459,7 +468,7 @@ fn memory_kernel_is_ignored_with_a_warning() {
     };
     assert!(err.contains(want), "{err}");
     let read = |f: &str| {
-        std::fs::read_to_string(v1_cgroup_dir("memory", &path).join(f))
+        std::fs::read_to_string(cgroup_dir("memory", &path).join(f))
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };
