@@ -198,6 +198,17 @@ pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError>
 /// How often a cgroup whose parent vanished under it is made again.
 const VANISHED_RETRIES: usize = 8;
 
+/// `f` made again, up to VANISHED_RETRIES more times, while its error is one `again` accepts.
+fn retried<T, E>(mut f: impl FnMut() -> Result<T, E>, again: impl Fn(&E) -> bool) -> Result<T, E> {
+    for _ in 0..VANISHED_RETRIES {
+        match f() {
+            Err(e) if again(&e) => {}
+            r => return r,
+        }
+    }
+    f()
+}
+
 /// `add_task`, made again when it fails: a shared parent (such as `/gantry`) that another
 /// container's delete found empty and removed between our mkdir of the parent and of the leaf
 /// fails it with ENOENT, from whichever controller's code met it (each wraps the error in a
@@ -205,26 +216,15 @@ const VANISHED_RETRIES: usize = 8;
 /// leaf exists in every hierarchy with the pid in it no parent can be removed, so a retry
 /// succeeds; an error that stays is returned after the last try.
 fn add_task(mgr: &AnyCgroupManager, pid: i32) -> Result<(), libcgroups::common::AnyManagerError> {
-    let mut tries = 0;
-    loop {
-        match mgr.add_task(Pid::from_raw(pid)) {
-            Err(_) if tries < VANISHED_RETRIES => tries += 1,
-            r => return r,
-        }
-    }
+    retried(|| mgr.add_task(Pid::from_raw(pid)), |_| true)
 }
 
 /// `create_dir_all`, made again while a shared parent vanishes under it (see `add_task`).
 fn create_dir_all_racing(d: &Path) -> std::io::Result<()> {
-    let mut tries = 0;
-    loop {
-        match std::fs::create_dir_all(d) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < VANISHED_RETRIES => {
-                tries += 1
-            }
-            r => return r,
-        }
-    }
+    retried(
+        || std::fs::create_dir_all(d),
+        |e| e.kind() == std::io::ErrorKind::NotFound,
+    )
 }
 
 /// Put `pid` into the container's cgroup and apply the resources of the spec.
@@ -367,6 +367,15 @@ pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), Cgrou
     }
     remove_parents(placement);
     Ok(())
+}
+
+/// A container's cgroup removed at delete: the cheap way where it is empty
+/// (`remove_if_empty`), else through a libcgroups manager; nothing for a skipped one.
+pub fn release(p: &Placement, id: &str) -> Result<(), CgroupError> {
+    if p.skipped || remove_if_empty(p)? {
+        return Ok(());
+    }
+    remove(&manager(p, id)?, p)
 }
 
 /// After the container's own cgroup: the parents create made, and gantry's default parent,

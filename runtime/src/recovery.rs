@@ -53,39 +53,13 @@ pub fn clean(root: &Path, id: &str) -> Result<(), StateError> {
         .ok()
         .and_then(|d| serde_json::from_slice::<Creating>(&d).ok());
     if let Some(rec) = rec {
-        kill_init(&rec);
-        release_cgroup(&rec, id);
+        state::kill_init(rec.pid, rec.pid_start);
+        if let Err(e) = crate::cgroups::release(&rec.cgroup, id) {
+            crate::logger::warn(&format!("cleanup of the abandoned create of {id}: {e}"));
+        }
     }
     crate::logger::debug(&format!("cleaned up the abandoned create of {id}"));
     dir.remove()
-}
-
-/// SIGKILL the init if it is still the process create made (same start time), and wait for it
-/// (bounded: one stuck in D state must not hang us).
-fn kill_init(rec: &Creating) {
-    let Ok(fd) = crate::sys::pidfd_open(rec.pid) else {
-        return;
-    };
-    // Checked after the pidfd is open: the pid cannot be recycled under the pidfd.
-    let same = state::proc_stat(rec.pid).is_some_and(|(_, start)| start == rec.pid_start);
-    if same {
-        let _ = crate::sys::pidfd_send_signal(&fd, libc::SIGKILL);
-        let _ = crate::sys::pidfd_wait_exit(&fd, 10_000);
-    }
-}
-
-fn release_cgroup(rec: &Creating, id: &str) {
-    if rec.cgroup.skipped {
-        return;
-    }
-    let removed = match crate::cgroups::remove_if_empty(&rec.cgroup) {
-        Ok(true) => Ok(()),
-        _ => crate::cgroups::manager(&rec.cgroup, id)
-            .and_then(|m| crate::cgroups::remove(&m, &rec.cgroup)),
-    };
-    if let Err(e) = removed {
-        crate::logger::warn(&format!("cleanup of the abandoned create of {id}: {e}"));
-    }
 }
 
 /// The state of an abandoned create, as `state` prints it: stopped, no pid, the bundle it

@@ -293,8 +293,27 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 /// Whether the container's init is still a live process (a zombie counts as dead: on hosts
 /// whose PID 1 reaps late it can linger for seconds).
 pub fn init_alive(saved: &Saved) -> bool {
-    saved.pid > 0
-        && matches!(proc_stat(saved.pid), Some((st, start)) if start == saved.pid_start && st != 'Z' && st != 'X')
+    is_alive(saved.pid, saved.pid_start)
+}
+
+/// Whether `pid` is a live process that started at `pid_start` (not a recycled pid, not a
+/// zombie).
+fn is_alive(pid: i32, pid_start: u64) -> bool {
+    pid > 0
+        && matches!(proc_stat(pid), Some((st, start)) if start == pid_start && st != 'Z' && st != 'X')
+}
+
+/// SIGKILL a container's init if it still lives, and wait for it to die (bounded: a process
+/// stuck in D state must not hang us). Checked through a pidfd, so the pid cannot be recycled
+/// between the check and the signal.
+pub fn kill_init(pid: i32, pid_start: u64) {
+    let Ok(fd) = crate::sys::pidfd_open(pid) else {
+        return;
+    };
+    if is_alive(pid, pid_start) {
+        let _ = crate::sys::pidfd_send_signal(&fd, libc::SIGKILL);
+        let _ = crate::sys::pidfd_wait_exit(&fd, 10_000);
+    }
 }
 
 pub fn status_of(dir: &Path, saved: &Saved) -> Status {

@@ -155,29 +155,13 @@ fn conformance_numbers_in_the_docs_match_the_suite() {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    assert_eq!(
-        number_after(&readme, "Of the"),
-        checks,
-        "README's check count"
-    );
-    assert_eq!(
-        number_after(&readme, "Gantry passes"),
-        g_pass,
-        "README: Gantry's passes"
-    );
-    assert_eq!(
-        number_after(&readme, "skips"),
-        g_skip,
-        "README: Gantry's skips"
-    );
-    assert_eq!(
-        number_after(&readme, "runc 1.1.5 passes"),
-        r_pass,
-        "README: runc's"
-    );
-    assert_eq!(
-        number_after(&readme, "crun 1.8.1 passes"),
-        c_pass,
-        "README: crun's"
-    );
+    for (phrase, want, what) in [
+        ("Of the", checks, "the check count"),
+        ("Gantry passes", g_pass, "Gantry's passes"),
+        ("skips", g_skip, "Gantry's skips"),
+        ("runc 1.1.5 passes", r_pass, "runc's passes"),
+        ("crun 1.8.1 passes", c_pass, "crun's passes"),
+    ] {
+        assert_eq!(number_after(&readme, phrase), want, "README: {what}");
+    }
 }

@@ -3,7 +3,6 @@ use anyhow::{bail, Result};
 use super::Globals;
 use crate::cli::DeleteArgs;
 use crate::state::{self, ContainerDir, Saved, Status};
-use crate::sys;
 
 /// Tear a container down: kill what is left (only with force), remove its cgroup and state,
 /// then run poststop hooks (their failures are logged, as the spec says).
@@ -22,18 +21,9 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
             use libcgroups::common::CgroupManager;
             let _ = mgr.freeze(libcgroups::common::FreezerState::Thawed);
         }
-        if let Ok(fd) = sys::pidfd_open(saved.pid) {
-            if state::init_alive(saved) {
-                let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
-                // Wait for it to die (bounded: a process stuck in D state must not hang us).
-                let _ = sys::pidfd_wait_exit(&fd, 10_000);
-            }
-        }
+        state::kill_init(saved.pid, saved.pid_start);
     }
-    if !saved.cgroup.skipped && !crate::cgroups::remove_if_empty(&saved.cgroup)? {
-        let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
-        crate::cgroups::remove(&mgr, &saved.cgroup)?;
-    }
+    crate::cgroups::release(&saved.cgroup, &saved.id)?;
     dir.remove()?;
     crate::logger::debug(&format!("deleted container {}", saved.id));
     if let Some(h) = saved
