@@ -575,7 +575,9 @@ fn abi_program() -> &'static std::path::Path {
     static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/abi.c");
-        let out = std::env::temp_dir().join(format!("gantry-e2e-abi-{}", std::process::id()));
+        // In cargo's per-target temp dir, not $TMPDIR: the build outlives the test.
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("abi-{}", std::process::id()));
         let o = std::process::Command::new("gcc")
             .args(["-static", "-O2", "-o"])
             .arg(&out)
