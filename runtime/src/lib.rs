@@ -19,3 +19,4 @@ pub mod seccomp;
 pub mod signal;
 pub mod state;
 pub mod sys;
+pub mod sysctl;
