@@ -9,6 +9,7 @@ pub mod cgroups_v2_devices;
 pub mod cli;
 pub mod commands;
 pub mod confine;
+pub mod exeseal;
 pub mod idmap;
 pub mod logger;
 pub mod namespaces;

@@ -10,6 +10,13 @@ fn main() {
         cli.command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     );
+    if enters_containers {
+        // Run from a view of the binary no container can write (returns in that process).
+        if let Err(e) = gantry::exeseal::ensure() {
+            eprintln!("gantry: run from a sealed copy of the binary: {e}");
+            std::process::exit(1);
+        }
+    }
     if enters_containers && nix::unistd::geteuid().is_root() {
         // These put runtime processes into containers' namespaces (the init until its exec,
         // an exec's child): nothing there may ptrace them or open their /proc/PID/exe.

@@ -619,3 +619,27 @@ fn exec_child_is_closed_to_the_container() {
     assert_refused(&r, &["exe_read", "exe_write", "ptrace", "root", "fd"]);
     assert!(copy.unchanged(), "the runtime binary was written: {r}");
 }
+
+/// Even with CAP_SYS_PTRACE (which opens a non-dumpable process), the attacker reaches only a
+/// read-only view of the binary: it can never write the runtime.
+#[test]
+fn created_init_binary_cannot_be_written_even_with_cap_sys_ptrace() {
+    let (copy, r) = attack_created_init(true);
+    eprintln!("attacker: {r}");
+    assert_refused(&r, &["exe_write"]);
+    if r.contains("exe_read=ok") {
+        assert_refused(&r, &["overwrite"]);
+    }
+    assert!(copy.unchanged(), "the runtime binary was written: {r}");
+}
+
+#[test]
+fn exec_child_binary_cannot_be_written_even_with_cap_sys_ptrace() {
+    let (copy, r) = attack_exec_child(true);
+    eprintln!("attacker: {r}");
+    assert_refused(&r, &["exe_write"]);
+    if r.contains("exe_read=ok") {
+        assert_refused(&r, &["overwrite"]);
+    }
+    assert!(copy.unchanged(), "the runtime binary was written: {r}");
+}
