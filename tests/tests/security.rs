@@ -643,3 +643,55 @@ fn exec_child_binary_cannot_be_written_even_with_cap_sys_ptrace() {
     }
     assert!(copy.unchanged(), "the runtime binary was written: {r}");
 }
+
+/// A directory fd passed on purpose (--preserve-fds) stays the program's, but it cannot be
+/// the cwd: after the chdir the cwd must be inside the container's root.
+#[test]
+fn passed_fd_outside_the_root_is_refused_as_cwd() {
+    let rt = Rt::new();
+    let marker = HostMarker::new();
+    let mut b = Bundle::new(&[]);
+    b.sh(&where_am_i(&marker.name()))
+        .edit(|c| c["process"]["cwd"] = json!("/proc/self/fd/9"));
+    let id = unique_id("passcwd");
+    // fds 3..9 pass (the holes below 9 are filled with /dev/null).
+    let args = ["run", "--preserve-fds", "7", "--bundle"];
+    let o = with_leaked_root_fd(
+        &rt,
+        &[&args[..], &[b.path().to_str().unwrap(), &id]].concat(),
+    );
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "ran with the host's / as cwd: {out}");
+    assert!(
+        err.contains("process.cwd") && err.contains("outside the container's root"),
+        "{err}"
+    );
+    assert!(rt.ids().is_empty());
+
+    let mut b = Bundle::new(&[]);
+    let id = running(&rt, &mut b);
+    let script = where_am_i(&marker.name());
+    let o = with_leaked_root_fd(
+        &rt,
+        &[
+            "exec",
+            "--preserve-fds",
+            "7",
+            "--cwd",
+            "/proc/self/fd/9",
+            &id,
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(
+        !o.status.success(),
+        "exec ran with the host's / as cwd: {out}"
+    );
+    assert!(
+        err.contains("process.cwd") && err.contains("outside the container's root"),
+        "{err}"
+    );
+}
