@@ -279,6 +279,22 @@ impl Drop for Rt {
     }
 }
 
+/// The directory of a container's cgroup `path` in the hierarchy that holds `controller` on
+/// this host: its v1 hierarchy, or the cgroup2 mount that offers it (pure v2, or a hybrid
+/// host's unified mount); the v1 place where no hierarchy holds it.
+pub fn cgroup_dir(controller: &str, path: &str) -> PathBuf {
+    match crate::cgroupfs::hierarchy(controller) {
+        Some(h) => h.dir(path),
+        None => v1_cgroup_dir(controller, path),
+    }
+}
+
+/// A pid's cgroup path in the hierarchy that holds `controller` (its v1 line, or v2's `0::`).
+pub fn pid_cgroup(pid: i64, controller: &str) -> Option<String> {
+    let h = crate::cgroupfs::hierarchy(controller)?;
+    crate::cgroupfs::pid_path(pid, &h, controller)
+}
+
 /// The cgroup v1 directory of a container path in one controller.
 pub fn v1_cgroup_dir(controller: &str, path: &str) -> PathBuf {
     Path::new("/sys/fs/cgroup")

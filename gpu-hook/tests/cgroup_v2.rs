@@ -174,7 +174,7 @@ fn runtime_rules() -> Vec<Rule> {
 
 fn setup(tag: &str) -> Option<(Jail, FakeNodes)> {
     let Some(mnt) = cgroup2_mount() else {
-        eprintln!("cgroup v2 test not run: no cgroup2 mount in /proc/self/mountinfo");
+        common::skip("no cgroup2 mount in /proc/self/mountinfo");
         return None;
     };
     Some((Jail::new(&mnt, tag), FakeNodes::new(tag)))

@@ -195,6 +195,38 @@ pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError>
     })
 }
 
+/// How often a cgroup whose parent vanished under it is made again.
+const VANISHED_RETRIES: usize = 8;
+
+/// `add_task`, made again when it fails: a shared parent (such as `/gantry`) that another
+/// container's delete found empty and removed between our mkdir of the parent and of the leaf
+/// fails it with ENOENT, from whichever controller's code met it (each wraps the error in a
+/// type of its own). add_task is idempotent (mkdir -p, then the pid written), and once the
+/// leaf exists in every hierarchy with the pid in it no parent can be removed, so a retry
+/// succeeds; an error that stays is returned after the last try.
+fn add_task(mgr: &AnyCgroupManager, pid: i32) -> Result<(), libcgroups::common::AnyManagerError> {
+    let mut tries = 0;
+    loop {
+        match mgr.add_task(Pid::from_raw(pid)) {
+            Err(_) if tries < VANISHED_RETRIES => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+/// `create_dir_all`, made again while a shared parent vanishes under it (see `add_task`).
+fn create_dir_all_racing(d: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::create_dir_all(d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < VANISHED_RETRIES => {
+                tries += 1
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Put `pid` into the container's cgroup and apply the resources of the spec.
 pub fn join_and_apply(
     mgr: &AnyCgroupManager,
@@ -203,12 +235,11 @@ pub fn join_and_apply(
     spec: &Spec,
 ) -> Result<(), CgroupError> {
     let path = &placement.path;
-    mgr.add_task(Pid::from_raw(pid))
-        .map_err(|e| CgroupError::Join {
-            path: path.to_path_buf(),
-            pid,
-            msg: e.to_string(),
-        })?;
+    add_task(mgr, pid).map_err(|e| CgroupError::Join {
+        path: path.to_path_buf(),
+        pid,
+        msg: e.to_string(),
+    })?;
     join_extra(placement, pid)?;
     let empty = LinuxResources::default();
     let linux = spec.linux().as_ref();
@@ -419,7 +450,7 @@ fn join_extra(p: &Placement, pid: i32) -> Result<(), CgroupError> {
             pid,
             msg: e.to_string(),
         };
-        std::fs::create_dir_all(&d).map_err(err)?;
+        create_dir_all_racing(&d).map_err(err)?;
         std::fs::write(d.join("cgroup.procs"), pid.to_string()).map_err(err)?;
     }
     Ok(())

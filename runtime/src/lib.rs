@@ -15,6 +15,7 @@ pub mod logger;
 pub mod namespaces;
 pub mod oom;
 pub mod process;
+pub mod recovery;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

@@ -30,6 +30,8 @@ pub enum StateError {
     NotFound(String),
     #[error("container {0} is still being created")]
     Creating(String),
+    #[error("container {0} was never created: its create was killed (delete it to clean up)")]
+    Abandoned(String),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
     #[error("{0}: corrupt state: {1}")]
@@ -119,6 +121,15 @@ fn io_err(p: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     move |e| StateError::Io(p.to_path_buf(), e)
 }
 
+/// Whether no process holds `dir`'s lock right now (a try-lock, released at once).
+pub fn lock_is_free(dir: &Path) -> bool {
+    let Ok(f) = File::open(dir) else {
+        return false;
+    };
+    // SAFETY: flock on a live fd we own; the lock goes with the fd when `f` drops.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 fn lock(dir: &Path) -> std::io::Result<File> {
     let f = File::open(dir)?;
     // Blocking flock: a second command on the same id waits for the first, without polling.
@@ -138,15 +149,43 @@ impl ContainerDir {
             .mode(0o711)
             .create(root)
             .map_err(io_err(root))?;
+        // Made under a temporary name and locked before it gets its own: no other command
+        // can ever see the id's dir unlocked and take it for an abandoned create.
         let path = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StateError::Exists(id.to_string()))
+        let tmp = root.join(format!(
+            ".new-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(io_err(&tmp))?;
+        let locked = lock(&tmp).map_err(io_err(&tmp));
+        let renamed = locked.and_then(|l| {
+            nix::fcntl::renameat2(
+                None,
+                &tmp,
+                None,
+                &path,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            )
+            .map(|()| l)
+            .map_err(|e| match e {
+                nix::errno::Errno::EEXIST => StateError::Exists(id.to_string()),
+                e => StateError::Io(path.clone(), e.into()),
+            })
+        });
+        let lock = match renamed {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&tmp);
+                return Err(e);
             }
-            Err(e) => return Err(StateError::Io(path, e)),
-        }
-        let lock = lock(&path).map_err(io_err(&path))?;
+        };
         Ok(ContainerDir {
             id: id.to_string(),
             path,
@@ -161,8 +200,8 @@ impl ContainerDir {
         std::os::unix::fs::symlink(bundle, &link).map_err(io_err(&link))
     }
 
-    /// Open and lock an existing container's dir.
-    pub fn open(root: &Path, id: &str) -> Result<Self, StateError> {
+    /// Lock an existing container's dir, whatever it holds (waits for a command on it).
+    pub fn lock_existing(root: &Path, id: &str) -> Result<Self, StateError> {
         validate_id(id)?;
         let path = root.join(id);
         let lock = match lock(&path) {
@@ -173,18 +212,24 @@ impl ContainerDir {
             Err(e) => return Err(StateError::Io(path, e)),
         };
         // A delete may have removed the dir while we waited for the lock.
-        if !path.join(STATE_FILE).exists() {
-            return Err(if path.exists() {
-                StateError::Creating(id.to_string())
-            } else {
-                StateError::NotFound(id.to_string())
-            });
+        if !path.exists() {
+            return Err(StateError::NotFound(id.to_string()));
         }
         Ok(ContainerDir {
             id: id.to_string(),
             path,
             _lock: lock,
         })
+    }
+
+    /// Open and lock an existing container's dir. Holding its lock without a state.json means
+    /// the create that made it is gone: `Abandoned` (see recovery.rs).
+    pub fn open(root: &Path, id: &str) -> Result<Self, StateError> {
+        let dir = Self::lock_existing(root, id)?;
+        if !dir.path.join(STATE_FILE).exists() {
+            return Err(StateError::Abandoned(id.to_string()));
+        }
+        Ok(dir)
     }
 
     pub fn fifo_path(&self) -> PathBuf {

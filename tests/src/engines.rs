@@ -26,7 +26,12 @@ pub struct Podman {
 impl Podman {
     /// A Podman with busybox imported as localhost/gantry-busybox.
     pub fn new(runtime: PathBuf) -> Option<Podman> {
-        if !Path::new("/usr/bin/podman").exists() || !is_gantry() {
+        if !Path::new("/usr/bin/podman").exists() {
+            crate::skip("Podman is not installed (/usr/bin/podman)");
+            return None;
+        }
+        if !is_gantry() {
+            crate::skip_not_gantry("the Podman tests run Gantry's documented containers.conf");
             return None;
         }
         let dir = TempDir::new("podman");
@@ -143,7 +148,12 @@ impl Containerd {
     /// A containerd config under a new temporary dir, not started: its own root, state and
     /// sockets; the CRI plugin only with `cri`; `extra` appended.
     pub fn configure(cri: bool, extra: &str) -> Option<Containerd> {
-        if !Path::new("/usr/bin/containerd").exists() || !is_gantry() {
+        if !Path::new("/usr/bin/containerd").exists() {
+            crate::skip("containerd is not installed (/usr/bin/containerd)");
+            return None;
+        }
+        if !is_gantry() {
+            crate::skip_not_gantry("the containerd tests run Gantry's documented configuration");
             return None;
         }
         let dir = TempDir::new("containerd");

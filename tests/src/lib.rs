@@ -9,6 +9,9 @@ pub use gantry_conformance::harness::*;
 
 pub mod engines;
 pub mod fakegpu;
+pub mod skip;
+
+pub use skip::skip;
 
 pub fn runtime_bin() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -29,6 +32,29 @@ pub fn runtime_bin() -> PathBuf {
 /// Whether the runtime under test is Gantry (some checks are of Gantry's own wording).
 pub fn is_gantry() -> bool {
     runtime_bin().file_name().is_some_and(|n| n == "gantry")
+}
+
+/// Skip a check of Gantry's own behaviour or wording when `$GANTRY` names another runtime.
+pub fn skip_not_gantry(why: &str) {
+    skip(format!("runtime under test is not Gantry: {why}"));
+}
+
+/// Whether every one of `controllers` has a cgroup v1 hierarchy here; where one has not (a
+/// pure v2 host, or a controller moved to the cgroup2 mount), the test records why it skips.
+/// For tests that read v1 files (memory.limit_in_bytes, freezer.state, devices.list).
+pub fn v1_or_skip(controllers: &[&str]) -> bool {
+    use gantry_conformance::cgroupfs::{hierarchy, Version};
+    let missing: Vec<&str> = controllers
+        .iter()
+        .copied()
+        .filter(|c| hierarchy(c).is_none_or(|h| h.version != Version::V1))
+        .collect();
+    if !missing.is_empty() {
+        skip(format!(
+            "reads cgroup v1 files; this host has no v1 hierarchy for {missing:?}"
+        ));
+    }
+    missing.is_empty()
 }
 
 /// `Rt::new()`: a driver for the runtime in `$GANTRY` (the harness itself takes it explicitly).

@@ -7,7 +7,7 @@ use serde_json::json;
 fn init_joins_cgroups_path_and_delete_removes_it() {
     let rt = Rt::new();
     let mut b = Bundle::new(&["sleep", "300"]);
-    let path = format!("/gantry-e2e/{}", unique_id("cg"));
+    let path = format!("/gantry-e2e-{}", unique_id("cg"));
     let p = path.clone();
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
     let id = unique_id("cg");
@@ -16,16 +16,16 @@ fn init_joins_cgroups_path_and_delete_removes_it() {
     // Placed before the program runs: already at create.
     for ctrl in ["memory", "pids", "devices"] {
         assert_eq!(
-            proc_cgroup(pid, ctrl).as_deref(),
+            pid_cgroup(pid, ctrl).as_deref(),
             Some(path.as_str()),
             "{ctrl}"
         );
-        assert!(v1_cgroup_dir(ctrl, &path).exists());
+        assert!(cgroup_dir(ctrl, &path).exists());
     }
     rt.ok(&["delete", "--force", &id]);
     for ctrl in ["memory", "pids", "devices"] {
         assert!(
-            !v1_cgroup_dir(ctrl, &path).exists(),
+            !cgroup_dir(ctrl, &path).exists(),
             "{ctrl} cgroup left after delete"
         );
     }
@@ -34,16 +34,16 @@ fn init_joins_cgroups_path_and_delete_removes_it() {
 #[test]
 fn default_cgroup_path() {
     if !is_gantry() {
-        return; // the default path is runtime-specific
+        return skip_not_gantry("the default cgroup path is runtime-specific");
     }
     let rt = Rt::new();
     let b = Bundle::new(&["sleep", "300"]);
     let id = unique_id("cgdef");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
-    assert_eq!(proc_cgroup(pid, "memory"), Some(format!("/gantry/{id}")));
+    assert_eq!(pid_cgroup(pid, "memory"), Some(format!("/gantry/{id}")));
     rt.ok(&["delete", "--force", &id]);
-    assert!(!v1_cgroup_dir("memory", &format!("/gantry/{id}")).exists());
+    assert!(!cgroup_dir("memory", &format!("/gantry/{id}")).exists());
 }
 
 #[test]
@@ -51,13 +51,16 @@ fn cgroup_v2_placement_on_a_cgroup2_mount() {
     // This host is v1 hybrid: its cgroup2 mount at /sys/fs/cgroup/unified stands in for a
     // v2 host (Gantry's hidden --cgroup-root picks the filesystem).
     let unified = std::path::Path::new("/sys/fs/cgroup/unified");
-    if !is_gantry() || !unified.join("cgroup.procs").exists() {
-        return;
+    if !is_gantry() {
+        return skip_not_gantry("--cgroup-root is Gantry's own flag");
+    }
+    if !unified.join("cgroup.procs").exists() {
+        return skip("no cgroup2 mount at /sys/fs/cgroup/unified (not a hybrid host)");
     }
     let mut rt = Rt::new();
     let b = Bundle::new(&["sleep", "300"]);
     let id = unique_id("cgv2");
-    let path = format!("/gantry-e2e-v2/{id}");
+    let path = format!("/gantry-e2e-v2-{id}");
     let p = path.clone();
     let mut b = b;
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
@@ -75,10 +78,47 @@ fn cgroup_v2_placement_on_a_cgroup2_mount() {
     assert!(!unified.join(path.trim_start_matches('/')).exists());
 }
 
+/// Two loops of `run` under the default parent (`/gantry`): each delete may find the parent
+/// empty and remove it while the other loop's create is between its mkdir of the parent and
+/// of its own cgroup. No create may fail for it (runc: 0 failures in such loops).
+#[test]
+fn parallel_runs_under_the_default_parent_never_race() {
+    // $GANTRY_RACE_ROUNDS raises the count to reproduce the race on a given host.
+    let rounds: usize = std::env::var("GANTRY_RACE_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let loops: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let rt = Rt::new();
+                let b = Bundle::new(&["true"]);
+                let mut failures = Vec::new();
+                for _ in 0..rounds {
+                    let id = unique_id("race");
+                    let o = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+                    if !o.status.success() {
+                        failures.push(String::from_utf8_lossy(&o.stderr).into_owned());
+                        let _ = rt.run(&["delete", "--force", &id]);
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let failures: Vec<String> = loops.into_iter().flat_map(|l| l.join().unwrap()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs failed: {failures:?}",
+        failures.len(),
+        2 * rounds
+    );
+}
+
 #[test]
 fn no_empty_default_parent_left_behind() {
     if !is_gantry() {
-        return; // runc's default path differs
+        return skip_not_gantry("runc's default cgroup path differs");
     }
     let rt = Rt::new();
     let b = Bundle::new(&["true"]);
@@ -86,7 +126,7 @@ fn no_empty_default_parent_left_behind() {
     rt.ok(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
     // Other tests may have containers under /gantry right now; then it may stay. What must
     // never stay is an empty /gantry with no container of any test below it.
-    let dir = v1_cgroup_dir("pids", "/gantry");
+    let dir = cgroup_dir("pids", "/gantry");
     if dir.exists() {
         let children = std::fs::read_dir(&dir)
             .unwrap()
@@ -102,14 +142,17 @@ fn no_empty_default_parent_left_behind() {
 #[test]
 fn cgroup_v2_device_rules_are_enforced() {
     let unified = std::path::Path::new("/sys/fs/cgroup/unified");
-    if !is_gantry() || !unified.join("cgroup.procs").exists() {
-        return;
+    if !is_gantry() {
+        return skip_not_gantry("--cgroup-root is Gantry's own flag");
+    }
+    if !unified.join("cgroup.procs").exists() {
+        return skip("no cgroup2 mount at /sys/fs/cgroup/unified (not a hybrid host)");
     }
     let rt = Rt::new();
     let open = |allow: bool| -> String {
         let mut b = Bundle::new(&[]);
         let id = unique_id("cgv2dev");
-        let path = format!("/gantry-e2e-v2/{id}");
+        let path = format!("/gantry-e2e-v2-{id}");
         b.edit(|c| {
             c["linux"]["cgroupsPath"] = json!(path);
             c["linux"]["devices"] =
@@ -142,7 +185,10 @@ fn cgroup_v2_device_rules_are_enforced() {
 #[test]
 fn pause_under_the_systemd_driver_shows_paused() {
     if !is_gantry() {
-        return; // runc's systemd driver needs systemd
+        return skip_not_gantry("runc's systemd driver needs a running systemd");
+    }
+    if !v1_or_skip(&["freezer"]) {
+        return;
     }
     let rt = Rt::new();
     let mut b = Bundle::new(&["sleep", "300"]);
@@ -153,15 +199,15 @@ fn pause_under_the_systemd_driver_shows_paused() {
     rt.ok(&["--systemd-cgroup", "run", "-d", "--bundle", bundle, &id]);
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     let scope = format!("/system.slice/gantry-e2e-{id}.scope");
-    assert_eq!(proc_cgroup(pid, "freezer").as_deref(), Some(scope.as_str()));
+    assert_eq!(pid_cgroup(pid, "freezer").as_deref(), Some(scope.as_str()));
     rt.ok(&["--systemd-cgroup", "pause", &id]);
-    let freezer = v1_cgroup_dir("freezer", &scope).join("freezer.state");
+    let freezer = cgroup_dir("freezer", &scope).join("freezer.state");
     assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
     assert_eq!(rt.status(&id), "paused");
     rt.ok(&["--systemd-cgroup", "resume", &id]);
     assert_eq!(rt.status(&id), "running");
     rt.ok(&["--systemd-cgroup", "delete", "--force", &id]);
-    assert!(!v1_cgroup_dir("freezer", &scope).exists());
+    assert!(!cgroup_dir("freezer", &scope).exists());
 }
 
 /// A systemd cgroupsPath not of the form slice:prefix:name is refused naming the field, with
@@ -169,7 +215,7 @@ fn pause_under_the_systemd_driver_shows_paused() {
 #[test]
 fn systemd_driver_refuses_a_plain_path() {
     if !is_gantry() {
-        return;
+        return skip_not_gantry("the check is of Gantry's wording");
     }
     let rt = Rt::new();
     let mut b = Bundle::new(&["true"]);
@@ -197,7 +243,7 @@ fn systemd_driver_refuses_a_plain_path() {
 fn ps_table_lists_the_containers_processes() {
     let rt = Rt::new();
     let mut b = Bundle::new(&[]);
-    let path = format!("/gantry-e2e/{}", unique_id("ps"));
+    let path = format!("/gantry-e2e-{}", unique_id("ps"));
     let p = path.clone();
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(p))
         .sh("sleep 301 & sleep 302 & wait");

@@ -251,8 +251,10 @@ fn podman_flags_all_accepted() {
     let o = p.ok(&[
         "exec",
         "f1",
-        "cat",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "sh",
+        "-c",
+        // cgroup v1's file, or v2's where the host is pure v2.
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
     ]);
     assert_eq!(o.trim(), "134217728");
     p.ok(&["kill", "--signal", "KILL", "f1"]);

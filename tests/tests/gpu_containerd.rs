@@ -45,8 +45,7 @@ fn containerd_runs_a_gpu_container_with_the_documented_configuration() {
         "docs/gpu.md does not show containerd-gpu.toml as it is"
     );
     let Some(mut c) = Containerd::configure(true, &toml) else {
-        eprintln!("containerd GPU test not run: no containerd, or the runtime is not Gantry");
-        return;
+        return; // Containerd::configure recorded why
     };
     // containerd 1.6 takes the handler as documented (a wrong key or table fails here).
     let dump = std::process::Command::new("containerd")

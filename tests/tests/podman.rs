@@ -172,14 +172,19 @@ fn podman_cdi_device_from_a_generated_spec() {
     // Podman 4.3 reads specs from /etc/cdi only: a kind of this test's own, removed after.
     let kind = format!("gantry-e2e-{}.example/gpu", std::process::id());
     let spec = std::path::PathBuf::from(format!("/etc/cdi/gantry-e2e-{}.json", std::process::id()));
-    struct Rm(std::path::PathBuf);
+    // The spec goes after the test, and /etc/cdi too if the test made it (rmdir: only empty).
+    struct Rm(std::path::PathBuf, bool);
     impl Drop for Rm {
         fn drop(&mut self) {
             let _ = std::fs::remove_file(&self.0);
+            if self.1 {
+                let _ = std::fs::remove_dir("/etc/cdi");
+            }
         }
     }
+    let made_dir = !std::path::Path::new("/etc/cdi").exists();
     std::fs::create_dir_all("/etc/cdi").unwrap();
-    let _rm = Rm(spec.clone());
+    let _rm = Rm(spec.clone(), made_dir);
     let (ok, _, err) = f.gpu(&[
         "cdi",
         "generate",
@@ -237,7 +242,8 @@ fn podman_confinement_flags_terminal_and_kill() {
         img,
         "sh",
         "-c",
-        "touch /x 2>&1; grep CapEff /proc/self/status; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+        "touch /x 2>&1; grep CapEff /proc/self/status; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null \
+         || cut -d' ' -f1 /sys/fs/cgroup/cpu.max",
     ]);
     assert_eq!(code, 0, "{err}");
     let l: Vec<&str> = out.lines().collect();

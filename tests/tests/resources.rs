@@ -4,7 +4,7 @@ use gantry_tests::*;
 use serde_json::json;
 
 fn cg_path(tag: &str) -> String {
-    format!("/gantry-e2e-res/{}", unique_id(tag))
+    format!("/gantry-e2e-res-{}", unique_id(tag))
 }
 
 #[test]
@@ -65,6 +65,9 @@ fn pids_limit_stops_a_fork_bomb() {
 
 #[test]
 fn cpu_and_pids_values_read_back_and_update() {
+    if !v1_or_skip(&["cpu", "pids", "memory"]) {
+        return;
+    }
     let rt = Rt::new();
     let path = cg_path("cpu");
     let mut b = Bundle::new(&["sleep", "300"]);
@@ -78,7 +81,7 @@ fn cpu_and_pids_values_read_back_and_update() {
     let id = unique_id("upd");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let read = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(v1_cgroup_dir(ctrl, &path).join(file))
+        std::fs::read_to_string(cgroup_dir(ctrl, &path).join(file))
             .unwrap()
             .trim()
             .to_string()
@@ -119,6 +122,9 @@ fn cpu_and_pids_values_read_back_and_update() {
 
 #[test]
 fn update_resources_from_a_file_and_stdin() {
+    if !v1_or_skip(&["pids", "memory"]) {
+        return;
+    }
     use std::io::Write;
     let rt = Rt::new();
     let path = cg_path("res");
@@ -128,7 +134,7 @@ fn update_resources_from_a_file_and_stdin() {
     let id = unique_id("updres");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
     let read = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(v1_cgroup_dir(ctrl, &path).join(file))
+        std::fs::read_to_string(cgroup_dir(ctrl, &path).join(file))
             .unwrap()
             .trim()
             .to_string()
@@ -196,24 +202,63 @@ fn update_resources_from_a_file_and_stdin() {
 /// This hybrid host has hugetlb only on its cgroup2 mount: the limits are written in the
 /// container's directory there (where it is placed, as runc places it), read back, updated,
 /// and removed with it. runc 1.1 fails here ("could not join or create cgroup").
+/// The host's huge page sizes, smallest first, as (bytes, the cgroup's name: "2MB", "1GB").
+fn huge_page_sizes() -> Vec<(u64, String)> {
+    let mut sizes: Vec<u64> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.strip_prefix("hugepages-")?
+                        .strip_suffix("kB")?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .map(|kb| kb << 10)
+                .collect()
+        })
+        .unwrap_or_default();
+    sizes.sort();
+    let name = |b: u64| match b {
+        b if b >= 1 << 30 => format!("{}GB", b >> 30),
+        b if b >= 1 << 20 => format!("{}MB", b >> 20),
+        b => format!("{}KB", b >> 10),
+    };
+    sizes.into_iter().map(|b| (b, name(b))).collect()
+}
+
 #[test]
 fn hugepage_limits_on_the_hybrid_cgroup2_mount() {
     let unified = std::path::Path::new("/sys/fs/cgroup/unified");
-    let on_v2_only = !std::path::Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.limit_in_bytes")
+    let sizes = huge_page_sizes();
+    let Some((small, small_name)) = sizes.first().cloned() else {
+        return skip("this kernel has no huge page sizes (/sys/kernel/mm/hugepages)");
+    };
+    let on_v2_only = !std::path::Path::new("/sys/fs/cgroup/hugetlb")
+        .join(format!("hugetlb.{small_name}.limit_in_bytes"))
         .exists()
         && std::fs::read_to_string(unified.join("cgroup.controllers"))
             .is_ok_and(|c| c.contains("hugetlb"));
-    if !is_gantry() || !on_v2_only {
-        return;
+    if !is_gantry() {
+        return skip_not_gantry("--cgroup-root is Gantry's own flag");
+    }
+    if !on_v2_only {
+        return skip("hugetlb is not on the cgroup2 mount alone here (bound to v1, or absent)");
     }
     let rt = Rt::new();
     let path = cg_path("huge");
     let mut b = Bundle::new(&["sleep", "300"]);
     let p = path.clone();
+    // Two pages of the smallest size, and none of every other size the host has.
+    let mut limits = vec![json!({"pageSize": small_name, "limit": 2 * small})];
+    limits.extend(
+        sizes[1..]
+            .iter()
+            .map(|(_, n)| json!({"pageSize": n, "limit": 0})),
+    );
     b.edit(|c| {
         c["linux"]["cgroupsPath"] = json!(p);
-        c["linux"]["resources"]["hugepageLimits"] =
-            json!([{"pageSize": "2MB", "limit": 4 << 20}, {"pageSize": "1GB", "limit": 0}]);
+        c["linux"]["resources"]["hugepageLimits"] = json!(limits);
     });
     let id = unique_id("huge");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
@@ -224,8 +269,11 @@ fn hugepage_limits_on_the_hybrid_cgroup2_mount() {
             .trim()
             .to_string()
     };
-    assert_eq!(read("hugetlb.2MB.max"), (4u64 << 20).to_string());
-    assert_eq!(read("hugetlb.1GB.max"), "0");
+    let max = |n: &str| read(&format!("hugetlb.{n}.max"));
+    assert_eq!(max(&small_name), (2 * small).to_string());
+    for (_, n) in &sizes[1..] {
+        assert_eq!(max(n), "0", "{n}");
+    }
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     assert_eq!(read("cgroup.procs"), pid.to_string());
 
@@ -233,15 +281,19 @@ fn hugepage_limits_on_the_hybrid_cgroup2_mount() {
     let file = f.path().join("r.json");
     std::fs::write(
         &file,
-        json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 8 << 20}]}).to_string(),
+        json!({"hugepageLimits": [{"pageSize": small_name, "limit": 4 * small}]}).to_string(),
     )
     .unwrap();
     rt.ok(&["update", "--resources", file.to_str().unwrap(), &id]);
-    assert_eq!(read("hugetlb.2MB.max"), (8u64 << 20).to_string());
+    assert_eq!(max(&small_name), (4 * small).to_string());
     let ev: serde_json::Value =
         serde_json::from_str(rt.ok(&["events", "--stats", &id]).trim()).unwrap();
     // runc's shape: usage and max left out when zero, failcnt always.
-    assert_eq!(ev["data"]["hugetlb"]["2MB"], json!({"failcnt": 0}), "{ev}");
+    assert_eq!(
+        ev["data"]["hugetlb"][&small_name],
+        json!({"failcnt": 0}),
+        "{ev}"
+    );
     rt.ok(&["delete", "--force", &id]);
     assert!(!dir.exists(), "cgroup2 directory left behind");
 }
@@ -251,8 +303,11 @@ fn hugepage_limits_on_the_hybrid_cgroup2_mount() {
 #[test]
 fn hugepage_limit_of_an_unknown_page_size_is_refused() {
     let unified = std::path::Path::new("/sys/fs/cgroup/unified");
-    if !is_gantry() || !unified.join("cgroup.procs").exists() {
-        return;
+    if !is_gantry() {
+        return skip_not_gantry("--cgroup-root is Gantry's own flag");
+    }
+    if !unified.join("cgroup.procs").exists() {
+        return skip("no cgroup2 mount at /sys/fs/cgroup/unified (not a hybrid host)");
     }
     let rt = Rt::new();
     let path = cg_path("huge3");
@@ -273,7 +328,7 @@ fn hugepage_limit_of_an_unknown_page_size_is_refused() {
     assert!(rt.ids().is_empty(), "state left behind");
     for d in [
         unified.join(path.trim_start_matches('/')),
-        v1_cgroup_dir("memory", &path),
+        cgroup_dir("memory", &path),
     ] {
         assert!(!d.exists(), "{} left behind", d.display());
     }
@@ -285,8 +340,11 @@ fn hugepage_limit_of_an_unknown_page_size_is_refused() {
 #[test]
 fn events_stats_has_runcs_field_names() {
     let runc = std::path::Path::new("/usr/sbin/runc");
-    if !is_gantry() || !runc.exists() {
-        return;
+    if !is_gantry() {
+        return skip_not_gantry("the check compares Gantry with runc");
+    }
+    if !runc.exists() {
+        return skip("no runc at /usr/sbin/runc to compare with");
     }
     fn keys(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
         if let Some(o) = v.as_object() {
@@ -343,7 +401,7 @@ fn events_stats_has_runcs_field_names() {
 fn events_reports_an_oom_kill() {
     use std::io::BufRead;
     if !is_gantry() {
-        return; // runc's stream does not end with the container
+        return skip_not_gantry("runc's stream does not end with the container");
     }
     let rt = Rt::new();
     let path = cg_path("oomev");
@@ -388,6 +446,9 @@ fn events_reports_an_oom_kill() {
 /// 6.1 on v1; as runc 1.1 does, it is ignored with a warning, and the rest applies.
 #[test]
 fn memory_kernel_is_ignored_with_a_warning() {
+    if !v1_or_skip(&["memory"]) {
+        return;
+    }
     let rt = Rt::new();
     let path = cg_path("kmem");
     let mut b = Bundle::new(&["sleep", "300"]);
@@ -407,7 +468,7 @@ fn memory_kernel_is_ignored_with_a_warning() {
     };
     assert!(err.contains(want), "{err}");
     let read = |f: &str| {
-        std::fs::read_to_string(v1_cgroup_dir("memory", &path).join(f))
+        std::fs::read_to_string(cgroup_dir("memory", &path).join(f))
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };

@@ -30,6 +30,14 @@ fn create_user() -> Option<(u32, u32)> {
         if !matches!(ok, Ok(true)) {
             return None;
         }
+        // The host is left as it was found: the user this test process made goes again when
+        // the process exits (after every test in it), with its group and subordinate ids.
+        extern "C" fn remove_user() {
+            let _ = Command::new("userdel").arg(USER).status();
+        }
+        // SAFETY: remove_user is a plain extern "C" fn with no captured state; atexit only
+        // records it, to be called once at normal process exit.
+        unsafe { libc::atexit(remove_user) };
     }
     let id = |f: &str| -> Option<u32> {
         let o = Command::new("id").args([f, USER]).output().ok()?;
@@ -54,10 +62,12 @@ fn as_user(script: &str) -> (i32, String, String) {
 #[test]
 fn unprivileged_user_lifecycle() {
     if !is_gantry() {
-        return; // rootless runc needs its own setup (cgroup delegation, --rootless)
+        return skip_not_gantry(
+            "rootless runc needs its own setup (cgroup delegation, --rootless)",
+        );
     }
     let Some((uid, gid)) = ensure_user() else {
-        return; // no useradd here
+        return skip("useradd could not create the test user");
     };
     let b = Bundle::new(&["true"]);
     let xdg = TempDir::new("xdg");
@@ -107,10 +117,10 @@ fn unprivileged_user_lifecycle() {
 #[test]
 fn unprivileged_user_gets_a_gpu_through_the_hook() {
     if !is_gantry() {
-        return;
+        return skip_not_gantry("the check is of Gantry's own behaviour");
     }
     let Some((uid, _)) = ensure_user() else {
-        return;
+        return skip("useradd could not create the test user");
     };
     let f = gantry_tests::fakegpu::FakeGpu::new(&[]);
     let mut args = vec!["gantry-gpu".to_string()];
@@ -242,11 +252,14 @@ fn sub_maps(c: &mut serde_json::Value, uid: u32, gid: u32, sub: u32) {
 /// to subordinate id 100999 on the host.
 #[test]
 fn unprivileged_user_maps_subordinate_ids() {
-    if !is_gantry() || !std::path::Path::new("/usr/bin/newuidmap").exists() {
-        return; // needs the uidmap package (scripts/deps.sh)
+    if !is_gantry() {
+        return skip_not_gantry("rootless runc needs its own setup");
+    }
+    if !std::path::Path::new("/usr/bin/newuidmap").exists() {
+        return skip("no /usr/bin/newuidmap (the uidmap package, scripts/deps.sh)");
     }
     let Some((uid, gid)) = ensure_user() else {
-        return;
+        return skip("useradd could not create the test user");
     };
     let _sub = SubIds::ensure();
     let data = TempDir::new("subids");
@@ -291,11 +304,14 @@ fn unprivileged_user_maps_subordinate_ids() {
 /// error naming the mapping, leaving no state behind.
 #[test]
 fn unprivileged_user_unlisted_range_is_a_clear_error() {
-    if !is_gantry() || !std::path::Path::new("/usr/bin/newuidmap").exists() {
-        return;
+    if !is_gantry() {
+        return skip_not_gantry("the check is of Gantry's wording");
+    }
+    if !std::path::Path::new("/usr/bin/newuidmap").exists() {
+        return skip("no /usr/bin/newuidmap (the uidmap package, scripts/deps.sh)");
     }
     let Some((uid, gid)) = ensure_user() else {
-        return;
+        return skip("useradd could not create the test user");
     };
     let _sub = SubIds::ensure();
     let b = rootless_bundle(uid, |c| {
@@ -320,10 +336,10 @@ fn unprivileged_user_unlisted_range_is_a_clear_error() {
 #[test]
 fn unprivileged_user_without_a_cgroup_runs_with_a_note() {
     if !is_gantry() {
-        return;
+        return skip_not_gantry("the check is of Gantry's own behaviour");
     }
     let Some((uid, _)) = ensure_user() else {
-        return;
+        return skip("useradd could not create the test user");
     };
     let b = rootless_bundle(uid, |c| {
         c["process"]["args"] = serde_json::json!(["echo", "ran"])
@@ -349,10 +365,10 @@ fn unprivileged_user_without_a_cgroup_runs_with_a_note() {
 #[test]
 fn unprivileged_user_limits_without_a_cgroup_are_an_error() {
     if !is_gantry() {
-        return;
+        return skip_not_gantry("the check is of Gantry's own behaviour");
     }
     let Some((uid, _)) = ensure_user() else {
-        return;
+        return skip("useradd could not create the test user");
     };
     let b = rootless_bundle(uid, |c| {
         c["process"]["args"] = serde_json::json!(["sleep", "300"]);

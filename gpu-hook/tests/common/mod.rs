@@ -2,6 +2,11 @@
 
 use std::path::PathBuf;
 
+// The workspace's one skip recorder (tests/src/skip.rs), shared without a dependency cycle.
+#[path = "../../../tests/src/skip.rs"]
+mod skip;
+pub use skip::skip;
+
 /// The first cgroup2 mount of this process's mount namespace (a pure v2 host's
 /// /sys/fs/cgroup, or a hybrid host's /sys/fs/cgroup/unified).
 pub fn cgroup2_mount() -> Option<PathBuf> {

@@ -64,6 +64,16 @@ pub fn run(g: &Globals, a: &DeleteArgs) -> Result<()> {
         {
             return Ok(())
         }
+        // A create killed before it wrote state.json: release what it left (its init, its
+        // cgroup) and the dir, with or without --force (the container never existed).
+        Err(e)
+            if matches!(
+                e.downcast_ref::<state::StateError>(),
+                Some(state::StateError::Abandoned(_))
+            ) =>
+        {
+            return Ok(crate::recovery::clean(g.root, &a.id)?)
+        }
         Err(e) => return Err(e),
     };
     destroy(dir, &saved, status, a.force)

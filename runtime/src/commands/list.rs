@@ -4,29 +4,47 @@ use super::Globals;
 use crate::cli::{ListArgs, ListFormat};
 use crate::state;
 
+/// One container as `list` shows it: the runtime-spec state (runc's fields).
+fn row(dir: &std::path::Path) -> Option<serde_json::Value> {
+    match state::load_saved(dir) {
+        Ok(saved) => {
+            let status = state::status_of(dir, &saved);
+            serde_json::to_value(state::report(&saved, status)).ok()
+        }
+        // A create killed before state.json: stopped. One still running: creating.
+        Err(state::StateError::Creating(_)) if crate::recovery::is_abandoned(dir) => {
+            Some(crate::recovery::abandoned_report(dir))
+        }
+        Err(state::StateError::Creating(_)) => state::creating_report(dir),
+        Err(_) => None,
+    }
+}
+
 pub fn run(g: &Globals, a: &ListArgs) -> Result<()> {
     let mut rows = Vec::new();
     if let Ok(entries) = std::fs::read_dir(g.root) {
         for e in entries.flatten() {
-            let dir = e.path();
-            if let Ok(saved) = state::load_saved(&dir) {
-                let status = state::status_of(&dir, &saved);
-                rows.push((saved, status));
+            // Dot entries are creates not yet given their id (state.rs).
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
             }
+            rows.extend(row(&e.path()));
         }
     }
-    rows.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let text = |v: &serde_json::Value, k: &str| match &v[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    rows.sort_by_key(|r| text(r, "id"));
     if a.quiet {
-        for (s, _) in &rows {
-            println!("{}", s.id);
+        for r in &rows {
+            println!("{}", text(r, "id"));
         }
         return Ok(());
     }
     match a.format {
-        ListFormat::Json => {
-            let v: Vec<_> = rows.iter().map(|(s, st)| state::report(s, *st)).collect();
-            println!("{}", serde_json::to_string(&v)?);
-        }
+        ListFormat::Json => println!("{}", serde_json::to_string(&rows)?),
         ListFormat::Table => {
             let mut lines = vec![[
                 "ID".to_string(),
@@ -36,18 +54,18 @@ pub fn run(g: &Globals, a: &ListArgs) -> Result<()> {
                 "CREATED".into(),
                 "OWNER".into(),
             ]];
-            for (s, st) in &rows {
-                let r = state::report(s, *st);
+            for r in &rows {
+                let owner = text(r, "owner");
                 lines.push([
-                    s.id.clone(),
-                    r.pid.to_string(),
-                    st.as_str().into(),
-                    s.bundle.display().to_string(),
-                    s.created.clone(),
-                    if s.owner.is_empty() {
+                    text(r, "id"),
+                    r["pid"].as_i64().unwrap_or(0).to_string(),
+                    text(r, "status"),
+                    text(r, "bundle"),
+                    text(r, "created"),
+                    if owner.is_empty() {
                         "root".into()
                     } else {
-                        s.owner.clone()
+                        owner
                     },
                 ]);
             }

@@ -45,6 +45,12 @@ pub fn run(ctx: InitCtx) -> ! {
                 eprintln!("gantry init: {e}");
                 crate::sys::exit_now(1);
             }
+            // Only a container the runtime recorded may wait for `start`: if the runtime was
+            // killed before state.json, no command would ever start or delete this init, and it
+            // would hold the caller's stdio for good.
+            if !matches!(chan.recv(), Ok(Msg::Saved)) {
+                crate::sys::exit_now(1);
+            }
             finish(&ctx, exec)
         }
         Err(e) => {

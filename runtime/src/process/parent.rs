@@ -119,8 +119,14 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let (pass_fds, extra_env) = passed_fds(o.preserve_fds);
     reserve_fds(pass_fds)?;
     state::validate_id(o.id)?;
-    if o.root.join(o.id).exists() {
-        bail!("container {} already exists", o.id);
+    let existing = o.root.join(o.id);
+    if existing.exists() {
+        // A create of this id that was killed before it finished is cleaned up; anything else
+        // is a duplicate.
+        if !crate::recovery::is_abandoned(&existing) {
+            bail!("container {} already exists", o.id);
+        }
+        crate::recovery::clean(o.root, o.id)?;
     }
     let bundle = bundle::load(o.bundle)?;
     let spec = &bundle.spec;
@@ -229,6 +235,19 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     // for the process), which the init must never inherit (CVE-2024-21626).
     let mgr = cgroups::manager(&placement, o.id)?;
     undo.cgroup = Some((mgr, placement.clone()));
+    // What a later delete needs if we are killed before state.json: the init and the cgroup
+    // (made below). The start time tells the init from a process that reuses its pid.
+    let pid_start = state::proc_stat(pid)
+        .map(|(_, s)| s)
+        .ok_or_else(|| anyhow!("the container init (pid {pid}) died during create"))?;
+    crate::recovery::record(
+        &dir_path,
+        &crate::recovery::Creating {
+            pid,
+            pid_start,
+            cgroup: placement.clone(),
+        },
+    )?;
 
     if ns.new_user {
         crate::idmap::write(pid, &linux, rootless)?;
@@ -267,10 +286,10 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     }
     send_or_init_error(&parent_chan, &Msg::Go)?;
 
-    let mut saved = Saved {
+    let saved = Saved {
         id: o.id.to_string(),
         pid,
-        pid_start: 0,
+        pid_start,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: crate::logger::now_rfc3339(),
@@ -285,11 +304,10 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     parent_chan.send(&Msg::Continue(hook_state))?;
     parent_chan.expect(Msg::Ready).map_err(|e| anyhow!(e))?;
 
-    saved.pid_start = state::proc_stat(pid)
-        .map(|(_, s)| s)
-        .ok_or_else(|| anyhow!("the container init (pid {pid}) died during create"))?;
     let dir = undo.dir.as_ref().expect("dir");
     dir.save(&saved)?;
+    // The init waits for this before it waits for `start` (it exits on end-of-file instead).
+    parent_chan.send(&Msg::Saved)?;
     if let Some(p) = o.pid_file {
         write_pid_file(p, pid)?;
     }

@@ -21,6 +21,9 @@ pub enum Msg {
     Ready,
     /// init -> parent: setup failed.
     Error(String),
+    /// parent -> init: state.json is written; the container exists. An init that reads
+    /// end-of-file instead (the runtime died first) exits: nothing would ever start it.
+    Saved,
 }
 
 impl Msg {
@@ -35,6 +38,7 @@ impl Msg {
             }
             Msg::Ready => vec![4],
             Msg::Maps => vec![6],
+            Msg::Saved => vec![7],
             Msg::Error(s) => {
                 let mut v = vec![5];
                 v.extend_from_slice(s.as_bytes());
@@ -51,6 +55,7 @@ impl Msg {
             4 => Msg::Ready,
             5 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             6 => Msg::Maps,
+            7 => Msg::Saved,
             _ => return None,
         })
     }
