@@ -197,6 +197,8 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
             if key.is_empty() || key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
                 return Err(invalid("linux.sysctl", format!("bad key {key:?}")));
             }
+            let nss = linux.namespaces().clone().unwrap_or_default();
+            crate::sysctl::check(key, &nss).map_err(|e| invalid("linux.sysctl", e))?;
         }
     }
     Ok(Bundle { dir, spec, rootfs })

@@ -52,6 +52,14 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
     Ok(())
 }
 
+/// The log file's fd, which a container's init and exec child keep open while they run the
+/// runtime's code (they close every other inherited fd).
+pub fn raw_fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let guard = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_ref()?.file.as_ref().map(|f| f.as_raw_fd())
+}
+
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
 }

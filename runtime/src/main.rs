@@ -6,6 +6,27 @@ use gantry::logger;
 
 fn main() {
     let cli = Cli::parse();
+    let enters_containers = matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    );
+    if enters_containers {
+        // Run from a view of the binary no container can write (returns in that process).
+        if let Err(e) = gantry::exeseal::ensure() {
+            eprintln!("gantry: run from a sealed copy of the binary: {e}");
+            std::process::exit(1);
+        }
+    }
+    if enters_containers && nix::unistd::geteuid().is_root() {
+        // These put runtime processes into containers' namespaces (the init until its exec,
+        // an exec's child): nothing there may ptrace them or open their /proc/PID/exe.
+        // Rootless, the binary is not ours to overwrite, and the user's own hooks must still
+        // open the init's namespaces (non-dumpable, they would belong to root).
+        if let Err(e) = gantry::sys::set_dumpable(false) {
+            eprintln!("gantry: prctl(PR_SET_DUMPABLE): {e}");
+            std::process::exit(1);
+        }
+    }
     if let Err(e) = logger::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!(
             "gantry: --log {}: {e}",

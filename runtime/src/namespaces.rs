@@ -135,7 +135,7 @@ pub fn write_time_offsets(linux: &Linux) -> Result<(), String> {
             o.nanosecs().unwrap_or(0)
         ));
     }
-    std::fs::write("/proc/self/timens_offsets", text)
+    crate::sys::write_own_proc("/proc/self/timens_offsets", text.as_bytes())
         .map_err(|e| format!("write timens_offsets: {e}"))
 }
 

@@ -127,6 +127,70 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Close every fd from 3 up except those in `keep`: what the runtime inherited or opened
+/// (a caller's leaked directory, a cached procfs handle) must never be reachable from the
+/// container, e.g. as its cwd through /proc/self/fd/N. Objects owning a closed fd must not be
+/// dropped afterwards (the number may be reused): callers run this in a child that never
+/// returns.
+pub fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep.iter().filter(|&&f| f > 2).map(|&f| f as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 3u32;
+    for k in keep.into_iter().chain([u32::MAX]) {
+        if k > from {
+            close_range(from, k - 1)?;
+        }
+        from = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+fn close_range(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: close_range only closes fds; the caller owns the whole range (see above).
+    if unsafe { libc::close_range(first, last, 0) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(e);
+    }
+    // Kernels before 5.9: list the open fds first (the listing's own fd is among them), then
+    // close those in range.
+    let open: Vec<u32> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|d| d.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open.into_iter().filter(|f| (first..=last).contains(f)) {
+        // SAFETY: closing an fd in the range the caller owns; EBADF (the listing's) is fine.
+        unsafe { libc::close(fd as RawFd) };
+    }
+    Ok(())
+}
+
+/// PR_SET_DUMPABLE: a non-dumpable process's /proc/PID/{exe,root,fd,mem...} are closed, and
+/// ptrace refused, to anyone without CAP_SYS_PTRACE over the host (CVE-2019-5736). The
+/// runtime is non-dumpable wherever a container could see it; execve of the container's
+/// program resets the flag for that program.
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    nix::sys::prctl::set_dumpable(on).map_err(io::Error::from)
+}
+
+/// Write one of our own /proc/self files (oom_score_adj, timens_offsets). Non-dumpable, they
+/// belong to the host's root, which a user namespace's root cannot write: then retry once,
+/// dumpable just for that write.
+pub fn write_own_proc(path: &str, data: &[u8]) -> io::Result<()> {
+    match std::fs::write(path, data) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            set_dumpable(true)?;
+            let r = std::fs::write(path, data);
+            set_dumpable(false)?;
+            r
+        }
+        r => r,
+    }
+}
+
 /// Clear FD_CLOEXEC on one fd (for fds handed to the container on purpose).
 pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on an integer fd; an invalid fd yields EBADF.

@@ -68,13 +68,25 @@ pub fn drop_bounding(p: &CapPlan) -> Result<()> {
 }
 
 /// Set inheritable, permitted, effective and ambient, after the user switch (KEEPCAPS kept the
-/// permitted set across it).
-pub fn apply(p: &CapPlan) -> Result<()> {
+/// permitted set across it). With `keep_sys_admin`, CAP_SYS_ADMIN (if still permitted) stays
+/// effective and permitted for a seccomp install without no_new_privs right before the exec;
+/// the exec itself drops it: the new permitted set is built from bounding, inheritable and
+/// ambient (root) or from ambient alone (other users), never from the old permitted set.
+pub fn apply(p: &CapPlan, keep_sys_admin: bool) -> Result<()> {
+    let mut effective = p.effective.clone();
+    let mut permitted = p.permitted.clone();
+    if keep_sys_admin
+        && caps::has_cap(None, CapSet::Permitted, Capability::CAP_SYS_ADMIN)
+            .map_err(err("read permitted"))?
+    {
+        effective.insert(Capability::CAP_SYS_ADMIN);
+        permitted.insert(Capability::CAP_SYS_ADMIN);
+    }
     // capset(2) checks effective <= permitted at every call, so narrow effective before
     // permitted; inheritable first, while CAP_SETPCAP may still be effective.
     caps::set(None, CapSet::Inheritable, &p.inheritable).map_err(err("set inheritable"))?;
-    caps::set(None, CapSet::Effective, &p.effective).map_err(err("set effective"))?;
-    caps::set(None, CapSet::Permitted, &p.permitted).map_err(err("set permitted"))?;
+    caps::set(None, CapSet::Effective, &effective).map_err(err("set effective"))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(err("set permitted"))?;
     caps::clear(None, CapSet::Ambient).map_err(err("clear ambient"))?;
     for cap in &p.ambient {
         // Ambient needs the capability permitted and inheritable; runc skips the others.

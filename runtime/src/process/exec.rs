@@ -5,7 +5,7 @@
 //! sync channel; a failure arrives as a message before it.
 
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -158,6 +158,11 @@ fn child(
     seccomp: Option<&crate::seccomp::Program>,
     preserve_fds: u32,
 ) -> Result<(), String> {
+    // Before anything of the container is touched: only our own fds and the passed ones stay.
+    let mut keep: Vec<RawFd> = ns_files.iter().map(|(_, _, f)| f.as_raw_fd()).collect();
+    keep.push(chan.as_raw_fd());
+    keep.extend(console.map(|c| c.as_raw_fd()));
+    super::finalize::close_inherited(&keep, preserve_fds)?;
     chan.expect(Msg::Go)?;
     for (t, flag, f) in ns_files {
         if *t == LinuxNamespaceType::Pid {
@@ -173,15 +178,22 @@ fn child(
             .map(|b| (b.height() as u16, b.width() as u16));
         super::console::setup(sock, size)?;
     }
-    let program = super::finalize::confine_and_find(process, seccomp, &[], preserve_fds)?;
-    if let Some(p) = seccomp.filter(|_| process.no_new_privileges().unwrap_or(false)) {
-        crate::seccomp::install(p).map_err(|e| e.to_string())?;
-    }
+    let program = super::finalize::confine_and_find(
+        process,
+        seccomp,
+        &[],
+        preserve_fds,
+        &[chan.as_raw_fd()],
+    )?;
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     );
+    if let Some(p) = seccomp {
+        // Last, so that nothing of the runtime's own runs under the container's filter.
+        crate::seccomp::install(p).map_err(|e| e.to_string())?;
+    }
     let e = nix::unistd::execve(&program.path, &program.args, &program.env).unwrap_err();
     Err(format!("exec {:?}: {e}", program.path))
 }

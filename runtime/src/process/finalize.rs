@@ -3,6 +3,7 @@
 //! program looked up in the container's PATH, and the fds that may survive the exec.
 
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -18,14 +19,31 @@ pub struct Program {
     pub env: Vec<CString>,
 }
 
-/// Confine the calling process as `process` says and find its program. Seccomp is installed
-/// here only without no_new_privs (it then needs CAP_SYS_ADMIN, still held before the user
-/// switch, as runc does); with no_new_privs the caller installs it just before the exec.
+/// Close every fd but stdio, the passed ones (3..3+pass_fds), the log file and `keep` (the
+/// sync channel, the exec fifo, the console socket): done right after the clone and again
+/// before the chdir, so no fd of the runtime or its caller can become the container's cwd
+/// (CVE-2024-21626). Close-on-exec is not enough: the runtime runs container-facing code
+/// (chdir, hooks) before its exec.
+pub fn close_inherited(keep: &[RawFd], pass_fds: u32) -> Result<(), String> {
+    let mut all: Vec<RawFd> = keep.to_vec();
+    all.extend((3..3 + pass_fds).map(|f| f as RawFd));
+    all.extend(crate::logger::raw_fd());
+    crate::sys::close_fds_except(&all).map_err(|e| format!("close inherited fds: {e}"))
+}
+
+/// Confine the calling process as `process` says and find its program. The seccomp filter
+/// (`filter`) is not installed here: the caller installs it as the very last step before the
+/// exec, so that nothing of the runtime runs under it. Without no_new_privs that install needs
+/// CAP_SYS_ADMIN, which is kept in the effective and permitted sets until then; the exec
+/// drops it again (the new sets come from bounding, inheritable and ambient, not from the old
+/// permitted set), so the program gets exactly what its config gives. `keep` are the
+/// runtime's own fds still needed until the exec.
 pub fn confine_and_find(
     process: &Process,
     filter: Option<&seccomp::Program>,
     extra_env: &[String],
     pass_fds: u32,
+    keep: &[RawFd],
 ) -> Result<Program, String> {
     confine::rlimits::apply(process.rlimits().as_deref().unwrap_or_default())
         .map_err(|e| e.to_string())?;
@@ -43,16 +61,13 @@ pub fn confine_and_find(
     let caps = confine::caps::plan(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
     confine::caps::drop_bounding(&caps).map_err(|e| e.to_string())?;
     let nnp = process.no_new_privileges().unwrap_or(false);
-    if let (Some(p), false) = (filter, nnp) {
-        seccomp::install(p).map_err(|e| e.to_string())?;
-    }
     confine::user::switch(process.user()).map_err(|e| e.to_string())?;
-    confine::caps::apply(&caps).map_err(|e| e.to_string())?;
+    confine::caps::apply(&caps, filter.is_some() && !nnp).map_err(|e| e.to_string())?;
     if nnp {
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("process.noNewPrivileges: {e}"))?;
     }
-    nix::unistd::chdir(process.cwd())
-        .map_err(|e| format!("process.cwd {}: {e}", process.cwd().display()))?;
+    close_inherited(keep, pass_fds)?;
+    enter_cwd(process.cwd())?;
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         umask as libc::mode_t,
@@ -64,6 +79,30 @@ pub fn confine_and_find(
     }
     crate::sys::cloexec_from(3 + pass_fds).map_err(|e| format!("close_range: {e}"))?;
     Ok(program)
+}
+
+/// chdir to process.cwd, resolved from the container's root, and check that the result is
+/// inside that root: a path through a magic link (/proc/self/fd/N on an fd from outside,
+/// such as one passed with --preserve-fds) can land anywhere, and then getcwd(2) answers
+/// "(unreachable)" instead of an absolute path.
+fn enter_cwd(cwd: &Path) -> Result<(), String> {
+    let what = || format!("process.cwd {}", cwd.display());
+    nix::unistd::chdir(cwd).map_err(|e| format!("{}: {e}", what()))?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: getcwd writes at most buf.len() bytes into the live buffer. The raw syscall,
+    // because libc wrappers differ in how they report an unreachable cwd.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("{}: getcwd: {e}", what()));
+    }
+    if buf.first() != Some(&b'/') {
+        return Err(format!(
+            "{}: resolves outside the container's root filesystem (refused: a possible breakout through a leaked fd)",
+            what()
+        ));
+    }
+    Ok(())
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

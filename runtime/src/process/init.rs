@@ -6,7 +6,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -90,6 +90,10 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let process = spec.process().as_ref().ok_or("process: missing")?;
+    // Before anything of the container is touched: only our own fds and the passed ones stay.
+    let mut keep = vec![ctx.chan.as_raw_fd(), ctx.fifo.as_raw_fd()];
+    keep.extend(ctx.console.as_ref().map(|c| c.as_raw_fd()));
+    super::finalize::close_inherited(&keep, ctx.pass_fds)?;
     ctx.chan.expect(Msg::Maps)?;
 
     if ctx.ns.new_user || ctx.ns.join_user.is_some() {
@@ -182,7 +186,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         rootfs::paths::readonly(&root, Path::new(p)).map_err(|e| e.to_string())?;
     }
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        crate::sys::write_own_proc("/proc/self/oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| format!("process.oomScoreAdj {adj}: {e}"))?;
     }
     drop(root);
@@ -222,6 +226,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         ctx.seccomp.as_ref(),
         &ctx.extra_env,
         ctx.pass_fds,
+        &[ctx.chan.as_raw_fd(), ctx.fifo.as_raw_fd()],
     )?;
     Ok(Exec {
         path: program.path,
@@ -343,11 +348,6 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         crate::sys::exit_now(127)
     };
     let spec = &ctx.bundle.spec;
-    let nnp = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.no_new_privileges())
-        .unwrap_or(false);
     if let Some(h) = spec
         .hooks()
         .as_ref()
@@ -363,8 +363,9 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     );
-    if let Some(p) = ctx.seccomp.as_ref().filter(|_| nnp) {
-        // Last, so that nothing of the runtime's own runs under the container's filter.
+    if let Some(p) = ctx.seccomp.as_ref() {
+        // Last, so that nothing of the runtime's own runs under the container's filter (it
+        // may deny close_range, capset, chdir...): only the execve below does.
         if let Err(e) = crate::seccomp::install(p) {
             fail(&mut f, e.to_string());
         }

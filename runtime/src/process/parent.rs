@@ -181,8 +181,6 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         created_parents: Vec::new(),
     };
     placement.note_missing_parents();
-    let mgr = cgroups::manager(&placement, o.id)?;
-    undo.cgroup = Some((mgr, placement.clone()));
     let rootless = !nix::unistd::geteuid().is_root();
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
 
@@ -233,6 +231,10 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     drop(child_chan);
     drop(console);
     undo.child = Some((pid, pidfd.try_clone()?));
+    // The cgroup manager is built only now: on v1 it opens a procfs handle (pathrs caches it
+    // for the process), which the init must never inherit (CVE-2024-21626).
+    let mgr = cgroups::manager(&placement, o.id)?;
+    undo.cgroup = Some((mgr, placement.clone()));
     // What a later delete needs if we are killed before state.json: the init and the cgroup
     // (made below). The start time tells the init from a process that reuses its pid.
     let pid_start = state::proc_stat(pid)

@@ -75,6 +75,12 @@ pub enum SyncError {
     Unexpected(Vec<u8>),
 }
 
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 pub fn pair() -> nix::Result<(Channel, Channel)> {
     let (a, b) = socketpair(
         AddressFamily::Unix,
