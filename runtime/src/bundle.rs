@@ -35,20 +35,33 @@ pub struct Bundle {
     pub rootfs: PathBuf,
 }
 
-/// The runtime-spec versions Gantry implements: 1.0.0 up to 1.2.x (and prereleases of them).
+/// The newest runtime-spec version Gantry implements.
+pub const SPEC_MAX: (u64, u64, u64) = (1, 3, 0);
+
+/// runtime-spec versions: every 1.x.y (and prereleases) is accepted, since 1.x only adds
+/// fields and an unknown one is ignored by the parser. A 1.x newer than `SPEC_MAX` runs with a
+/// warning (as runc does); another major version is refused: its semantics are unknown.
 fn check_version(v: &str) -> Result<(), BundleError> {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
     match nums.as_deref() {
-        Some([1, minor, _]) if *minor <= 2 => Ok(()),
-        Some([_, _, _]) => Err(invalid(
+        Some(&[1, minor, patch]) => {
+            if (1, minor, patch) > SPEC_MAX {
+                crate::logger::warn(&format!(
+                    "config.json: ociVersion {v:?} is newer than the runtime-spec {}.{}.{} Gantry implements; fields it does not know are ignored",
+                    SPEC_MAX.0, SPEC_MAX.1, SPEC_MAX.2
+                ));
+            }
+            Ok(())
+        }
+        Some([major, _, _]) => Err(invalid(
             "ociVersion",
-            format!("unsupported version {v:?} (Gantry implements runtime-spec 1.0.0 to 1.2.x)"),
+            format!("unsupported version {v:?}: major version {major} (Gantry implements runtime-spec 1.x, up to 1.3.0)"),
         )),
         _ => Err(invalid(
             "ociVersion",
-            format!("{v:?} is not a version (want e.g. 1.0.2)"),
+            format!("{v:?} is not a version (want e.g. 1.3.0)"),
         )),
     }
 }
@@ -309,8 +322,14 @@ mod tests {
         assert!(check_version("1.0.2").is_ok());
         assert!(check_version("1.2.0").is_ok());
         assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("1.3.0").is_ok());
+        assert!(check_version("1.3.0-rc.1").is_ok());
+        assert!(
+            check_version("1.9.0").is_ok(),
+            "a newer 1.x runs with a warning"
+        );
         assert!(check_version("2.0.0").is_err());
-        assert!(check_version("1.9.0").is_err());
+        assert!(check_version("0.9.0").is_err());
         assert!(check_version("banana").is_err());
     }
 

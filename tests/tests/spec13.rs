@@ -1,0 +1,86 @@
+//! runtime-spec 1.3.0 configs: what current tools write runs, as in runc.
+
+use gantry_tests::*;
+use serde_json::json;
+
+fn stdout_of(rt: &Rt, b: &Bundle, tag: &str) -> String {
+    let id = unique_id(tag);
+    let (code, out, err) = rt.run_fg(b, &id);
+    assert_eq!(code, 0, "run failed: {err}");
+    out
+}
+
+/// Podman 5 and containerd 2 write "1.3.0"; every 1.x up to it runs.
+#[test]
+fn every_1x_version_up_to_1_3_runs() {
+    let rt = Rt::new();
+    for v in ["1.0.0", "1.1.0", "1.2.1", "1.3.0", "1.3.0-rc.1"] {
+        let mut b = Bundle::new(&["echo", "ran"]);
+        b.edit(|c| c["ociVersion"] = json!(v));
+        assert_eq!(stdout_of(&rt, &b, "ver").trim(), "ran", "ociVersion {v}");
+    }
+}
+
+/// A newer 1.x runs with a warning in the log (runc does not refuse it either).
+#[test]
+fn newer_minor_version_runs_with_a_warning() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["echo", "ran"]);
+    b.edit(|c| c["ociVersion"] = json!("1.9.0"));
+    let log = TempDir::new("log");
+    let log_file = log.path().join("log.json");
+    let id = unique_id("ver-new");
+    let o = rt.run(&[
+        "--log",
+        log_file.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ran");
+    if is_gantry() {
+        let text = std::fs::read_to_string(&log_file).unwrap_or_default();
+        let warned = text.lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["level"] == "warning" && v["msg"].as_str().unwrap_or("").contains("1.9.0")
+        });
+        assert!(warned, "no warning naming 1.9.0 in the log: {text}");
+    }
+}
+
+/// `features` reports 1.3.0 as the newest version, `spec` writes it, and the state says it.
+#[test]
+fn features_spec_and_state_say_1_3_0() {
+    if !is_gantry() {
+        return; // runc 1.1.5 says 1.0.2-dev
+    }
+    let rt = Rt::new();
+    let f: serde_json::Value = serde_json::from_str(&rt.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+
+    // The config `gantry spec` writes, with the busybox rootfs and no terminal, runs.
+    let mut b = Bundle::new(&["true"]);
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    rt.ok(&["spec", "--bundle", b.path().to_str().unwrap()]);
+    let text = std::fs::read_to_string(b.path().join("config.json")).unwrap();
+    let mut written: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(written["ociVersion"], "1.3.0");
+    written["process"]["terminal"] = json!(false);
+    written["process"]["args"] = json!(["sh", "-c", "echo from-spec"]);
+    b.config = written;
+    b.write();
+    let id = unique_id("spec13");
+    let (code, out, err) = rt.run_fg(&b, &id);
+    assert_eq!(code, 0, "the spec template did not run: {err}");
+    assert_eq!(out.trim(), "from-spec");
+
+    b.sh("sleep 30");
+    let id = unique_id("spec13-st");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(rt.state(&id).unwrap()["ociVersion"], "1.3.0");
+    rt.ok(&["delete", "--force", &id]);
+}
