@@ -113,53 +113,10 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
         }
         Err(e) => return Err(invalid("root.path", format!("{}: {e}", rootfs.display()))),
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| invalid("process", "missing (required to create a container)"))?;
-    match process.args() {
-        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
-        _ => return Err(invalid("process.args", "must name the program to run")),
-    }
-    if !process.cwd().is_absolute() {
-        return Err(invalid(
-            "process.cwd",
-            format!("{:?} is not absolute", process.cwd()),
-        ));
-    }
-    if let Some(env) = process.env() {
-        if let Some(bad) = env.iter().find(|e| !e.contains('=')) {
-            return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
-        }
-    }
-    if process.scheduler().is_some() {
-        return Err(invalid("process.scheduler", "not supported by Gantry yet"));
-    }
-    if process.exec_cpu_affinity().is_some() {
-        return Err(invalid(
-            "process.execCPUAffinity",
-            "not supported by Gantry yet",
-        ));
-    }
-    if let Some(p) = process
-        .apparmor_profile()
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        if !crate::confine::lsm::apparmor_enabled() {
-            return Err(invalid(
-                "process.apparmorProfile",
-                format!("profile {p:?} requested but AppArmor is not enabled on this host"),
-            ));
-        }
-    }
-    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        if !crate::confine::lsm::selinux_enabled() {
-            return Err(invalid(
-                "process.selinuxLabel",
-                format!("label {l:?} requested but SELinux is not enabled on this host"),
-            ));
-        }
+    // config.md: process is REQUIRED only when start is called; create goes on without it
+    // and `start` fails (see process/init.rs).
+    if let Some(process) = spec.process() {
+        check_process(process)?;
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
@@ -213,6 +170,54 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
         }
     }
     Ok(Bundle { dir, spec, rootfs })
+}
+
+fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError> {
+    match process.args() {
+        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+        _ => return Err(invalid("process.args", "must name the program to run")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(
+            "process.cwd",
+            format!("{:?} is not absolute", process.cwd()),
+        ));
+    }
+    if let Some(env) = process.env() {
+        if let Some(bad) = env.iter().find(|e| !e.contains('=')) {
+            return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
+        }
+    }
+    if process.scheduler().is_some() {
+        return Err(invalid("process.scheduler", "not supported by Gantry yet"));
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return Err(invalid(
+            "process.execCPUAffinity",
+            "not supported by Gantry yet",
+        ));
+    }
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !crate::confine::lsm::apparmor_enabled() {
+            return Err(invalid(
+                "process.apparmorProfile",
+                format!("profile {p:?} requested but AppArmor is not enabled on this host"),
+            ));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !crate::confine::lsm::selinux_enabled() {
+            return Err(invalid(
+                "process.selinuxLabel",
+                format!("label {l:?} requested but SELinux is not enabled on this host"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `linux.cgroupsPath`, in the cgroupfs form (`/a/b`) or the systemd one (`slice:prefix:name`),

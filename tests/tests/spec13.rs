@@ -84,3 +84,38 @@ fn features_spec_and_state_say_1_3_0() {
     assert_eq!(rt.state(&id).unwrap()["ociVersion"], "1.3.0");
     rt.ok(&["delete", "--force", &id]);
 }
+
+/// config.md: process is REQUIRED only when start is called. create succeeds, start fails
+/// naming the field, and the container is then stopped and deletable without --force.
+#[test]
+fn create_without_process_then_start_fails() {
+    if !is_gantry() {
+        return; // runc 1.1.5 refuses the create itself
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("process");
+    });
+    let id = unique_id("noproc");
+    let o = rt.create(&b, &id);
+    assert!(
+        o.status.success(),
+        "create without process failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(rt.status(&id), "created");
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    assert!(pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let o = rt.run(&["start", &id]);
+    assert!(!o.status.success(), "start without process succeeded");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("process"),
+        "error does not name process: {err}"
+    );
+    assert!(rt.wait_status(&id, "stopped"), "status {}", rt.status(&id));
+    rt.ok(&["delete", &id]);
+    assert!(rt.ids().is_empty());
+    assert!(!v1_cgroup_dir("memory", &format!("/gantry/{id}")).exists());
+}

@@ -3,7 +3,6 @@
 //! the container step by step, reports any failure to the parent over the sync channel, and
 //! waits on the exec fifo for `start`.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -54,11 +53,10 @@ pub fn run(ctx: InitCtx) -> ! {
     }
 }
 
-/// The program to exec, found before the container is reported ready.
+/// The program to exec, found before the container is reported ready (none for a config
+/// without `process`: config.md requires it only at start, which then fails).
 struct Exec {
-    path: CString,
-    args: Vec<CString>,
-    env: Vec<CString>,
+    program: Option<super::finalize::Program>,
     start_state: Vec<u8>,
 }
 
@@ -83,7 +81,7 @@ fn enter_cgroup(ctx: &InitCtx) -> Result<(), String> {
 fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
-    let process = spec.process().as_ref().ok_or("process: missing")?;
+    let process = spec.process().as_ref();
     ctx.chan.expect(Msg::Maps)?;
 
     if ctx.ns.new_user || ctx.ns.join_user.is_some() {
@@ -175,7 +173,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     for p in linux.readonly_paths().iter().flatten() {
         rootfs::paths::readonly(&root, Path::new(p)).map_err(|e| e.to_string())?;
     }
-    if let Some(adj) = process.oom_score_adj() {
+    if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("process.oomScoreAdj {adj}: {e}"))?;
     }
@@ -198,6 +196,12 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     }
 
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    let Some(process) = process else {
+        return Ok(Exec {
+            program: None,
+            start_state: Vec::new(),
+        });
+    };
     if process.terminal().unwrap_or(false) {
         let sock = ctx
             .console
@@ -218,9 +222,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         ctx.pass_fds,
     )?;
     Ok(Exec {
-        path: program.path,
-        args: program.args,
-        env: program.env,
+        program: Some(program),
         start_state: crate::state::with_status(&state, crate::state::Status::Created),
     })
 }
@@ -336,6 +338,12 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         let _ = std::io::Write::write_all(f, &mark);
         crate::sys::exit_now(127)
     };
+    let Some(program) = exec.program else {
+        fail(
+            &mut f,
+            "process: missing from config.json (it is required to start the container)".into(),
+        )
+    };
     let spec = &ctx.bundle.spec;
     let nnp = spec
         .process()
@@ -363,6 +371,6 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
             fail(&mut f, e.to_string());
         }
     }
-    let e = nix::unistd::execve(&exec.path, &exec.args, &exec.env).unwrap_err();
-    fail(&mut f, format!("exec {:?}: {e}", exec.path))
+    let e = nix::unistd::execve(&program.path, &program.args, &program.env).unwrap_err();
+    fail(&mut f, format!("exec {:?}: {e}", program.path))
 }

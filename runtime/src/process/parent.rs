@@ -139,15 +139,15 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         .as_ref()
         .map(crate::seccomp::build)
         .transpose()?;
-    let process = spec.process().as_ref().expect("checked by bundle::load");
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let super::console::ConsoleChannel {
         theirs: console,
         ours: own_console,
-    } = super::console::channel(
-        process.terminal().unwrap_or(false),
-        o.console_socket,
-        o.own_console,
-    )?;
+    } = super::console::channel(terminal, o.console_socket, o.own_console)?;
 
     let mut undo = Undo {
         dir: Some(ContainerDir::create(o.root, o.id)?),
