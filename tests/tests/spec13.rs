@@ -119,3 +119,69 @@ fn create_without_process_then_start_fails() {
     assert!(rt.ids().is_empty());
     assert!(!v1_cgroup_dir("memory", &format!("/gantry/{id}")).exists());
 }
+
+/// The root mount's line in the container's /proc/self/mountinfo.
+fn root_mount_line(out: &str) -> String {
+    out.lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("no / in mountinfo: {out}"))
+        .to_string()
+}
+
+/// config-linux.md rootfsPropagation, every value: the container runs and its "/" has that
+/// propagation (runc applies shared and unbindable to the new root after pivot_root, after
+/// the rootfs bind, which an unbindable mount would refuse with EINVAL).
+#[test]
+fn every_rootfs_propagation_runs_and_applies() {
+    let rt = Rt::new();
+    for p in [
+        "private",
+        "rprivate",
+        "slave",
+        "rslave",
+        "shared",
+        "rshared",
+        "unbindable",
+        "runbindable",
+    ] {
+        let mut b = Bundle::new(&["cat", "/proc/self/mountinfo"]);
+        b.edit(|c| c["linux"]["rootfsPropagation"] = json!(p));
+        let id = unique_id("prop");
+        let (code, out, err) = rt.run_fg(&b, &id);
+        assert_eq!(code, 0, "rootfsPropagation {p}: {err}");
+        let root = root_mount_line(&out);
+        let fields: Vec<&str> = root
+            .split(" - ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .skip(6)
+            .collect();
+        let shared = fields.iter().any(|f| f.starts_with("shared:"));
+        let unbindable = fields.contains(&"unbindable");
+        assert_eq!(shared, p.ends_with("shared"), "{p}: {root}");
+        assert_eq!(unbindable, p.ends_with("unbindable"), "{p}: {root}");
+    }
+}
+
+/// runc: "rootfsPropagation of [r]private is not safe without pivot_root".
+#[test]
+fn private_propagation_without_pivot_is_refused() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["rootfsPropagation"] = json!("rprivate"));
+    let id = unique_id("prop-nopivot");
+    let o = rt.run(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!o.status.success(), "--no-pivot with rprivate ran");
+    let err = String::from_utf8_lossy(&o.stderr);
+    if is_gantry() {
+        assert!(err.contains("rootfsPropagation"), "{err}");
+    }
+    assert!(rt.ids().is_empty(), "state left behind");
+}

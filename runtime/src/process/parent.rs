@@ -126,6 +126,15 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let ns = namespaces::plan(Some(&linux)).map_err(|e| anyhow!(e))?;
+    // runc: a private root propagation with a move + chroot root is "not safe".
+    if o.no_pivot
+        && matches!(
+            linux.rootfs_propagation().as_deref(),
+            Some("private" | "rprivate")
+        )
+    {
+        bail!("config.json: linux.rootfsPropagation: [r]private is not safe without pivot_root (--no-pivot)");
+    }
     let has_mnt = linux
         .namespaces()
         .iter()
