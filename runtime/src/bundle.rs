@@ -308,6 +308,33 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError>
             "a new user namespace needs uidMappings and gidMappings",
         ));
     }
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        // Without one the container's mounts are the host's: runc refuses to mask or
+        // read-only paths there ("unable to restrict sys entries without a private MNT
+        // namespace"), and a root propagation would change the host's own mounts.
+        if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(invalid(
+                "linux.maskedPaths",
+                "cannot be applied without a mount namespace",
+            ));
+        }
+        if linux
+            .readonly_paths()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Err(invalid(
+                "linux.readonlyPaths",
+                "cannot be applied without a mount namespace",
+            ));
+        }
+        if linux.rootfs_propagation().is_some() {
+            return Err(invalid(
+                "linux.rootfsPropagation",
+                "needs a mount namespace (it would change the host's mounts)",
+            ));
+        }
+    }
     if linux.time_offsets().is_some()
         && !nss
             .iter()

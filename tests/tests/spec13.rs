@@ -185,3 +185,108 @@ fn private_propagation_without_pivot_is_refused() {
     }
     assert!(rt.ids().is_empty(), "state left behind");
 }
+
+/// The host's mountinfo lines that name `path`.
+fn host_mounts_under(path: &std::path::Path) -> Vec<String> {
+    let p = path.to_str().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(p))
+        .map(str::to_string)
+        .collect()
+}
+
+fn host_root_line() -> String {
+    root_mount_line(&std::fs::read_to_string("/proc/self/mountinfo").unwrap())
+}
+
+/// A bundle without a mount namespace (and so without maskedPaths/readonlyPaths, which runc
+/// refuses there too).
+fn no_mntns_bundle(args: &[&str]) -> Bundle {
+    let mut b = Bundle::new(args);
+    b.edit(|c| {
+        let l = c["linux"].as_object_mut().unwrap();
+        l.remove("maskedPaths");
+        l.remove("readonlyPaths");
+        c["linux"]["namespaces"] =
+            json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}]);
+    });
+    b
+}
+
+/// config-linux.md: without a `mount` entry the container inherits the runtime's mount
+/// namespace. It runs chrooted in its rootfs with its mounts (made on the host, as runc makes
+/// them), exec lands in the same root, root.readonly holds, and delete leaves the host's
+/// mountinfo as it was.
+#[test]
+fn no_mount_namespace_runs_and_cleans_up() {
+    if !is_gantry() {
+        // runc 1.1.5 leaves the container's mounts on the host (and exec lands in the host's
+        // root): not run against it, so as not to leave them here.
+        return;
+    }
+    let rt = Rt::new();
+    let before_root = host_root_line();
+    let mut b = no_mntns_bundle(&["sleep", "30"]);
+    assert!(host_mounts_under(b.path()).is_empty());
+    let id = unique_id("nomntns");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["start", &id]);
+    let mounted = host_mounts_under(b.path());
+    assert!(
+        mounted.iter().any(|l| l.contains("/rootfs/proc ")),
+        "the container's /proc is not on the host: {mounted:?}"
+    );
+    // The container sees its rootfs (busybox, no /work of the host), in exec too.
+    let out = rt.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "ls /; test -e /work && echo HOST; touch /x 2>&1 || echo RO",
+    ]);
+    assert!(out.contains("bin") && !out.contains("HOST"), "{out}");
+    assert!(out.contains("RO"), "root.readonly is not honoured: {out}");
+    rt.ok(&["delete", "--force", &id]);
+    assert_eq!(
+        host_mounts_under(b.path()),
+        Vec::<String>::new(),
+        "mounts left on the host"
+    );
+    assert_eq!(host_root_line(), before_root, "the host's / changed");
+
+    // A foreground run that exits, and a create that fails after the rootfs bind.
+    b.sh("grep -q ' /proc ' /proc/self/mountinfo && echo ok");
+    let (code, out, err) = rt.run_fg(&b, &unique_id("nomntns-run"));
+    assert_eq!((code, out.trim()), (0, "ok"), "{err}");
+    assert!(host_mounts_under(b.path()).is_empty(), "mounts left by run");
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/bad", "type": "no-such-fs", "source": "x"}))
+    });
+    let o = rt.create(&b, &unique_id("nomntns-bad"));
+    assert!(!o.status.success());
+    assert!(rt.ids().is_empty());
+    assert!(
+        host_mounts_under(b.path()).is_empty(),
+        "mounts left by a failed create"
+    );
+}
+
+/// runc: "unable to restrict sys entries without a private MNT namespace".
+#[test]
+fn masked_paths_without_mount_namespace_are_refused() {
+    let rt = Rt::new();
+    let mut b = no_mntns_bundle(&["true"]);
+    b.edit(|c| c["linux"]["maskedPaths"] = json!(["/proc/kcore"]));
+    let o = rt.create(&b, &unique_id("nomntns-mask"));
+    assert!(!o.status.success());
+    if is_gantry() {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("linux.maskedPaths"));
+    }
+    assert!(rt.ids().is_empty());
+    assert!(host_mounts_under(b.path()).is_empty());
+}

@@ -5,7 +5,7 @@
 //! sync channel; a failure arrives as a message before it.
 
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -81,6 +81,13 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
         ns_files.push((*t, *flag, f));
     }
+    // Without a mount namespace the init is chrooted in the host's: go where it is.
+    let chroot = if nss.iter().any(|(t, _, _)| *t == LinuxNamespaceType::Mount) {
+        None
+    } else {
+        let p = format!("/proc/{}/root", saved.pid);
+        Some(File::open(&p).with_context(|| format!("open {p}"))?)
+    };
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
     let own_pidns = File::open("/proc/self/ns/pid")?;
     if let Some((_, _, f)) = ns_files
@@ -106,6 +113,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                 console.as_ref(),
                 seccomp.as_ref(),
                 o.preserve_fds,
+                chroot.as_ref(),
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
             sys::exit_now(1)
@@ -157,6 +165,7 @@ fn child(
     console: Option<&OwnedFd>,
     seccomp: Option<&crate::seccomp::Program>,
     preserve_fds: u32,
+    chroot: Option<&File>,
 ) -> Result<(), String> {
     chan.expect(Msg::Go)?;
     for (t, flag, f) in ns_files {
@@ -165,6 +174,11 @@ fn child(
         }
         nix::sched::setns(f.as_fd(), *flag)
             .map_err(|e| format!("join the container's {t} namespace: {e}"))?;
+    }
+    if let Some(root) = chroot {
+        nix::unistd::fchdir(root.as_raw_fd())
+            .and_then(|_| nix::unistd::chroot("."))
+            .map_err(|e| format!("chroot into the container's root: {e}"))?;
     }
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     if let Some(sock) = console {

@@ -101,8 +101,12 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
 
     // The rootfs, up to the point where hooks run.
     let rootfs = &ctx.bundle.rootfs;
-    rootfs::prepare_root(rootfs, linux.rootfs_propagation().as_deref())
-        .map_err(|e| e.to_string())?;
+    // Without a mount namespace the parent has bound the rootfs (rootfs/host_root.rs).
+    let own_mntns = has_ns(spec, LinuxNamespaceType::Mount);
+    if own_mntns {
+        rootfs::prepare_root(rootfs, linux.rootfs_propagation().as_deref())
+            .map_err(|e| e.to_string())?;
+    }
     let root = Root::open(rootfs).map_err(|e| e.to_string())?;
     let mctx = MountCtx {
         bundle: &ctx.bundle.dir,
@@ -179,7 +183,9 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     }
     drop(root);
 
-    if ctx.no_pivot {
+    if !own_mntns {
+        rootfs::pivot::chroot_only(rootfs).map_err(|e| e.to_string())?;
+    } else if ctx.no_pivot {
         rootfs::pivot::chroot(rootfs).map_err(|e| e.to_string())?;
     } else {
         rootfs::pivot::pivot(rootfs).map_err(|e| e.to_string())?;

@@ -51,12 +51,15 @@ struct Undo<'a> {
     dir: Option<ContainerDir>,
     child: Option<(i32, OwnedFd)>,
     cgroup: Option<(libcgroups::common::AnyCgroupManager, cgroups::Placement)>,
+    /// The rootfs bound on the host for a container without a mount namespace.
+    host_bind: Option<std::path::PathBuf>,
     _root: &'a Path,
 }
 
 impl Undo<'_> {
     fn disarm(&mut self) -> (ContainerDir, i32, OwnedFd) {
         self.cgroup = None;
+        self.host_bind = None;
         let (pid, fd) = self.child.take().expect("child");
         (self.dir.take().expect("dir"), pid, fd)
     }
@@ -67,6 +70,11 @@ impl Drop for Undo<'_> {
         if let Some((pid, fd)) = self.child.take() {
             let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(rootfs) = self.host_bind.take() {
+            if let Err(e) = crate::rootfs::host_root::unbind(&rootfs) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
         }
         if let Some((mgr, path)) = self.cgroup.take() {
             if let Err(e) = cgroups::remove(&mgr, &path) {
@@ -140,9 +148,6 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         .iter()
         .flatten()
         .any(|n| n.typ() == LinuxNamespaceType::Mount);
-    if !has_mnt {
-        bail!("config.json: linux.namespaces: a mount namespace is required");
-    }
     let seccomp = linux
         .seccomp()
         .as_ref()
@@ -162,10 +167,18 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         dir: Some(ContainerDir::create(o.root, o.id)?),
         child: None,
         cgroup: None,
+        host_bind: None,
         _root: o.root,
     };
     let dir_path = undo.dir.as_ref().expect("dir").path.clone();
     undo.dir.as_ref().expect("dir").note_bundle(&bundle.dir)?;
+    if !has_mnt {
+        // No mount namespace: the container's mounts are the host's, all under this bind.
+        std::fs::write(dir_path.join(crate::rootfs::host_root::MARKER), b"")
+            .context("note the rootfs bind")?;
+        crate::rootfs::host_root::bind(&bundle.rootfs)?;
+        undo.host_bind = Some(bundle.rootfs.clone());
+    }
     let fifo_path = dir_path.join(state::EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).context("make exec fifo")?;
     // Read-write: opening never blocks, and the init's read blocks until `start` writes.
@@ -217,6 +230,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
             // and never run the parent's cleanup here.
             drop(undo.dir.take());
             undo.cgroup = None;
+            undo.host_bind = None;
             std::mem::forget(undo);
             init::run(InitCtx {
                 bundle: &bundle,

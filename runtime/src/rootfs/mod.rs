@@ -4,6 +4,7 @@
 
 pub mod copyup;
 pub mod devices;
+pub mod host_root;
 pub mod mount_opts;
 pub mod mounts;
 pub mod paths;
