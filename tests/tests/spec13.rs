@@ -290,3 +290,51 @@ fn masked_paths_without_mount_namespace_are_refused() {
     assert!(rt.ids().is_empty());
     assert!(host_mounts_under(b.path()).is_empty());
 }
+
+/// runtime.md: `created` is "the runtime has finished the create operation", and the
+/// prestart, createRuntime and createContainer hooks are steps 3-5 of it (a failing one fails
+/// the create). So they get `creating`, as runc 1.5 passes, and the runtime's own `state`
+/// asked from inside a hook says the same.
+#[test]
+fn create_hooks_see_creating() {
+    let rt = Rt::new();
+    let out = TempDir::new("hookstate");
+    let id = unique_id("hookstate");
+    let mut b = Bundle::new(&["true"]);
+    let hook = |name: &str, state_too: bool| {
+        let mut script = format!("cat > {}/{name}.json", out.path().display());
+        if state_too {
+            script.push_str(&format!(
+                "; {} --root {} state {id} > {}/{name}.state",
+                rt.bin.display(),
+                rt.root.path().display(),
+                out.path().display()
+            ));
+        }
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", script]}])
+    };
+    let (pre, cr, cc) = (
+        hook("prestart", true),
+        hook("createRuntime", true),
+        hook("createContainer", false),
+    );
+    b.edit(|c| {
+        c["hooks"] = json!({"prestart": pre, "createRuntime": cr, "createContainer": cc});
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.path().join(f)).unwrap()).unwrap()
+    };
+    for n in ["prestart", "createRuntime", "createContainer"] {
+        assert_eq!(read(&format!("{n}.json"))["status"], "creating", "{n}");
+    }
+    for n in ["prestart", "createRuntime"] {
+        assert_eq!(
+            read(&format!("{n}.state"))["status"],
+            "creating",
+            "state in {n}"
+        );
+    }
+    assert_eq!(rt.status(&id), "created");
+    rt.ok(&["delete", "--force", &id]);
+}
