@@ -338,3 +338,33 @@ fn create_hooks_see_creating() {
     assert_eq!(rt.status(&id), "created");
     rt.ok(&["delete", "--force", &id]);
 }
+
+/// startContainer hooks without `env` get the container's process.env, as in runc (whose
+/// init has that environment when it runs them); one with `env` gets exactly that.
+#[test]
+fn start_container_hook_without_env_gets_process_env() {
+    let rt = Rt::new();
+    let out = TempDir::new("schookenv");
+    let mut b = Bundle::new(&["true"]);
+    // The hook runs in the container: write into a bind-mounted host directory.
+    b.bind(out.path(), "/out");
+    b.edit(|c| {
+        c["process"]["env"] = json!(["PATH=/bin:/sbin", "FROM_CONFIG=yes"]);
+        c["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "env > /out/inherit"]},
+            {"path": "/bin/sh", "args": ["sh", "-c", "env > /out/own"], "env": ["OWN=1"]}
+        ]});
+    });
+    let (code, _, err) = rt.run_fg(&b, &unique_id("schookenv"));
+    assert_eq!(code, 0, "{err}");
+    let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap();
+    let inherit = read("inherit");
+    assert!(
+        inherit.lines().any(|l| l == "FROM_CONFIG=yes")
+            && inherit.lines().any(|l| l == "PATH=/bin:/sbin"),
+        "no process.env in the hook: {inherit}"
+    );
+    let own = read("own");
+    assert!(own.lines().any(|l| l == "OWN=1"), "{own}");
+    assert!(!own.contains("FROM_CONFIG"), "{own}");
+}

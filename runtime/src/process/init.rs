@@ -361,7 +361,20 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        if let Err(e) = hooks::run_hooks(hooks::HookKind::StartContainer, h, &exec.start_state) {
+        // As runc: a hook without `env` inherits the init's environment, which is the
+        // program's by now (process.env, HOME, LISTEN_FDS).
+        let h: Vec<_> = h
+            .iter()
+            .cloned()
+            .map(|mut hook| {
+                if hook.env().is_none() {
+                    let env = program.env.iter();
+                    hook.set_env(Some(env.map(|e| e.to_string_lossy().into()).collect()));
+                }
+                hook
+            })
+            .collect();
+        if let Err(e) = hooks::run_hooks(hooks::HookKind::StartContainer, &h, &exec.start_state) {
             fail(&mut f, e.to_string());
         }
     }
