@@ -147,6 +147,19 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
         if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             return Err(invalid("linux.netDevices", "not supported by Gantry yet"));
         }
+        if let Some(f) = linux
+            .personality()
+            .as_ref()
+            .and_then(|p| p.flags().as_ref())
+            .filter(|f| !f.is_empty())
+        {
+            // config-linux.md 1.3: "Currently no flag values are supported" (runc warns and
+            // drops them; Gantry does not run a config with a part it would ignore).
+            return Err(invalid(
+                "linux.personality.flags",
+                format!("{f:?}: runtime-spec defines no personality flags"),
+            ));
+        }
         if linux.memory_policy().is_some() {
             return Err(invalid("linux.memoryPolicy", "not supported by Gantry yet"));
         }

@@ -368,3 +368,50 @@ fn start_container_hook_without_env_gets_process_env() {
     assert!(own.lines().any(|l| l == "OWN=1"), "{own}");
     assert!(!own.contains("FROM_CONFIG"), "{own}");
 }
+
+/// linux.personality LINUX32: `uname -m` says a 32-bit machine in the init and in exec'd
+/// processes alike (runc's setns init applies it too); 1.3's personality flags have no
+/// defined values, so any is refused by name.
+#[test]
+fn personality_applies_to_exec_too() {
+    let host = std::process::Command::new("uname")
+        .arg("-m")
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&host.stdout).trim() != "x86_64" {
+        eprintln!("SKIP: needs an x86_64 host");
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sh", "-c", "uname -m > /tmp/init; sleep 30"]);
+    b.edit(|c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    let id = unique_id("pers");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["start", &id]);
+    let exec = rt.ok(&["exec", &id, "uname", "-m"]);
+    assert!(
+        matches!(exec.trim(), "i686" | "i386"),
+        "exec'd process is not LINUX32: {exec}"
+    );
+    let mut init = String::new();
+    for _ in 0..100 {
+        init = rt.ok(&["exec", &id, "cat", "/tmp/init"]);
+        if !init.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(init.trim(), exec.trim(), "init and exec disagree");
+    rt.ok(&["delete", "--force", &id]);
+
+    if is_gantry() {
+        let mut b = Bundle::new(&["true"]);
+        b.edit(|c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]})
+        });
+        let o = rt.create(&b, &unique_id("pers-flags"));
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("linux.personality.flags"));
+        assert!(rt.ids().is_empty());
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod caps;
 pub mod lsm;
+pub mod personality;
 pub mod rlimits;
 pub mod user;
 

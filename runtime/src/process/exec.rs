@@ -113,7 +113,14 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                 console.as_ref(),
                 seccomp.as_ref(),
                 o.preserve_fds,
-                chroot.as_ref(),
+                &Settle {
+                    chroot: chroot.as_ref(),
+                    personality: saved
+                        .config
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.personality().as_ref()),
+                },
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
             sys::exit_now(1)
@@ -157,6 +164,13 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     })
 }
 
+/// What the child takes on from the container's init once in its namespaces.
+struct Settle<'a> {
+    /// The init's root, for a container without a mount namespace.
+    chroot: Option<&'a File>,
+    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+}
+
 /// The child: wait for the cgroup, join the namespaces, confine, exec. Returns only on error.
 fn child(
     chan: &sync::Channel,
@@ -165,7 +179,7 @@ fn child(
     console: Option<&OwnedFd>,
     seccomp: Option<&crate::seccomp::Program>,
     preserve_fds: u32,
-    chroot: Option<&File>,
+    settle: &Settle,
 ) -> Result<(), String> {
     chan.expect(Msg::Go)?;
     for (t, flag, f) in ns_files {
@@ -175,10 +189,13 @@ fn child(
         nix::sched::setns(f.as_fd(), *flag)
             .map_err(|e| format!("join the container's {t} namespace: {e}"))?;
     }
-    if let Some(root) = chroot {
+    if let Some(root) = settle.chroot {
         nix::unistd::fchdir(root.as_raw_fd())
             .and_then(|_| nix::unistd::chroot("."))
             .map_err(|e| format!("chroot into the container's root: {e}"))?;
+    }
+    if let Some(p) = settle.personality {
+        crate::confine::personality::apply(p)?;
     }
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     if let Some(sock) = console {

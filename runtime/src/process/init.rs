@@ -198,7 +198,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     rootfs::finish_root(readonly, linux.rootfs_propagation().as_deref())
         .map_err(|e| e.to_string())?;
     if let Some(p) = linux.personality() {
-        set_personality(p)?;
+        crate::confine::personality::apply(p)?;
     }
 
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
@@ -272,22 +272,6 @@ fn set_names(spec: &Spec) -> Result<(), String> {
                 std::io::Error::last_os_error()
             ));
         }
-    }
-    Ok(())
-}
-
-fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), String> {
-    use oci_spec::runtime::LinuxPersonalityDomain;
-    let dom = match p.domain() {
-        LinuxPersonalityDomain::PerLinux => 0x0000,
-        LinuxPersonalityDomain::PerLinux32 => 0x0008,
-    };
-    // SAFETY: personality takes an integer persona.
-    if unsafe { libc::personality(dom) } == -1 {
-        return Err(format!(
-            "linux.personality: {}",
-            std::io::Error::last_os_error()
-        ));
     }
     Ok(())
 }
