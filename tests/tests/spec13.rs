@@ -415,3 +415,85 @@ fn personality_applies_to_exec_too() {
         assert!(rt.ids().is_empty());
     }
 }
+
+/// Run the runtime with `args`, /etc/hostname open on fd 3 (and nothing above it).
+fn with_fd3(rt: &Rt, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let file = std::fs::File::open("/etc/hostname").unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut cmd = rt.cmd();
+    cmd.args(args).stdin(std::process::Stdio::null());
+    // SAFETY: dup2, fcntl and close_range in the child before exec are async-signal-safe;
+    // they leave exactly fd 3 open (without CLOEXEC) after stdio.
+    unsafe {
+        cmd.pre_exec(move || {
+            if raw != 3 && libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// --preserve-fds N passes fds 3..N+2, each of which must be open: as runc 1.5 ("unable to
+/// stat preserved-fd"), one the caller did not have is an error, in create and in exec, and
+/// not a /dev/null handed in (which it was before).
+#[test]
+fn preserve_fds_must_be_open() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&[]);
+    b.sh("cat <&3 >/dev/null && echo readable; ls /proc/self/fd | sort -n | tr '\\n' ' '");
+    let bundle = b.path().to_str().unwrap().to_string();
+    let o = with_fd3(
+        &rt,
+        &[
+            "run",
+            "--preserve-fds",
+            "1",
+            "--bundle",
+            &bundle,
+            &unique_id("pfd"),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "readable\n0 1 2 3 4 ");
+    if !is_gantry() {
+        return; // runc 1.1.5 hangs in `runc init` on a closed preserved fd
+    }
+
+    let id = unique_id("pfd-missing");
+    let o = with_fd3(
+        &rt,
+        &["create", "--preserve-fds", "2", "--bundle", &bundle, &id],
+    );
+    assert!(!o.status.success(), "create passed a closed fd 4");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--preserve-fds") && err.contains("fd 4"),
+        "{err}"
+    );
+    assert!(rt.ids().is_empty(), "state left behind");
+    assert!(!any_process_with(&id));
+
+    // exec: the same rule.
+    b.sh("sleep 30");
+    let id = unique_id("pfd-exec");
+    rt.ok(&["create", "--bundle", &bundle, &id]);
+    rt.ok(&["start", &id]);
+    let script = "cat <&3 >/dev/null && echo readable; ls /proc/self/fd | sort -n | tr '\\n' ' '";
+    let o = with_fd3(
+        &rt,
+        &["exec", "--preserve-fds", "1", &id, "sh", "-c", script],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "readable\n0 1 2 3 4 ");
+    let o = with_fd3(&rt, &["exec", "--preserve-fds", "2", &id, "true"]);
+    assert!(!o.status.success(), "exec passed a closed fd 4");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--preserve-fds"));
+    rt.ok(&["delete", "--force", &id]);
+}

@@ -59,6 +59,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("exec: no command given (args or --process)");
     }
+    crate::passfds::check(0, o.preserve_fds).map_err(|e| anyhow!("exec: {e}"))?;
     let super::console::ConsoleChannel {
         theirs: console,
         ours: own_console,

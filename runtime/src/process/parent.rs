@@ -87,45 +87,21 @@ impl Drop for Undo<'_> {
     }
 }
 
-/// How many fds after stdio go to the container: systemd socket activation's LISTEN_FDS plus
-/// --preserve-fds. Returns the count and the env to add.
-fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
-    // sd_listen_fds(3): the fds are ours only if LISTEN_PID names this process.
-    let ours = std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string());
-    let listen: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .filter(|_| ours)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+/// How many fds after stdio go to the container (LISTEN_FDS + --preserve-fds, each checked
+/// open by `passfds::check`), and the env to add.
+fn passed_fds(preserve: u32) -> Result<(u32, Vec<String>)> {
+    let listen = crate::passfds::listen_fds();
+    crate::passfds::check(listen, preserve).map_err(|e| anyhow!(e))?;
     let env = if listen > 0 {
         vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()]
     } else {
         Vec::new()
     };
-    (listen + preserve, env)
-}
-
-/// Fill holes in the passed fd range with /dev/null, so that no fd the runtime opens later can
-/// land there and leak into the container.
-fn reserve_fds(n: u32) -> Result<()> {
-    use std::os::fd::IntoRawFd;
-    for fd in 3..3 + n as i32 {
-        if !sys::fd_is_open(fd) {
-            // The open may itself land on `fd` (the lowest free one): then keep it as it is.
-            let null = File::open("/dev/null")?.into_raw_fd();
-            if null != fd {
-                nix::unistd::dup2(null, fd)?;
-                nix::unistd::close(null)?;
-            }
-            sys::clear_cloexec(fd)?;
-        }
-    }
-    Ok(())
+    Ok((listen + preserve, env))
 }
 
 pub fn create(o: CreateOpts) -> Result<Created> {
-    let (pass_fds, extra_env) = passed_fds(o.preserve_fds);
-    reserve_fds(pass_fds)?;
+    let (pass_fds, extra_env) = passed_fds(o.preserve_fds)?;
     state::validate_id(o.id)?;
     if o.root.join(o.id).exists() {
         bail!("container {} already exists", o.id);
