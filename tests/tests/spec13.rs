@@ -497,3 +497,42 @@ fn preserve_fds_must_be_open() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--preserve-fds"));
     rt.ok(&["delete", "--force", &id]);
 }
+
+/// linux.timeOffsets in a time namespace owned by a new user namespace: the offsets are
+/// written (they need CAP_SYS_TIME in that user namespace, before anything enters the time
+/// namespace) and the program sees them: boottime in /proc/uptime, monotonic via the
+/// difference from the host's.
+#[test]
+fn time_offsets_with_user_namespace() {
+    if !is_gantry() {
+        return; // runc 1.1 has no time namespaces
+    }
+    let rt = Rt::new();
+    for userns in [true, false] {
+        let mut b = Bundle::new(&["cat", "/proc/uptime"]);
+        if userns {
+            chown_tree(&b.rootfs(), 100000);
+        }
+        b.edit(|c| {
+            let nss = c["linux"]["namespaces"].as_array_mut().unwrap();
+            nss.push(json!({"type": "time"}));
+            if userns {
+                nss.push(json!({"type": "user"}));
+                map_ids(c, 100000);
+            }
+            c["linux"]["timeOffsets"] = json!({
+                "boottime": {"secs": 1_000_000, "nanosecs": 0},
+                "monotonic": {"secs": 500_000, "nanosecs": 0}
+            });
+        });
+        let uptime = |s: &str| -> f64 { s.split(' ').next().unwrap().parse().unwrap() };
+        let host_up = uptime(&std::fs::read_to_string("/proc/uptime").unwrap());
+        let (code, out, err) = rt.run_fg(&b, &unique_id("timens"));
+        assert_eq!(code, 0, "user namespace {userns}: {err}");
+        let up = uptime(&out);
+        assert!(
+            up >= host_up + 1_000_000.0 && up < host_up + 1_000_060.0,
+            "user namespace {userns}: uptime {up}, host {host_up}"
+        );
+    }
+}

@@ -95,7 +95,11 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     if ctx.ns.new_time {
         nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
             .map_err(|e| format!("unshare time namespace: {e}"))?;
-        namespaces::write_time_offsets(&linux)?;
+        if linux.time_offsets().is_some() {
+            // The parent writes them (namespaces::write_time_offsets says why).
+            ctx.chan.send(&Msg::TimeNs).map_err(|e| e.to_string())?;
+            ctx.chan.expect(Msg::TimeSet)?;
+        }
     }
     set_names(spec)?;
 

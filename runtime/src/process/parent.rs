@@ -233,6 +233,11 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     // The init builds its rootfs while we join it to the cgroup; it waits for Go before
     // anything that needs the cgroup (its cgroup namespace, a cgroup mount, the program).
     send_or_init_error(&parent_chan, &Msg::Maps)?;
+    if ns.new_time && linux.time_offsets().is_some() {
+        parent_chan.expect(Msg::TimeNs).map_err(|e| anyhow!(e))?;
+        namespaces::write_time_offsets(pid, &linux).map_err(|e| anyhow!(e))?;
+        parent_chan.send(&Msg::TimeSet)?;
+    }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
     match cgroups::join_and_apply(mgr, &placement, pid, spec) {
         Ok(()) => {}

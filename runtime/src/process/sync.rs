@@ -21,6 +21,10 @@ pub enum Msg {
     Ready,
     /// init -> parent: setup failed.
     Error(String),
+    /// init -> parent: time namespace unshared; write its offsets.
+    TimeNs,
+    /// parent -> init: offsets written.
+    TimeSet,
 }
 
 impl Msg {
@@ -35,6 +39,8 @@ impl Msg {
             }
             Msg::Ready => vec![4],
             Msg::Maps => vec![6],
+            Msg::TimeNs => vec![7],
+            Msg::TimeSet => vec![8],
             Msg::Error(s) => {
                 let mut v = vec![5];
                 v.extend_from_slice(s.as_bytes());
@@ -51,6 +57,8 @@ impl Msg {
             4 => Msg::Ready,
             5 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             6 => Msg::Maps,
+            7 => Msg::TimeNs,
+            8 => Msg::TimeSet,
             _ => return None,
         })
     }
