@@ -536,3 +536,44 @@ fn time_offsets_with_user_namespace() {
         );
     }
 }
+
+/// The r* access-time options on a bind mount, as mount_setattr(2) takes them (one atime
+/// field; a negation goes back to relatime) and runc and youki apply them: read from the
+/// container's /proc/self/mountinfo.
+#[test]
+fn recursive_atime_options_follow_mount_setattr() {
+    let rt = Rt::new();
+    let host = TempDir::new("ratime");
+    for (opts, want) in [
+        (&["rnorelatime"][..], "relatime"),
+        (&["ratime"], "relatime"),
+        (&["rnostrictatime"], "relatime"),
+        (&["rrelatime"], "relatime"),
+        (&["rnoatime"], "noatime"),
+        (&["rstrictatime"], "strictatime"),
+        (&["rnoatime", "ratime"], "relatime"),
+        (&["rnoatime", "rstrictatime"], "strictatime"),
+        (&["rstrictatime", "rnorelatime"], "strictatime"),
+    ] {
+        let mut b = Bundle::new(&["grep", " /mnt ", "/proc/self/mountinfo"]);
+        let mut options = vec!["rbind"];
+        options.extend_from_slice(opts);
+        b.edit(|c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/mnt", "type": "bind", "source": host.path(), "options": options
+            }))
+        });
+        let id = unique_id("ratime");
+        let (code, out, err) = rt.run_fg(&b, &id);
+        assert_eq!(code, 0, "{opts:?}: {err}");
+        let flags: Vec<&str> = out.split_whitespace().nth(5).unwrap().split(',').collect();
+        let got = if flags.contains(&"noatime") {
+            "noatime"
+        } else if flags.contains(&"relatime") {
+            "relatime"
+        } else {
+            "strictatime"
+        };
+        assert_eq!(got, want, "{opts:?}: {flags:?}");
+    }
+}
