@@ -160,8 +160,13 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
                 format!("{f:?}: runtime-spec defines no personality flags"),
             ));
         }
-        if linux.memory_policy().is_some() {
-            return Err(invalid("linux.memoryPolicy", "not supported by Gantry yet"));
+        if let Some(p) = linux.memory_policy() {
+            crate::confine::sched::check_memory_policy(p).map_err(|e| {
+                match e.split_once(": ") {
+                    Some((f, m)) => invalid(f, m),
+                    None => invalid("linux.memoryPolicy", e),
+                }
+            })?;
         }
         if let Some(p) = linux.rootfs_propagation() {
             crate::rootfs::mount_opts::propagation_flag(p).ok_or_else(|| {
@@ -201,8 +206,30 @@ fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError
             return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
         }
     }
-    if process.scheduler().is_some() {
-        return Err(invalid("process.scheduler", "not supported by Gantry yet"));
+    let field = |e: String| match e.split_once(": ") {
+        Some((f, m)) => invalid(f, m),
+        None => invalid("process", e),
+    };
+    if let Some(s) = process.scheduler() {
+        crate::confine::sched::check_scheduler(s).map_err(field)?;
+    }
+    if let Some(p) = process
+        .io_priority()
+        .filter(|p| !(0..=7).contains(&p.priority()))
+    {
+        return Err(invalid(
+            "process.ioPriority.priority",
+            format!("{} is not in 0-7", p.priority()),
+        ));
+    }
+    if process.user().umask().is_some_and(|u| u > 0o777) {
+        return Err(invalid(
+            "process.user.umask",
+            format!(
+                "{:#o} is not a mode (0-0777)",
+                process.user().umask().unwrap_or(0)
+            ),
+        ));
     }
     if process.exec_cpu_affinity().is_some() {
         return Err(invalid(

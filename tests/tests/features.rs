@@ -104,6 +104,7 @@ fn features_has_the_spec_shape() {
             "seccomp",
             "apparmor",
             "selinux",
+            "memoryPolicy",
             "intelRdt",
             "mountExtensions",
             "netDevices",

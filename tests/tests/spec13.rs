@@ -577,3 +577,84 @@ fn recursive_atime_options_follow_mount_setattr() {
         assert_eq!(got, want, "{opts:?}: {flags:?}");
     }
 }
+
+/// process.ioPriority, process.user.umask, process.scheduler and linux.memoryPolicy, each
+/// applied and read back in the init and in an exec'd process (ionice; umask; /proc/self/stat's
+/// nice and policy; /proc/self/numa_maps), and a bad value refused naming its field.
+#[test]
+fn io_priority_umask_scheduler_memory_policy_apply() {
+    if !is_gantry() {
+        return; // runc 1.1.5 ignores ioPriority, scheduler and memoryPolicy
+    }
+    let rt = Rt::new();
+    // Fields 19 (nice) and 41 (policy) of /proc/self/stat, after the ")" of the name.
+    let probe = "ionice; umask; s=$(cat /proc/self/stat); set -- ${s##*) }; shift 16; n=$1; shift 22; echo nice=$n policy=$1; grep -c ' interleave:0' /proc/self/numa_maps";
+    let mut b = Bundle::new(&["sh", "-c", &format!("{probe}; sleep 30")]);
+    b.edit(|c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+        c["process"]["user"]["umask"] = json!(0o027);
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"});
+    });
+    let check = |out: &str, who: &str| {
+        let l: Vec<&str> = out.lines().collect();
+        assert!(l.len() >= 4, "{who}: {out}");
+        assert_eq!(l[0], "idle", "{who} ioPriority: {out}");
+        assert_eq!(l[1], "0027", "{who} umask: {out}");
+        assert_eq!(l[2], "nice=7 policy=3", "{who} scheduler: {out}");
+        assert_ne!(l[3], "0", "{who}: no interleave:0 mapping: {out}");
+    };
+    let id = unique_id("sched");
+    let log = TempDir::new("sched-out");
+    b.bind(log.path(), "/out");
+    b.edit(|c| {
+        c["process"]["args"] = json!(["sh", "-c", format!("({probe}) > /out/init; sleep 30")])
+    });
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["start", &id]);
+    let exec = rt.ok(&["exec", &id, "sh", "-c", probe]);
+    check(&exec, "exec");
+    let mut init = String::new();
+    for _ in 0..100 {
+        init = std::fs::read_to_string(log.path().join("init")).unwrap_or_default();
+        if init.lines().count() >= 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check(&init, "init");
+    rt.ok(&["delete", "--force", &id]);
+
+    for (edit, field) in [
+        (
+            json!({"process": {"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 9}}}),
+            "process.ioPriority.priority",
+        ),
+        (
+            json!({"process": {"scheduler": {"policy": "SCHED_ISO"}}}),
+            "process.scheduler.policy",
+        ),
+        (
+            json!({"linux": {"memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0,63"}}}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"process": {"user": {"uid": 0, "gid": 0, "umask": 4096}}}),
+            "process.user.umask",
+        ),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        b.edit(|c| {
+            for (k, v) in edit.as_object().unwrap() {
+                for (k2, v2) in v.as_object().unwrap() {
+                    c[k][k2] = v2.clone();
+                }
+            }
+        });
+        let o = rt.create(&b, &unique_id("sched-bad"));
+        assert!(!o.status.success(), "{field}: create succeeded");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(field), "{field}: {err}");
+        assert!(rt.ids().is_empty());
+    }
+}

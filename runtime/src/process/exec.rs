@@ -121,6 +121,11 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                         .linux()
                         .as_ref()
                         .and_then(|l| l.personality().as_ref()),
+                    memory_policy: saved
+                        .config
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.memory_policy().as_ref()),
                 },
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
@@ -170,6 +175,7 @@ struct Settle<'a> {
     /// The init's root, for a container without a mount namespace.
     chroot: Option<&'a File>,
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 /// The child: wait for the cgroup, join the namespaces, confine, exec. Returns only on error.
@@ -197,6 +203,9 @@ fn child(
     }
     if let Some(p) = settle.personality {
         crate::confine::personality::apply(p)?;
+    }
+    if let Some(p) = settle.memory_policy {
+        crate::confine::sched::memory_policy(p)?;
     }
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     if let Some(sock) = console {

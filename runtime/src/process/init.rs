@@ -204,6 +204,9 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     if let Some(p) = linux.personality() {
         crate::confine::personality::apply(p)?;
     }
+    if let Some(p) = linux.memory_policy() {
+        crate::confine::sched::memory_policy(p)?;
+    }
 
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     let Some(process) = process else {
