@@ -231,11 +231,20 @@ fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError
             ),
         ));
     }
-    if process.exec_cpu_affinity().is_some() {
-        return Err(invalid(
-            "process.execCPUAffinity",
-            "not supported by Gantry yet",
-        ));
+    // execCPUAffinity applies to exec'd processes only (config.md: "not applicable to the
+    // container's init process"); the lists must parse.
+    if let Some(a) = process.exec_cpu_affinity() {
+        for (f, l) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
+            if let Some(l) = l
+                .as_deref()
+                .filter(|l| crate::confine::sched::parse_list(l).is_none())
+            {
+                return Err(invalid(
+                    format!("process.execCPUAffinity.{f}"),
+                    format!("{l:?} is not a list like 0-3,7"),
+                ));
+            }
+        }
     }
     if let Some(p) = process
         .apparmor_profile()

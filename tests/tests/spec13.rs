@@ -658,3 +658,32 @@ fn io_priority_umask_scheduler_memory_policy_apply() {
         assert!(rt.ids().is_empty());
     }
 }
+
+/// process.execCPUAffinity: an exec'd process ends on `final` (set after it joined the
+/// container's cgroup), while the init keeps its affinity (config.md: not applicable to it).
+#[test]
+fn exec_cpu_affinity_final() {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    if !online.trim().starts_with("0-") {
+        eprintln!("SKIP: needs CPUs 0 and 1 online (have {online})");
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "30"]);
+    b.edit(|c| c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"}));
+    let id = unique_id("affinity");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["start", &id]);
+    let cpus = |s: &str| -> String {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let exec = rt.ok(&["exec", &id, "cat", "/proc/self/status"]);
+    assert_eq!(cpus(&exec), "1", "exec'd process");
+    let init = rt.ok(&["exec", &id, "cat", "/proc/1/status"]);
+    assert_eq!(cpus(&init), online.trim(), "the init's affinity changed");
+    rt.ok(&["delete", "--force", &id]);
+}

@@ -126,6 +126,18 @@ pub fn parse_list(s: &str) -> Option<Vec<usize>> {
     Some(v)
 }
 
+/// sched_setaffinity(self) to the CPU list `list` of `field`.
+pub fn cpu_affinity(field: &str, list: &str) -> Result<(), String> {
+    let cpus =
+        parse_list(list).ok_or_else(|| format!("{field}: {list:?} is not a list like 0-3,7"))?;
+    let mut set = nix::sched::CpuSet::new();
+    for c in cpus {
+        set.set(c).map_err(|e| format!("{field}: CPU {c}: {e}"))?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| format!("{field} {list:?}: sched_setaffinity: {e}"))
+}
+
 /// The mode word and node mask for set_mempolicy, every node checked to exist here.
 fn mempolicy(p: &LinuxMemoryPolicy) -> Result<(i32, Vec<libc::c_ulong>), String> {
     let mut mode = match p.mode() {

@@ -188,7 +188,20 @@ fn child(
     preserve_fds: u32,
     settle: &Settle,
 ) -> Result<(), String> {
+    // config.md execCPUAffinity: `initial` until the move into the container's cgroup
+    // (which resets the affinity to its cpuset), `final` after it.
+    let affinity = process.exec_cpu_affinity().as_ref();
+    let set = |l: &&str| !l.trim().is_empty(); // empty: the kernel decides
+    if let Some(l) = affinity.and_then(|a| a.initial().as_deref()).filter(set) {
+        crate::confine::sched::cpu_affinity("process.execCPUAffinity.initial", l)?;
+    }
     chan.expect(Msg::Go)?;
+    if let Some(l) = affinity
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+        .filter(set)
+    {
+        crate::confine::sched::cpu_affinity("process.execCPUAffinity.final", l)?;
+    }
     for (t, flag, f) in ns_files {
         if *t == LinuxNamespaceType::Pid {
             continue; // entered by the clone
