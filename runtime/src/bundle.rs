@@ -35,20 +35,33 @@ pub struct Bundle {
     pub rootfs: PathBuf,
 }
 
-/// The runtime-spec versions Gantry implements: 1.0.0 up to 1.2.x (and prereleases of them).
+/// The newest runtime-spec version Gantry implements.
+pub const SPEC_MAX: (u64, u64, u64) = (1, 3, 0);
+
+/// runtime-spec versions: every 1.x.y (and prereleases) is accepted, since 1.x only adds
+/// fields and an unknown one is ignored by the parser. A 1.x newer than `SPEC_MAX` runs with a
+/// warning (as runc does); another major version is refused: its semantics are unknown.
 fn check_version(v: &str) -> Result<(), BundleError> {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     let nums: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
     match nums.as_deref() {
-        Some([1, minor, _]) if *minor <= 2 => Ok(()),
-        Some([_, _, _]) => Err(invalid(
+        Some(&[1, minor, patch]) => {
+            if (1, minor, patch) > SPEC_MAX {
+                crate::logger::warn(&format!(
+                    "config.json: ociVersion {v:?} is newer than the runtime-spec {}.{}.{} Gantry implements; fields it does not know are ignored",
+                    SPEC_MAX.0, SPEC_MAX.1, SPEC_MAX.2
+                ));
+            }
+            Ok(())
+        }
+        Some([major, _, _]) => Err(invalid(
             "ociVersion",
-            format!("unsupported version {v:?} (Gantry implements runtime-spec 1.0.0 to 1.2.x)"),
+            format!("unsupported version {v:?}: major version {major} (Gantry implements runtime-spec 1.x, up to 1.3.0)"),
         )),
         _ => Err(invalid(
             "ociVersion",
-            format!("{v:?} is not a version (want e.g. 1.0.2)"),
+            format!("{v:?} is not a version (want e.g. 1.3.0)"),
         )),
     }
 }
@@ -100,53 +113,10 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
         }
         Err(e) => return Err(invalid("root.path", format!("{}: {e}", rootfs.display()))),
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| invalid("process", "missing (required to create a container)"))?;
-    match process.args() {
-        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
-        _ => return Err(invalid("process.args", "must name the program to run")),
-    }
-    if !process.cwd().is_absolute() {
-        return Err(invalid(
-            "process.cwd",
-            format!("{:?} is not absolute", process.cwd()),
-        ));
-    }
-    if let Some(env) = process.env() {
-        if let Some(bad) = env.iter().find(|e| !e.contains('=')) {
-            return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
-        }
-    }
-    if process.scheduler().is_some() {
-        return Err(invalid("process.scheduler", "not supported by Gantry yet"));
-    }
-    if process.exec_cpu_affinity().is_some() {
-        return Err(invalid(
-            "process.execCPUAffinity",
-            "not supported by Gantry yet",
-        ));
-    }
-    if let Some(p) = process
-        .apparmor_profile()
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        if !crate::confine::lsm::apparmor_enabled() {
-            return Err(invalid(
-                "process.apparmorProfile",
-                format!("profile {p:?} requested but AppArmor is not enabled on this host"),
-            ));
-        }
-    }
-    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        if !crate::confine::lsm::selinux_enabled() {
-            return Err(invalid(
-                "process.selinuxLabel",
-                format!("label {l:?} requested but SELinux is not enabled on this host"),
-            ));
-        }
+    // config.md: process is REQUIRED only when start is called; create goes on without it
+    // and `start` fails (see process/init.rs).
+    if let Some(process) = spec.process() {
+        check_process(process)?;
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
@@ -177,8 +147,26 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
         if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
             return Err(invalid("linux.netDevices", "not supported by Gantry yet"));
         }
-        if linux.memory_policy().is_some() {
-            return Err(invalid("linux.memoryPolicy", "not supported by Gantry yet"));
+        if let Some(f) = linux
+            .personality()
+            .as_ref()
+            .and_then(|p| p.flags().as_ref())
+            .filter(|f| !f.is_empty())
+        {
+            // config-linux.md 1.3: "Currently no flag values are supported" (runc warns and
+            // drops them; Gantry does not run a config with a part it would ignore).
+            return Err(invalid(
+                "linux.personality.flags",
+                format!("{f:?}: runtime-spec defines no personality flags"),
+            ));
+        }
+        if let Some(p) = linux.memory_policy() {
+            crate::confine::sched::check_memory_policy(p).map_err(|e| {
+                match e.split_once(": ") {
+                    Some((f, m)) => invalid(f, m),
+                    None => invalid("linux.memoryPolicy", e),
+                }
+            })?;
         }
         if let Some(p) = linux.rootfs_propagation() {
             crate::rootfs::mount_opts::propagation_flag(p).ok_or_else(|| {
@@ -202,6 +190,85 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
         }
     }
     Ok(Bundle { dir, spec, rootfs })
+}
+
+fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError> {
+    match process.args() {
+        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+        _ => return Err(invalid("process.args", "must name the program to run")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(
+            "process.cwd",
+            format!("{:?} is not absolute", process.cwd()),
+        ));
+    }
+    if let Some(env) = process.env() {
+        if let Some(bad) = env.iter().find(|e| !e.contains('=')) {
+            return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
+        }
+    }
+    let field = |e: String| match e.split_once(": ") {
+        Some((f, m)) => invalid(f, m),
+        None => invalid("process", e),
+    };
+    if let Some(s) = process.scheduler() {
+        crate::confine::sched::check_scheduler(s).map_err(field)?;
+    }
+    if let Some(p) = process
+        .io_priority()
+        .filter(|p| !(0..=7).contains(&p.priority()))
+    {
+        return Err(invalid(
+            "process.ioPriority.priority",
+            format!("{} is not in 0-7", p.priority()),
+        ));
+    }
+    if process.user().umask().is_some_and(|u| u > 0o777) {
+        return Err(invalid(
+            "process.user.umask",
+            format!(
+                "{:#o} is not a mode (0-0777)",
+                process.user().umask().unwrap_or(0)
+            ),
+        ));
+    }
+    // execCPUAffinity applies to exec'd processes only (config.md: "not applicable to the
+    // container's init process"); the lists must parse.
+    if let Some(a) = process.exec_cpu_affinity() {
+        for (f, l) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
+            if let Some(l) = l
+                .as_deref()
+                .filter(|l| crate::confine::sched::parse_list(l).is_none())
+            {
+                return Err(invalid(
+                    format!("process.execCPUAffinity.{f}"),
+                    format!("{l:?} is not a list like 0-3,7"),
+                ));
+            }
+        }
+    }
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !crate::confine::lsm::apparmor_enabled() {
+            return Err(invalid(
+                "process.apparmorProfile",
+                format!("profile {p:?} requested but AppArmor is not enabled on this host"),
+            ));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !crate::confine::lsm::selinux_enabled() {
+            return Err(invalid(
+                "process.selinuxLabel",
+                format!("label {l:?} requested but SELinux is not enabled on this host"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `linux.cgroupsPath`, in the cgroupfs form (`/a/b`) or the systemd one (`slice:prefix:name`),
@@ -292,6 +359,33 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError>
             "a new user namespace needs uidMappings and gidMappings",
         ));
     }
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        // Without one the container's mounts are the host's: runc refuses to mask or
+        // read-only paths there ("unable to restrict sys entries without a private MNT
+        // namespace"), and a root propagation would change the host's own mounts.
+        if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(invalid(
+                "linux.maskedPaths",
+                "cannot be applied without a mount namespace",
+            ));
+        }
+        if linux
+            .readonly_paths()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Err(invalid(
+                "linux.readonlyPaths",
+                "cannot be applied without a mount namespace",
+            ));
+        }
+        if linux.rootfs_propagation().is_some() {
+            return Err(invalid(
+                "linux.rootfsPropagation",
+                "needs a mount namespace (it would change the host's mounts)",
+            ));
+        }
+    }
     if linux.time_offsets().is_some()
         && !nss
             .iter()
@@ -311,8 +405,14 @@ mod tests {
         assert!(check_version("1.0.2").is_ok());
         assert!(check_version("1.2.0").is_ok());
         assert!(check_version("1.0.2-dev").is_ok());
+        assert!(check_version("1.3.0").is_ok());
+        assert!(check_version("1.3.0-rc.1").is_ok());
+        assert!(
+            check_version("1.9.0").is_ok(),
+            "a newer 1.x runs with a warning"
+        );
         assert!(check_version("2.0.0").is_err());
-        assert!(check_version("1.9.0").is_err());
+        assert!(check_version("0.9.0").is_err());
         assert!(check_version("banana").is_err());
     }
 

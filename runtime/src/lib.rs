@@ -14,6 +14,7 @@ pub mod idmap;
 pub mod logger;
 pub mod namespaces;
 pub mod oom;
+pub mod passfds;
 pub mod process;
 pub mod recovery;
 pub mod rootfs;

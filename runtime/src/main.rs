@@ -6,6 +6,17 @@ use gantry::logger;
 
 fn main() {
     let cli = Cli::parse();
+    // Before anything opens an fd (the --log file) that could land in the passed range.
+    let passed = match &cli.command {
+        Command::Create(a) => Some((gantry::passfds::listen_fds(), a.preserve_fds)),
+        Command::Run(a) => Some((gantry::passfds::listen_fds(), a.create.preserve_fds)),
+        Command::Exec(a) => Some((0, a.preserve_fds)),
+        _ => None,
+    };
+    if let Some(Err(e)) = passed.map(|(l, p)| gantry::passfds::check(l, p)) {
+        eprintln!("gantry: {e}");
+        std::process::exit(1);
+    }
     let enters_containers = matches!(
         cli.command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)

@@ -117,8 +117,12 @@ pub fn join(kind: CloneFlags, path: &PathBuf) -> Result<(), String> {
     nix::sched::setns(f.as_fd(), kind).map_err(|e| format!("setns {}: {e}", path.display()))
 }
 
-/// Write the time offsets of a time namespace just unshared (before anything enters it).
-pub fn write_time_offsets(linux: &Linux) -> Result<(), String> {
+/// Write the time offsets of the time namespace `pid` has just unshared (its children's, which
+/// nothing has entered yet). The runtime writes them, not the init: the write needs
+/// CAP_SYS_TIME in the user namespace owning the time namespace, which the runtime has (it
+/// owns a new user namespace, or is root), and the file is the init's own only while it is
+/// dumpable, which its switch to root of a new user namespace ends (so EACCES there).
+pub fn write_time_offsets(pid: i32, linux: &Linux) -> Result<(), String> {
     let Some(offs) = linux.time_offsets() else {
         return Ok(());
     };
@@ -135,8 +139,8 @@ pub fn write_time_offsets(linux: &Linux) -> Result<(), String> {
             o.nanosecs().unwrap_or(0)
         ));
     }
-    crate::sys::write_own_proc("/proc/self/timens_offsets", text.as_bytes())
-        .map_err(|e| format!("write timens_offsets: {e}"))
+    std::fs::write(format!("/proc/{pid}/timens_offsets"), text)
+        .map_err(|e| format!("linux.timeOffsets: write timens_offsets: {e}"))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 /// A symlink to the bundle, made as soon as the dir exists (see `creating_report`).
 pub const CREATING_BUNDLE: &str = "bundle";
 /// The runtime-spec version the state JSON follows.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {

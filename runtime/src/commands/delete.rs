@@ -23,6 +23,13 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
         }
         state::kill_init(saved.pid, saved.pid_start);
     }
+    // A container without a mount namespace: its mounts, on the host, go with the rootfs bind
+    // (once: the marker goes first, so a second delete never unmounts the rootfs itself).
+    let marker = dir.path.join(crate::rootfs::host_root::MARKER);
+    if marker.exists() {
+        std::fs::remove_file(&marker)?;
+        crate::rootfs::host_root::unbind(&saved.rootfs)?;
+    }
     crate::cgroups::release(&saved.cgroup, &saved.id)?;
     dir.remove()?;
     crate::logger::debug(&format!("deleted container {}", saved.id));

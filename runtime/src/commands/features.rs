@@ -34,6 +34,12 @@ pub fn document() -> serde_json::Value {
             },
             "apparmor": {"enabled": crate::confine::lsm::apparmor_enabled()},
             "selinux": {"enabled": crate::confine::lsm::selinux_enabled()},
+            // set_mempolicy in the init and in exec'd processes; nodes checked at create.
+            "memoryPolicy": {
+                "modes": ["MPOL_BIND", "MPOL_DEFAULT", "MPOL_INTERLEAVE", "MPOL_LOCAL",
+                    "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
             "netDevices": {"enabled": false}

@@ -3,7 +3,9 @@
 
 pub mod caps;
 pub mod lsm;
+pub mod personality;
 pub mod rlimits;
+pub mod sched;
 pub mod user;
 
 #[derive(Debug, thiserror::Error)]

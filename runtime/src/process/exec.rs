@@ -59,6 +59,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("exec: no command given (args or --process)");
     }
+    crate::passfds::check(0, o.preserve_fds).map_err(|e| anyhow!("exec: {e}"))?;
     let super::console::ConsoleChannel {
         theirs: console,
         ours: own_console,
@@ -81,6 +82,13 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
         ns_files.push((*t, *flag, f));
     }
+    // Without a mount namespace the init is chrooted in the host's: go where it is.
+    let chroot = if nss.iter().any(|(t, _, _)| *t == LinuxNamespaceType::Mount) {
+        None
+    } else {
+        let p = format!("/proc/{}/root", saved.pid);
+        Some(File::open(&p).with_context(|| format!("open {p}"))?)
+    };
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
     let own_pidns = File::open("/proc/self/ns/pid")?;
     if let Some((_, _, f)) = ns_files
@@ -106,6 +114,19 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                 console.as_ref(),
                 seccomp.as_ref(),
                 o.preserve_fds,
+                &Settle {
+                    chroot: chroot.as_ref(),
+                    personality: saved
+                        .config
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.personality().as_ref()),
+                    memory_policy: saved
+                        .config
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.memory_policy().as_ref()),
+                },
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
             sys::exit_now(1)
@@ -149,6 +170,14 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     })
 }
 
+/// What the child takes on from the container's init once in its namespaces.
+struct Settle<'a> {
+    /// The init's root, for a container without a mount namespace.
+    chroot: Option<&'a File>,
+    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+}
+
 /// The child: wait for the cgroup, join the namespaces, confine, exec. Returns only on error.
 fn child(
     chan: &sync::Channel,
@@ -157,19 +186,44 @@ fn child(
     console: Option<&OwnedFd>,
     seccomp: Option<&crate::seccomp::Program>,
     preserve_fds: u32,
+    settle: &Settle,
 ) -> Result<(), String> {
     // Before anything of the container is touched: only our own fds and the passed ones stay.
     let mut keep: Vec<RawFd> = ns_files.iter().map(|(_, _, f)| f.as_raw_fd()).collect();
     keep.push(chan.as_raw_fd());
     keep.extend(console.map(|c| c.as_raw_fd()));
     super::finalize::close_inherited(&keep, preserve_fds)?;
+    // config.md execCPUAffinity: `initial` until the move into the container's cgroup
+    // (which resets the affinity to its cpuset), `final` after it.
+    let affinity = process.exec_cpu_affinity().as_ref();
+    let set = |l: &&str| !l.trim().is_empty(); // empty: the kernel decides
+    if let Some(l) = affinity.and_then(|a| a.initial().as_deref()).filter(set) {
+        crate::confine::sched::cpu_affinity("process.execCPUAffinity.initial", l)?;
+    }
     chan.expect(Msg::Go)?;
+    if let Some(l) = affinity
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+        .filter(set)
+    {
+        crate::confine::sched::cpu_affinity("process.execCPUAffinity.final", l)?;
+    }
     for (t, flag, f) in ns_files {
         if *t == LinuxNamespaceType::Pid {
             continue; // entered by the clone
         }
         nix::sched::setns(f.as_fd(), *flag)
             .map_err(|e| format!("join the container's {t} namespace: {e}"))?;
+    }
+    if let Some(root) = settle.chroot {
+        nix::unistd::fchdir(root.as_raw_fd())
+            .and_then(|_| nix::unistd::chroot("."))
+            .map_err(|e| format!("chroot into the container's root: {e}"))?;
+    }
+    if let Some(p) = settle.personality {
+        crate::confine::personality::apply(p)?;
+    }
+    if let Some(p) = settle.memory_policy {
+        crate::confine::sched::memory_policy(p)?;
     }
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
     if let Some(sock) = console {

@@ -45,6 +45,13 @@ pub fn confine_and_find(
     pass_fds: u32,
     keep: &[RawFd],
 ) -> Result<Program, String> {
+    // While every capability is still held (an RT class or policy needs CAP_SYS_NICE).
+    if let Some(p) = process.io_priority() {
+        confine::sched::io_priority(p)?;
+    }
+    if let Some(s) = process.scheduler() {
+        confine::sched::scheduler(s)?;
+    }
     confine::rlimits::apply(process.rlimits().as_deref().unwrap_or_default())
         .map_err(|e| e.to_string())?;
     if let Some(p) = process

@@ -3,7 +3,6 @@
 //! the container step by step, reports any failure to the parent over the sync channel, and
 //! waits on the exec fifo for `start`.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -60,11 +59,10 @@ pub fn run(ctx: InitCtx) -> ! {
     }
 }
 
-/// The program to exec, found before the container is reported ready.
+/// The program to exec, found before the container is reported ready (none for a config
+/// without `process`: config.md requires it only at start, which then fails).
 struct Exec {
-    path: CString,
-    args: Vec<CString>,
-    env: Vec<CString>,
+    program: Option<super::finalize::Program>,
     start_state: Vec<u8>,
 }
 
@@ -89,7 +87,7 @@ fn enter_cgroup(ctx: &InitCtx) -> Result<(), String> {
 fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
-    let process = spec.process().as_ref().ok_or("process: missing")?;
+    let process = spec.process().as_ref();
     // Before anything of the container is touched: only our own fds and the passed ones stay.
     let mut keep = vec![ctx.chan.as_raw_fd(), ctx.fifo.as_raw_fd()];
     keep.extend(ctx.console.as_ref().map(|c| c.as_raw_fd()));
@@ -107,14 +105,22 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     if ctx.ns.new_time {
         nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
             .map_err(|e| format!("unshare time namespace: {e}"))?;
-        namespaces::write_time_offsets(&linux)?;
+        if linux.time_offsets().is_some() {
+            // The parent writes them (namespaces::write_time_offsets says why).
+            ctx.chan.send(&Msg::TimeNs).map_err(|e| e.to_string())?;
+            ctx.chan.expect(Msg::TimeSet)?;
+        }
     }
     set_names(spec)?;
 
     // The rootfs, up to the point where hooks run.
     let rootfs = &ctx.bundle.rootfs;
-    rootfs::prepare_root(rootfs, linux.rootfs_propagation().as_deref())
-        .map_err(|e| e.to_string())?;
+    // Without a mount namespace the parent has bound the rootfs (rootfs/host_root.rs).
+    let own_mntns = has_ns(spec, LinuxNamespaceType::Mount);
+    if own_mntns {
+        rootfs::prepare_root(rootfs, linux.rootfs_propagation().as_deref())
+            .map_err(|e| e.to_string())?;
+    }
     let root = Root::open(rootfs).map_err(|e| e.to_string())?;
     let mctx = MountCtx {
         bundle: &ctx.bundle.dir,
@@ -185,13 +191,15 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     for p in linux.readonly_paths().iter().flatten() {
         rootfs::paths::readonly(&root, Path::new(p)).map_err(|e| e.to_string())?;
     }
-    if let Some(adj) = process.oom_score_adj() {
+    if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
         crate::sys::write_own_proc("/proc/self/oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| format!("process.oomScoreAdj {adj}: {e}"))?;
     }
     drop(root);
 
-    if ctx.no_pivot {
+    if !own_mntns {
+        rootfs::pivot::chroot_only(rootfs).map_err(|e| e.to_string())?;
+    } else if ctx.no_pivot {
         rootfs::pivot::chroot(rootfs).map_err(|e| e.to_string())?;
     } else {
         rootfs::pivot::pivot(rootfs).map_err(|e| e.to_string())?;
@@ -204,10 +212,19 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     rootfs::finish_root(readonly, linux.rootfs_propagation().as_deref())
         .map_err(|e| e.to_string())?;
     if let Some(p) = linux.personality() {
-        set_personality(p)?;
+        crate::confine::personality::apply(p)?;
+    }
+    if let Some(p) = linux.memory_policy() {
+        crate::confine::sched::memory_policy(p)?;
     }
 
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    let Some(process) = process else {
+        return Ok(Exec {
+            program: None,
+            start_state: Vec::new(),
+        });
+    };
     if process.terminal().unwrap_or(false) {
         let sock = ctx
             .console
@@ -229,9 +246,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         &[ctx.chan.as_raw_fd(), ctx.fifo.as_raw_fd()],
     )?;
     Ok(Exec {
-        path: program.path,
-        args: program.args,
-        env: program.env,
+        program: Some(program),
         start_state: crate::state::with_status(&state, crate::state::Status::Created),
     })
 }
@@ -275,22 +290,6 @@ fn set_names(spec: &Spec) -> Result<(), String> {
                 std::io::Error::last_os_error()
             ));
         }
-    }
-    Ok(())
-}
-
-fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), String> {
-    use oci_spec::runtime::LinuxPersonalityDomain;
-    let dom = match p.domain() {
-        LinuxPersonalityDomain::PerLinux => 0x0000,
-        LinuxPersonalityDomain::PerLinux32 => 0x0008,
-    };
-    // SAFETY: personality takes an integer persona.
-    if unsafe { libc::personality(dom) } == -1 {
-        return Err(format!(
-            "linux.personality: {}",
-            std::io::Error::last_os_error()
-        ));
     }
     Ok(())
 }
@@ -347,13 +346,32 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         let _ = std::io::Write::write_all(f, &mark);
         crate::sys::exit_now(127)
     };
+    let Some(program) = exec.program else {
+        fail(
+            &mut f,
+            "process: missing from config.json (it is required to start the container)".into(),
+        )
+    };
     let spec = &ctx.bundle.spec;
     if let Some(h) = spec
         .hooks()
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        if let Err(e) = hooks::run_hooks(hooks::HookKind::StartContainer, h, &exec.start_state) {
+        // As runc: a hook without `env` inherits the init's environment, which is the
+        // program's by now (process.env, HOME, LISTEN_FDS).
+        let h: Vec<_> = h
+            .iter()
+            .cloned()
+            .map(|mut hook| {
+                if hook.env().is_none() {
+                    let env = program.env.iter();
+                    hook.set_env(Some(env.map(|e| e.to_string_lossy().into()).collect()));
+                }
+                hook
+            })
+            .collect();
+        if let Err(e) = hooks::run_hooks(hooks::HookKind::StartContainer, &h, &exec.start_state) {
             fail(&mut f, e.to_string());
         }
     }
@@ -370,6 +388,6 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
             fail(&mut f, e.to_string());
         }
     }
-    let e = nix::unistd::execve(&exec.path, &exec.args, &exec.env).unwrap_err();
-    fail(&mut f, format!("exec {:?}: {e}", exec.path))
+    let e = nix::unistd::execve(&program.path, &program.args, &program.env).unwrap_err();
+    fail(&mut f, format!("exec {:?}: {e}", program.path))
 }

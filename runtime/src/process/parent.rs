@@ -51,12 +51,15 @@ struct Undo<'a> {
     dir: Option<ContainerDir>,
     child: Option<(i32, OwnedFd)>,
     cgroup: Option<(libcgroups::common::AnyCgroupManager, cgroups::Placement)>,
+    /// The rootfs bound on the host for a container without a mount namespace.
+    host_bind: Option<std::path::PathBuf>,
     _root: &'a Path,
 }
 
 impl Undo<'_> {
     fn disarm(&mut self) -> (ContainerDir, i32, OwnedFd) {
         self.cgroup = None;
+        self.host_bind = None;
         let (pid, fd) = self.child.take().expect("child");
         (self.dir.take().expect("dir"), pid, fd)
     }
@@ -67,6 +70,11 @@ impl Drop for Undo<'_> {
         if let Some((pid, fd)) = self.child.take() {
             let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(rootfs) = self.host_bind.take() {
+            if let Err(e) = crate::rootfs::host_root::unbind(&rootfs) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
         }
         if let Some((mgr, path)) = self.cgroup.take() {
             if let Err(e) = cgroups::remove(&mgr, &path) {
@@ -79,45 +87,21 @@ impl Drop for Undo<'_> {
     }
 }
 
-/// How many fds after stdio go to the container: systemd socket activation's LISTEN_FDS plus
-/// --preserve-fds. Returns the count and the env to add.
-fn passed_fds(preserve: u32) -> (u32, Vec<String>) {
-    // sd_listen_fds(3): the fds are ours only if LISTEN_PID names this process.
-    let ours = std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string());
-    let listen: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .filter(|_| ours)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+/// How many fds after stdio go to the container (LISTEN_FDS + --preserve-fds, each checked
+/// open by `passfds::check`), and the env to add.
+fn passed_fds(preserve: u32) -> Result<(u32, Vec<String>)> {
+    let listen = crate::passfds::listen_fds();
+    crate::passfds::check(listen, preserve).map_err(|e| anyhow!(e))?;
     let env = if listen > 0 {
         vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()]
     } else {
         Vec::new()
     };
-    (listen + preserve, env)
-}
-
-/// Fill holes in the passed fd range with /dev/null, so that no fd the runtime opens later can
-/// land there and leak into the container.
-fn reserve_fds(n: u32) -> Result<()> {
-    use std::os::fd::IntoRawFd;
-    for fd in 3..3 + n as i32 {
-        if !sys::fd_is_open(fd) {
-            // The open may itself land on `fd` (the lowest free one): then keep it as it is.
-            let null = File::open("/dev/null")?.into_raw_fd();
-            if null != fd {
-                nix::unistd::dup2(null, fd)?;
-                nix::unistd::close(null)?;
-            }
-            sys::clear_cloexec(fd)?;
-        }
-    }
-    Ok(())
+    Ok((listen + preserve, env))
 }
 
 pub fn create(o: CreateOpts) -> Result<Created> {
-    let (pass_fds, extra_env) = passed_fds(o.preserve_fds);
-    reserve_fds(pass_fds)?;
+    let (pass_fds, extra_env) = passed_fds(o.preserve_fds)?;
     state::validate_id(o.id)?;
     let existing = o.root.join(o.id);
     if existing.exists() {
@@ -132,37 +116,51 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let ns = namespaces::plan(Some(&linux)).map_err(|e| anyhow!(e))?;
+    // runc: a private root propagation with a move + chroot root is "not safe".
+    if o.no_pivot
+        && matches!(
+            linux.rootfs_propagation().as_deref(),
+            Some("private" | "rprivate")
+        )
+    {
+        bail!("config.json: linux.rootfsPropagation: [r]private is not safe without pivot_root (--no-pivot)");
+    }
     let has_mnt = linux
         .namespaces()
         .iter()
         .flatten()
         .any(|n| n.typ() == LinuxNamespaceType::Mount);
-    if !has_mnt {
-        bail!("config.json: linux.namespaces: a mount namespace is required");
-    }
     let seccomp = linux
         .seccomp()
         .as_ref()
         .map(crate::seccomp::build)
         .transpose()?;
-    let process = spec.process().as_ref().expect("checked by bundle::load");
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let super::console::ConsoleChannel {
         theirs: console,
         ours: own_console,
-    } = super::console::channel(
-        process.terminal().unwrap_or(false),
-        o.console_socket,
-        o.own_console,
-    )?;
+    } = super::console::channel(terminal, o.console_socket, o.own_console)?;
 
     let mut undo = Undo {
         dir: Some(ContainerDir::create(o.root, o.id)?),
         child: None,
         cgroup: None,
+        host_bind: None,
         _root: o.root,
     };
     let dir_path = undo.dir.as_ref().expect("dir").path.clone();
     undo.dir.as_ref().expect("dir").note_bundle(&bundle.dir)?;
+    if !has_mnt {
+        // No mount namespace: the container's mounts are the host's, all under this bind.
+        std::fs::write(dir_path.join(crate::rootfs::host_root::MARKER), b"")
+            .context("note the rootfs bind")?;
+        crate::rootfs::host_root::bind(&bundle.rootfs)?;
+        undo.host_bind = Some(bundle.rootfs.clone());
+    }
     let fifo_path = dir_path.join(state::EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600)).context("make exec fifo")?;
     // Read-write: opening never blocks, and the init's read blocks until `start` writes.
@@ -212,6 +210,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
             // and never run the parent's cleanup here.
             drop(undo.dir.take());
             undo.cgroup = None;
+            undo.host_bind = None;
             std::mem::forget(undo);
             init::run(InitCtx {
                 bundle: &bundle,
@@ -255,6 +254,11 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     // The init builds its rootfs while we join it to the cgroup; it waits for Go before
     // anything that needs the cgroup (its cgroup namespace, a cgroup mount, the program).
     send_or_init_error(&parent_chan, &Msg::Maps)?;
+    if ns.new_time && linux.time_offsets().is_some() {
+        parent_chan.expect(Msg::TimeNs).map_err(|e| anyhow!(e))?;
+        namespaces::write_time_offsets(pid, &linux).map_err(|e| anyhow!(e))?;
+        parent_chan.send(&Msg::TimeSet)?;
+    }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
     match cgroups::join_and_apply(mgr, &placement, pid, spec) {
         Ok(()) => {}

@@ -24,6 +24,10 @@ pub enum Msg {
     /// parent -> init: state.json is written; the container exists. An init that reads
     /// end-of-file instead (the runtime died first) exits: nothing would ever start it.
     Saved,
+    /// init -> parent: time namespace unshared; write its offsets.
+    TimeNs,
+    /// parent -> init: offsets written.
+    TimeSet,
 }
 
 impl Msg {
@@ -39,6 +43,8 @@ impl Msg {
             Msg::Ready => vec![4],
             Msg::Maps => vec![6],
             Msg::Saved => vec![7],
+            Msg::TimeNs => vec![8],
+            Msg::TimeSet => vec![9],
             Msg::Error(s) => {
                 let mut v = vec![5];
                 v.extend_from_slice(s.as_bytes());
@@ -56,6 +62,8 @@ impl Msg {
             5 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             6 => Msg::Maps,
             7 => Msg::Saved,
+            8 => Msg::TimeNs,
+            9 => Msg::TimeSet,
             _ => return None,
         })
     }

@@ -4,6 +4,7 @@
 
 pub mod copyup;
 pub mod devices;
+pub mod host_root;
 pub mod mount_opts;
 pub mod mounts;
 pub mod paths;
@@ -102,29 +103,24 @@ impl Root {
     }
 }
 
-/// Make the mount tree of the new namespace stop propagating to the host (slave, or the
-/// configured `linux.rootfsPropagation`), then bind the rootfs onto itself so that it is a
-/// mount point pivot_root can use.
+/// Make the mount tree of the new namespace stop propagating to the host, then bind the
+/// rootfs onto itself so that it is a mount point pivot_root can use. As runc: "/" gets the
+/// configured `linux.rootfsPropagation` as given (default rslave), the mount holding the rootfs
+/// is then made private (slave for a slave propagation) so that the bind neither propagates
+/// nor starts from an unbindable or shared mount, and a shared or unbindable propagation is
+/// applied to the new "/" after pivot_root (`finish_root`).
 pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
     let flag = propagation
         .and_then(mount_opts::propagation_flag)
-        .map(|f| f | MsFlags::MS_REC)
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
-        .map_err(sys("make / a slave mount"))?;
-    if flag.contains(MsFlags::MS_SHARED) {
-        // pivot_root refuses a shared parent mount: make the rootfs's parent mount private.
-        if let Some(mp) = mount_point_of(rootfs) {
-            mount(
-                None::<&str>,
-                &mp,
-                None::<&str>,
-                MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )
-            .map_err(sys(format!("make {} private", mp.display())))?;
-        }
-    }
+        .map_err(sys("set the propagation of /"))?;
+    let parent = if flag.contains(MsFlags::MS_SLAVE) {
+        MsFlags::MS_SLAVE
+    } else {
+        MsFlags::MS_PRIVATE
+    };
+    parent_mount_propagation(rootfs, parent)?;
     mount(
         Some(rootfs),
         rootfs,
@@ -135,13 +131,24 @@ pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
     .map_err(sys(format!("bind rootfs {}", rootfs.display())))
 }
 
-/// The mount point (from /proc/self/mountinfo) that holds `p`.
-fn mount_point_of(p: &Path) -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
-        .filter(|mp| p.starts_with(mp))
-        .max_by_key(|mp| mp.as_os_str().len())
+/// Set `flag` on the mount holding `p`: EINVAL means `p` is not a mount point, so go up until
+/// one takes it (no mountinfo read).
+fn parent_mount_propagation(p: &Path, flag: MsFlags) -> Result<()> {
+    let mut at = p;
+    loop {
+        match mount(None::<&str>, at, None::<&str>, flag, None::<&str>) {
+            Ok(()) => return Ok(()),
+            Err(nix::Error::EINVAL) if at != Path::new("/") => {
+                at = at.parent().unwrap_or(Path::new("/"));
+            }
+            Err(e) => {
+                return Err(RootfsError::Sys {
+                    what: format!("set the propagation of the mount holding {}", at.display()),
+                    source: e,
+                })
+            }
+        }
+    }
 }
 
 /// After pivot_root: `root.readonly` and the configured root propagation.
@@ -157,18 +164,12 @@ pub fn finish_root(readonly: bool, propagation: Option<&str>) -> Result<()> {
         )
         .map_err(sys("remount / read-only"))?;
     }
-    // The tree got the configured propagation before the mounts; only a shared root needs
-    // it again, on the new "/" itself (pivot_root needed its parent private until now).
+    // A private or slave propagation is already in place (prepare_root); a shared or
+    // unbindable one goes on the new "/" itself, now that the bind and pivot_root are done.
     if let Some(f) = propagation.and_then(mount_opts::propagation_flag) {
-        if f.contains(MsFlags::MS_SHARED) {
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_SHARED,
-                None::<&str>,
-            )
-            .map_err(sys("make / shared"))?;
+        if !f.intersects(MsFlags::MS_PRIVATE | MsFlags::MS_SLAVE) {
+            mount(None::<&str>, "/", None::<&str>, f, None::<&str>)
+                .map_err(sys("apply linux.rootfsPropagation to /"))?;
         }
     }
     Ok(())

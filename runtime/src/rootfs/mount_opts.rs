@@ -89,32 +89,59 @@ pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
 
-/// Recursive options (runc's rro, rnosuid, ...): (name, set, clear).
-const RECURSIVE: &[(&str, u64, u64)] = &[
-    ("rro", MOUNT_ATTR_RDONLY, 0),
-    ("rrw", 0, MOUNT_ATTR_RDONLY),
-    ("rnosuid", MOUNT_ATTR_NOSUID, 0),
-    ("rsuid", 0, MOUNT_ATTR_NOSUID),
-    ("rnodev", MOUNT_ATTR_NODEV, 0),
-    ("rdev", 0, MOUNT_ATTR_NODEV),
-    ("rnoexec", MOUNT_ATTR_NOEXEC, 0),
-    ("rexec", 0, MOUNT_ATTR_NOEXEC),
-    ("rnodiratime", MOUNT_ATTR_NODIRATIME, 0),
-    ("rdiratime", 0, MOUNT_ATTR_NODIRATIME),
-    ("rrelatime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
-    ("rnoatime", MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
-    ("rstrictatime", MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
-    // runc's negations of the above. The atime attributes are one field that mount_setattr
-    // only replaces whole (clearing part of it is EINVAL), so each names the value it leaves:
-    // ratime and rnostrictatime the default relatime, rnorelatime strict atime.
-    ("ratime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
-    ("rnostrictatime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
-    ("rnorelatime", MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
-    ("nosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0),
-    ("symfollow", 0, MOUNT_ATTR_NOSYMFOLLOW),
-    ("rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0),
-    ("rsymfollow", 0, MOUNT_ATTR_NOSYMFOLLOW),
+/// Recursive options (runc's rro, rnosuid, ...) for mount_setattr(2): (name, clear?, attr).
+/// The access time is one field (MOUNT_ATTR__ATIME) holding RELATIME (0), NOATIME or
+/// STRICTATIME, which mount_setattr changes only with MOUNT_ATTR__ATIME in attr_clr and the
+/// new value in attr_set. So, as runc: setting a value replaces the field; a negation
+/// (ratime, rnorelatime, rnostrictatime) drops that value if it was set, and the field goes
+/// back to the kernel's default, relatime (there is no "not relatime" value).
+const RECURSIVE: &[(&str, bool, u64)] = &[
+    ("rro", false, MOUNT_ATTR_RDONLY),
+    ("rrw", true, MOUNT_ATTR_RDONLY),
+    ("rnosuid", false, MOUNT_ATTR_NOSUID),
+    ("rsuid", true, MOUNT_ATTR_NOSUID),
+    ("rnodev", false, MOUNT_ATTR_NODEV),
+    ("rdev", true, MOUNT_ATTR_NODEV),
+    ("rnoexec", false, MOUNT_ATTR_NOEXEC),
+    ("rexec", true, MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", false, MOUNT_ATTR_NODIRATIME),
+    ("rdiratime", true, MOUNT_ATTR_NODIRATIME),
+    ("rrelatime", false, MOUNT_ATTR_RELATIME),
+    ("rnorelatime", true, MOUNT_ATTR_RELATIME),
+    ("rnoatime", false, MOUNT_ATTR_NOATIME),
+    ("ratime", true, MOUNT_ATTR_NOATIME),
+    ("rstrictatime", false, MOUNT_ATTR_STRICTATIME),
+    ("rnostrictatime", true, MOUNT_ATTR_STRICTATIME),
+    ("nosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW),
+    ("symfollow", true, MOUNT_ATTR_NOSYMFOLLOW),
+    ("rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW),
+    ("rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW),
 ];
+
+/// One recursive option into (attr_set, attr_clr).
+fn recursive(set: &mut u64, clr: &mut u64, clear: bool, attr: u64) {
+    let atime = attr & MOUNT_ATTR__ATIME == attr; // RELATIME is 0: also an atime value
+    match (atime, clear) {
+        (false, false) => {
+            *set |= attr;
+            *clr &= !attr;
+        }
+        (false, true) => {
+            *clr |= attr;
+            *set &= !attr;
+        }
+        (true, false) => {
+            *set = (*set & !MOUNT_ATTR__ATIME) | attr;
+            *clr |= MOUNT_ATTR__ATIME;
+        }
+        (true, true) => {
+            if *set & MOUNT_ATTR__ATIME == attr {
+                *set &= !MOUNT_ATTR__ATIME;
+            }
+            *clr |= MOUNT_ATTR__ATIME;
+        }
+    }
+}
 
 /// Every option `parse` understands (for the `features` command).
 pub fn known_options() -> Vec<&'static str> {
@@ -157,9 +184,8 @@ pub fn parse(options: &[String]) -> Result<MountOpts, UnsupportedOption> {
             }
         } else if let Some(p) = propagation_flag(opt) {
             o.propagation.push(p);
-        } else if let Some((_, set, clr)) = RECURSIVE.iter().find(|(n, _, _)| n == opt) {
-            o.attr_set |= set;
-            o.attr_clr |= clr;
+        } else if let Some((_, clear, attr)) = RECURSIVE.iter().find(|(n, _, _)| n == opt) {
+            recursive(&mut o.attr_set, &mut o.attr_clr, *clear, *attr);
         } else if matches!(opt.as_str(), "idmap" | "ridmap") {
             return Err(UnsupportedOption(opt.clone()));
         } else if opt == "tmpcopyup" {
@@ -220,6 +246,34 @@ mod tests {
             assert!(o.data.is_empty(), "{n} taken as data");
             assert_ne!(o.attr_clr, 0, "{n}");
         }
+    }
+
+    /// mount_setattr's atime field: (options, attr_set & __ATIME) with __ATIME always cleared.
+    #[test]
+    fn recursive_atime_is_one_field() {
+        for (opts, want) in [
+            (&["rnorelatime"][..], MOUNT_ATTR_RELATIME),
+            (&["ratime"], MOUNT_ATTR_RELATIME),
+            (&["rnostrictatime"], MOUNT_ATTR_RELATIME),
+            (&["rrelatime"], MOUNT_ATTR_RELATIME),
+            (&["rnoatime"], MOUNT_ATTR_NOATIME),
+            (&["rstrictatime"], MOUNT_ATTR_STRICTATIME),
+            (&["rnoatime", "rstrictatime"], MOUNT_ATTR_STRICTATIME),
+            (&["rnoatime", "ratime"], MOUNT_ATTR_RELATIME),
+            (&["rstrictatime", "ratime"], MOUNT_ATTR_STRICTATIME),
+            (&["rstrictatime", "rnostrictatime"], MOUNT_ATTR_RELATIME),
+            (&["rnoatime", "rnorelatime"], MOUNT_ATTR_NOATIME),
+        ] {
+            let o = parse(&s(opts)).unwrap();
+            assert_eq!(o.attr_set & MOUNT_ATTR__ATIME, want, "{opts:?}");
+            assert_eq!(
+                o.attr_clr & MOUNT_ATTR__ATIME,
+                MOUNT_ATTR__ATIME,
+                "{opts:?}"
+            );
+        }
+        let o = parse(&s(&["rnodiratime", "rnoatime"])).unwrap();
+        assert_eq!(o.attr_set, MOUNT_ATTR_NODIRATIME | MOUNT_ATTR_NOATIME);
     }
 
     #[test]

@@ -27,8 +27,15 @@ pub fn mask(root: &Root, p: &Path) -> Result<()> {
         )
         .map_err(sys(what))
     } else {
+        // The container's own /dev/null where it is the real device, as runc binds it after
+        // pivot_root: the host's /dev may be unbindable (rootfsPropagation runbindable).
+        let null = root
+            .resolve(Path::new("/dev/null"))
+            .ok()
+            .filter(|fd| is_dev_null(&fd_path(fd)));
+        let src = null.as_ref().map(fd_path);
         mount(
-            Some("/dev/null"),
+            Some(src.as_deref().unwrap_or(Path::new("/dev/null"))),
             &tpath,
             None::<&str>,
             MsFlags::MS_BIND,
@@ -36,6 +43,12 @@ pub fn mask(root: &Root, p: &Path) -> Result<()> {
         )
         .map_err(sys(what))
     }
+}
+
+fn is_dev_null(p: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    std::fs::metadata(p)
+        .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == nix::sys::stat::makedev(1, 3))
 }
 
 /// Make a path read-only: bind it onto itself and remount that read-only.

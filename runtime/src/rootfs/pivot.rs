@@ -50,3 +50,11 @@ pub fn chroot(rootfs: &Path) -> Result<()> {
     nix::unistd::chroot(".").map_err(sys("chroot"))?;
     nix::unistd::chdir("/").map_err(sys("chdir /"))
 }
+
+/// Without a mount namespace: a plain chroot into the rootfs (runc's), nothing moved or
+/// unmounted, since every mount here is the host's.
+pub fn chroot_only(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).map_err(sys("chdir to rootfs"))?;
+    nix::unistd::chroot(".").map_err(sys("chroot"))?;
+    nix::unistd::chdir("/").map_err(sys("chdir /"))
+}
