@@ -21,8 +21,8 @@ fn text(o: &Output) -> (String, String) {
 fn with_leaked_root_fd(rt: &Rt, args: &[&str]) -> Output {
     let mut cmd = rt.cmd();
     cmd.args(args).stdin(Stdio::null());
-    // SAFETY: open, dup2 and close between fork and exec are async-signal-safe; they leave
-    // the host's / on fd 9 without FD_CLOEXEC.
+    // SAFETY: open, dup2 and close between fork and exec are async-signal-safe; they
+    // leave the host's / on fd 9 without FD_CLOEXEC.
     unsafe {
         cmd.pre_exec(|| {
             let fd = libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
@@ -34,6 +34,20 @@ fn with_leaked_root_fd(rt: &Rt, args: &[&str]) -> Output {
                     return Err(std::io::Error::last_os_error());
                 }
                 libc::close(fd);
+            }
+            // Fds 3..8 become /dev/null without FD_CLOEXEC, so that --preserve-fds 7 passes
+            // open fds (whatever std's spawn had there is close-on-exec and not needed).
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for hole in 3..9 {
+                if hole != null && libc::dup2(null, hole) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if !(3..9).contains(&null) {
+                libc::close(null);
             }
             Ok(())
         });

@@ -226,9 +226,11 @@ fn no_mount_namespace_runs_and_cleans_up() {
         // root): not run against it, so as not to leave them here.
         return;
     }
+    // The bundle first, so that it is dropped after the runtime driver, whose drop deletes a
+    // container a failed assertion left (and with it the mounts inside the bundle).
+    let mut b = no_mntns_bundle(&["sleep", "30"]);
     let rt = Rt::new();
     let before_root = host_root_line();
-    let mut b = no_mntns_bundle(&["sleep", "30"]);
     assert!(host_mounts_under(b.path()).is_empty());
     let id = unique_id("nomntns");
     rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);

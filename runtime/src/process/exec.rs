@@ -192,6 +192,7 @@ fn child(
     let mut keep: Vec<RawFd> = ns_files.iter().map(|(_, _, f)| f.as_raw_fd()).collect();
     keep.push(chan.as_raw_fd());
     keep.extend(console.map(|c| c.as_raw_fd()));
+    keep.extend(settle.chroot.map(|f| f.as_raw_fd()));
     super::finalize::close_inherited(&keep, preserve_fds)?;
     // config.md execCPUAffinity: `initial` until the move into the container's cgroup
     // (which resets the affinity to its cpuset), `final` after it.
