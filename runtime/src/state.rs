@@ -320,11 +320,13 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
     if !init_alive(saved) {
         return Status::Stopped;
     }
-    if dir.join(EXEC_FIFO).exists() {
-        return Status::Created;
-    }
+    // Frozen first, as runc: a created container can be paused too, and while frozen its init
+    // can neither take the start byte nor die of SIGKILL, so it must not look `created`.
     if crate::cgroups::is_frozen(saved) {
         return Status::Paused;
+    }
+    if dir.join(EXEC_FIFO).exists() {
+        return Status::Created;
     }
     Status::Running
 }

@@ -161,6 +161,37 @@ fn pause_and_resume_freeze_the_container() {
     );
 }
 
+/// A created container can be paused (runc allows it): it then says `paused`, not `created`,
+/// refuses start until resumed (its frozen init could not take the start byte), is `created`
+/// again after resume, and `delete --force` of it while frozen kills it (thawed first: a frozen
+/// init never dies of SIGKILL).
+#[test]
+fn a_paused_created_container_is_paused_until_resumed() {
+    let rt = Rt::new();
+    let b = Bundle::new(&["true"]);
+    let id = unique_id("pausecreated");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&["pause", &id]);
+    assert_eq!(rt.status(&id), "paused");
+    let o = rt.run(&["start", &id]);
+    assert!(!o.status.success(), "a paused container started");
+    assert_eq!(rt.status(&id), "paused");
+    rt.ok(&["resume", &id]);
+    assert_eq!(rt.status(&id), "created");
+    rt.ok(&["pause", &id]);
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    assert!(rt.state(&id).is_none(), "the container is still listed");
+    // Thawed before the kill, the init is dead when delete returns (a zombie at most: this
+    // host's PID 1 reaps late); left frozen it would still be there, SIGKILL pending.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rfind(')').map(|i| &stat[i + 2..i + 3]);
+    assert!(
+        matches!(state, None | Some("Z") | Some("X")),
+        "the init outlived delete --force: {stat}"
+    );
+}
+
 #[test]
 fn features_document() {
     let rt = Rt::new();
