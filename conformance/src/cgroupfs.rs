@@ -124,6 +124,13 @@ fn path_in(proc_cgroup: &str, version: Version, ctrl: &str) -> Option<String> {
     })
 }
 
+/// The mount point of every cgroup hierarchy (v1 and cgroup2) of this host.
+pub fn mount_points() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|mi| cgroup_mounts(&mi).into_iter().map(|m| m.point).collect())
+        .unwrap_or_default()
+}
+
 /// Best effort: remove the (empty) cgroup `path` from every mounted hierarchy.
 pub fn remove_everywhere(path: &str) {
     let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {

@@ -16,7 +16,6 @@ use gantry_gpu::devbpf::{self, Rule};
 use gantry_gpu::inventory::Node;
 
 mod common;
-use common::cgroup2_mount;
 
 /// A new cgroup2 directory with one shell in it that opens, for each path written to its
 /// stdin, the path and answers one line: `ok` or the error. Removed (after the shell is gone)
@@ -173,10 +172,7 @@ fn runtime_rules() -> Vec<Rule> {
 }
 
 fn setup(tag: &str) -> Option<(Jail, FakeNodes)> {
-    let Some(mnt) = cgroup2_mount() else {
-        common::skip("no cgroup2 mount in /proc/self/mountinfo");
-        return None;
-    };
+    let mnt = common::device_program_mount()?;
     Some((Jail::new(&mnt, tag), FakeNodes::new(tag)))
 }
 

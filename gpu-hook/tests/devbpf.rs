@@ -10,7 +10,6 @@ use gantry_gpu::devbpf;
 use gantry_gpu::inventory::Node;
 
 mod common;
-use common::cgroup2_mount;
 
 struct Cgroup(PathBuf);
 impl Drop for Cgroup {
@@ -34,8 +33,7 @@ fn opens(cg: &Cgroup, dev: &str) -> bool {
 
 #[test]
 fn a_rewritten_device_program_allows_exactly_the_injected_node() {
-    let Some(mnt) = cgroup2_mount() else {
-        common::skip("no cgroup2 mount in /proc/self/mountinfo");
+    let Some(mnt) = common::device_program_mount() else {
         return;
     };
     let cg = Cgroup(mnt.join(format!("gantry-devbpf-{}", std::process::id())));

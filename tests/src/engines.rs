@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 
 use crate::{is_gantry, Bundle, TempDir};
 
@@ -34,6 +35,7 @@ impl Podman {
             crate::skip_not_gantry("the Podman tests run Gantry's documented containers.conf");
             return None;
         }
+        podman_cgroups_enter();
         let dir = TempDir::new("podman");
         let d = dir.path();
         // The configuration docs/podman.md documents (docs/examples/podman-containers.conf),
@@ -136,6 +138,63 @@ impl Drop for Podman {
             .args(["system", "reset", "-f"])
             .envs(self.env())
             .output();
+        podman_cgroups_leave();
+    }
+}
+
+/// Podman's cgroupfs manager puts conmon in `/libpod_parent/conmon` and the containers under
+/// `/libpod_parent`, in every hierarchy, and never removes either. The tests remove those
+/// they made: the live Podman environments of this test process are counted, and when the
+/// last one goes, the dirs absent when the first one came are removed (once empty: conmon may
+/// take a moment to exit after `rm -f`).
+struct PodmanCgroups {
+    live: usize,
+    made: Vec<PathBuf>,
+}
+
+static PODMAN_CGROUPS: Mutex<PodmanCgroups> = Mutex::new(PodmanCgroups {
+    live: 0,
+    made: Vec::new(),
+});
+
+const PODMAN_PARENT: &str = "libpod_parent";
+
+fn podman_cgroups_enter() {
+    let mut g = PODMAN_CGROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    if g.live == 0 {
+        g.made = gantry_conformance::cgroupfs::mount_points()
+            .into_iter()
+            .map(|m| m.join(PODMAN_PARENT))
+            .filter(|d| !d.exists())
+            .collect();
+    }
+    g.live += 1;
+}
+
+fn podman_cgroups_leave() {
+    let mut g = PODMAN_CGROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    g.live -= 1;
+    if g.live > 0 {
+        return;
+    }
+    for parent in std::mem::take(&mut g.made) {
+        // Children first (conmon, any libpod-ID a failed test left), then the parent.
+        for _ in 0..50 {
+            let children: Vec<PathBuf> = std::fs::read_dir(&parent)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            for c in &children {
+                let _ = std::fs::remove_dir(c);
+            }
+            if std::fs::remove_dir(&parent).is_ok() || !parent.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 

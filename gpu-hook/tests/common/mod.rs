@@ -18,3 +18,20 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
             .flatten()
     })
 }
+
+/// Where a cgroup v2 device program can be tested: a cgroup2 mount, and a kernel that loads a
+/// BPF_PROG_TYPE_CGROUP_DEVICE program (CONFIG_CGROUP_BPF; a locked-down or old kernel
+/// refuses it). None after recording why the test skips.
+pub fn device_program_mount() -> Option<PathBuf> {
+    let Some(mnt) = cgroup2_mount() else {
+        skip("no cgroup2 mount in /proc/self/mountinfo");
+        return None;
+    };
+    if let Err(e) = gantry_gpu::devbpf::load(&gantry_gpu::devbpf::deny_all()) {
+        skip(format!(
+            "this kernel does not load a cgroup device BPF program: {e}"
+        ));
+        return None;
+    }
+    Some(mnt)
+}
