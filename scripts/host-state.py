@@ -189,8 +189,34 @@ def differences(before):
     for pid, (ppid, comm, state, cmd) in sorted(procs.items()):
         if pid in old or ours(pid, procs) or ppid == os.getpid():
             continue
+        if not of_the_tests(pid, comm, cmd):
+            continue
         diff.append(f"processes: left behind: {pid} ({comm}, state {state}, parent {ppid}) {cmd}")
     return diff
+
+
+# What the tests start: runtimes, engines and their helpers.
+TEST_PROGRAMS = ("gantry", "runc", "crun", "conmon", "containerd", "podman", "ctr")
+
+
+def of_the_tests(pid, comm, cmd):
+    """Whether a new process can be the tests': one in a container (a pid or mount namespace
+    not ours), a runtime's or an engine's, or one naming a test dir. A host runs other things
+    meanwhile (its CI agent, cron) that are none of the tests' business."""
+    for ns in ("pid", "mnt"):
+        try:
+            if os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"):
+                return True
+        except OSError:
+            pass
+    try:
+        exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        exe = ""
+    names = (comm, exe, os.path.basename(cmd.split(" ")[0]) if cmd else "")
+    if any(n.startswith(TEST_PROGRAMS) for n in names if n):
+        return True
+    return "gantry-" in cmd
 
 
 def main():
