@@ -144,8 +144,16 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
         if linux.intel_rdt().is_some() {
             return Err(invalid("linux.intelRdt", "not supported by Gantry"));
         }
-        if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            return Err(invalid("linux.netDevices", "not supported by Gantry yet"));
+        if let Some(d) = linux.net_devices() {
+            let netns = linux
+                .namespaces()
+                .iter()
+                .flatten()
+                .any(|n| n.typ() == LinuxNamespaceType::Network);
+            crate::netdev::check(d, netns).map_err(|e| match e.split_once(": ") {
+                Some((f, m)) => invalid(f, m),
+                None => invalid("linux.netDevices", e),
+            })?;
         }
         if let Some(f) = linux
             .personality()

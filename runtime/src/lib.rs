@@ -13,6 +13,7 @@ pub mod exeseal;
 pub mod idmap;
 pub mod logger;
 pub mod namespaces;
+pub mod netdev;
 pub mod oom;
 pub mod passfds;
 pub mod process;

@@ -42,7 +42,7 @@ pub fn document() -> serde_json::Value {
             },
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
-            "netDevices": {"enabled": false}
+            "netDevices": {"enabled": true}
         },
         "annotations": {
             "org.opencontainers.runtime-spec.features": crate::state::OCI_VERSION,

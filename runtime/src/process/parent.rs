@@ -251,6 +251,9 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     if ns.new_user {
         crate::idmap::write(pid, &linux, rootless)?;
     }
+    if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        move_net_devices(devices, &linux, pid)?;
+    }
     // The init builds its rootfs while we join it to the cgroup; it waits for Go before
     // anything that needs the cgroup (its cgroup namespace, a cgroup mount, the program).
     send_or_init_error(&parent_chan, &Msg::Maps)?;
@@ -331,11 +334,33 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     })
 }
 
-/// Clone the init. Joining a user namespace by path takes an intermediate process, as in runc:
-/// the new namespaces must be created from inside that user namespace while the runtime stays in
-/// its own. The intermediate joins it (then the pid namespace to join, with the user namespace's
-/// privileges), clones the init as the runtime's child (CLONE_PARENT), reports the init's pid
-/// and exits.
+/// linux.netDevices: into the network namespace the init was cloned into, or the one it
+/// joins by path (it may not have joined yet; the path names the same namespace).
+fn move_net_devices(
+    devices: &std::collections::HashMap<String, oci_spec::runtime::LinuxNetDevice>,
+    linux: &oci_spec::runtime::Linux,
+    pid: i32,
+) -> Result<()> {
+    let entry = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+        .ok_or_else(|| anyhow!("linux.netDevices: the container has no network namespace"))?;
+    let path = entry
+        .path()
+        .clone()
+        .unwrap_or_else(|| format!("/proc/{pid}/ns/net").into());
+    let netns = File::open(&path).with_context(|| {
+        format!(
+            "linux.netDevices: open network namespace {}",
+            path.display()
+        )
+    })?;
+    crate::netdev::move_all(devices, &netns)?;
+    Ok(())
+}
+
 /// Send `m` to the init; if it is gone, the error it sent before it exited (a mount that failed
 /// while we joined the cgroup) is the one to report, not the broken pipe.
 fn send_or_init_error(chan: &sync::Channel, m: &Msg) -> Result<()> {
@@ -348,6 +373,11 @@ fn send_or_init_error(chan: &sync::Channel, m: &Msg) -> Result<()> {
     }
 }
 
+/// Clone the init. Joining a user namespace by path takes an intermediate process, as in runc:
+/// the new namespaces must be created from inside that user namespace while the runtime stays in
+/// its own. The intermediate joins it (then the pid namespace to join, with the user namespace's
+/// privileges), clones the init as the runtime's child (CLONE_PARENT), reports the init's pid
+/// and exits.
 fn clone_init(flags: u64, join_user: Option<&Path>, join_pid: Option<&Path>) -> Result<Forked> {
     use std::io::{Read, Write};
     let Some(userns) = join_user else {
