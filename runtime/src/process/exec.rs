@@ -154,7 +154,17 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         }
     }
     parent_chan.send(&Msg::Go).map_err(|e| fail(e.into()))?;
-    match parent_chan.recv() {
+    let mut reply = parent_chan.recv_fd();
+    if let (Ok((Msg::SeccompFd, Some(fd))), Some(l)) =
+        (&reply, seccomp.as_ref().and_then(|p| p.listener.as_ref()))
+    {
+        // runc does the same for exec: the agent gets each process's own listener.
+        let st = crate::state::oci_state(saved, crate::state::Status::Running);
+        let st: serde_json::Value = serde_json::from_slice(&st).map_err(|e| fail(e.into()))?;
+        crate::seccomp::notify::send(l, fd, pid, st).map_err(|e| fail(e.into()))?;
+        reply = parent_chan.recv_fd();
+    }
+    match reply.map(|(m, _)| m) {
         Err(SyncError::Closed) => {} // close-on-exec: the program is running
         Ok(Msg::Error(e)) => {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
@@ -246,8 +256,12 @@ fn child(
         None,
     );
     if let Some(p) = seccomp {
-        // Last, so that nothing of the runtime's own runs under the container's filter.
-        crate::seccomp::install(p).map_err(|e| e.to_string())?;
+        // Last, so that nothing of the runtime's own runs under the container's filter (but
+        // the send of a notify listener to the runtime, for its agent).
+        if let Some(fd) = crate::seccomp::install(p).map_err(|e| e.to_string())? {
+            chan.send_fd(&Msg::SeccompFd, &fd)
+                .map_err(|e| e.to_string())?;
+        }
     }
     let e = nix::unistd::execve(&program.path, &program.args, &program.env).unwrap_err();
     Err(format!("exec {:?}: {e}", program.path))

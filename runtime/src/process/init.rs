@@ -64,6 +64,8 @@ pub fn run(ctx: InitCtx) -> ! {
 struct Exec {
     program: Option<super::finalize::Program>,
     start_state: Vec<u8>,
+    /// The seccomp filter is already on (a notify profile installs it during create).
+    filtered: bool,
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
@@ -223,6 +225,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         return Ok(Exec {
             program: None,
             start_state: Vec::new(),
+            filtered: false,
         });
     };
     if process.terminal().unwrap_or(false) {
@@ -245,9 +248,24 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         ctx.pass_fds,
         &[ctx.chan.as_raw_fd(), ctx.fifo.as_raw_fd()],
     )?;
+    // A profile with SCMP_ACT_NOTIFY: the agent gets the listener during create (the state
+    // it receives says `creating`, as runc's), so the filter goes on now, not after `start`;
+    // what the init does under it until the exec (a few sync messages, the fifo read) is
+    // answered by that agent.
+    let mut filtered = false;
+    if let Some(p) = ctx.seccomp.as_ref().filter(|p| p.listener.is_some()) {
+        let fd = crate::seccomp::install(p)
+            .map_err(|e| e.to_string())?
+            .ok_or("linux.seccomp: no listener fd from the notify filter")?;
+        ctx.chan
+            .send_fd(&Msg::SeccompFd, &fd)
+            .map_err(|e| e.to_string())?;
+        filtered = true;
+    }
     Ok(Exec {
         program: Some(program),
         start_state: crate::state::with_status(&state, crate::state::Status::Created),
+        filtered,
     })
 }
 
@@ -381,7 +399,7 @@ fn finish(ctx: &InitCtx, exec: Exec) -> ! {
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     );
-    if let Some(p) = ctx.seccomp.as_ref() {
+    if let Some(p) = ctx.seccomp.as_ref().filter(|_| !exec.filtered) {
         // Last, so that nothing of the runtime's own runs under the container's filter (it
         // may deny close_range, capset, chdir...): only the execve below does.
         if let Err(e) = crate::seccomp::install(p) {

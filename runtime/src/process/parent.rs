@@ -308,7 +308,18 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     parent_chan.expect(Msg::RunHooks).map_err(|e| anyhow!(e))?;
     let hook_state = state::oci_state(&saved, Status::Creating);
     run_runtime_hooks(&bundle, &hook_state)?;
-    parent_chan.send(&Msg::Continue(hook_state))?;
+    if let Some(l) = seccomp.as_ref().and_then(|p| p.listener.as_ref()) {
+        // The init's notify filter is on: its listener goes to the agent now, before start.
+        let state: serde_json::Value = serde_json::from_slice(&hook_state)?;
+        parent_chan.send(&Msg::Continue(hook_state))?;
+        match parent_chan.recv_fd()? {
+            (Msg::SeccompFd, Some(fd)) => crate::seccomp::notify::send(l, &fd, pid, state)?,
+            (Msg::Error(e), _) => bail!(e),
+            (m, _) => bail!("sync: expected the seccomp listener fd, got {m:?}"),
+        }
+    } else {
+        parent_chan.send(&Msg::Continue(hook_state))?;
+    }
     parent_chan.expect(Msg::Ready).map_err(|e| anyhow!(e))?;
 
     let dir = undo.dir.as_ref().expect("dir");

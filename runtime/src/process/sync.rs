@@ -28,6 +28,9 @@ pub enum Msg {
     TimeNs,
     /// parent -> init: offsets written.
     TimeSet,
+    /// init or exec child -> parent: the seccomp user-notification fd rides along
+    /// (SCM_RIGHTS, `send_fd`), for linux.seccomp.listenerPath.
+    SeccompFd,
 }
 
 impl Msg {
@@ -45,6 +48,7 @@ impl Msg {
             Msg::Saved => vec![7],
             Msg::TimeNs => vec![8],
             Msg::TimeSet => vec![9],
+            Msg::SeccompFd => vec![10],
             Msg::Error(s) => {
                 let mut v = vec![5];
                 v.extend_from_slice(s.as_bytes());
@@ -64,6 +68,7 @@ impl Msg {
             7 => Msg::Saved,
             8 => Msg::TimeNs,
             9 => Msg::TimeSet,
+            10 => Msg::SeccompFd,
             _ => return None,
         })
     }
@@ -127,6 +132,61 @@ impl Channel {
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// Send `m` with `fd` attached (SCM_RIGHTS).
+    pub fn send_fd(&self, m: &Msg, fd: &impl AsRawFd) -> Result<(), SyncError> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let data = m.encode();
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[std::io::IoSlice::new(&data)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// Receive a message and the fd attached to it, if any.
+    pub fn recv_fd(&self) -> Result<(Msg, Option<OwnedFd>), SyncError> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::FromRawFd;
+        let mut buf = vec![0u8; 65536];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let r = recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let msg = match r {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(m) => m,
+            };
+            let mut fd = None;
+            for c in msg.cmsgs().map_err(SyncError::Io)? {
+                if let ControlMessageOwned::ScmRights(v) = c {
+                    for raw in v {
+                        // SAFETY: the kernel just installed `raw` in our table for us;
+                        // nothing else owns it (extra ones are closed by their OwnedFd).
+                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                        fd.get_or_insert(owned);
+                    }
+                }
+            }
+            let n = msg.bytes;
+            if n == 0 {
+                return Err(SyncError::Closed);
+            }
+            let m =
+                Msg::decode(&buf[..n]).ok_or_else(|| SyncError::Unexpected(buf[..n].to_vec()))?;
+            return Ok((m, fd));
         }
     }
 

@@ -17,6 +17,7 @@
 //! profile cannot be sidestepped through a compat ABI. Other architectures (aarch64, ...) are
 //! never seen by an x86_64 kernel, so listing them changes nothing, as with libseccomp.
 
+pub mod notify;
 mod syscalls_x32;
 mod syscalls_x86;
 mod syscalls_x86_64;
@@ -41,12 +42,30 @@ pub enum SeccompError {
     Flags(String),
     #[error("linux.seccomp: install filter: {0}")]
     Install(std::io::Error),
+    #[error("linux.seccomp.listenerPath: {0}")]
+    Listener(String),
 }
 
 /// The compiled filters, in installation order, and the seccomp(2) flags.
 pub struct Program {
     pub filters: Vec<BpfProgram>,
     pub flags: u32,
+    /// The filter that returns SECCOMP_RET_USER_NOTIF (SCMP_ACT_NOTIFY), installed with
+    /// SECCOMP_FILTER_FLAG_NEW_LISTENER: the kernel allows one listener per process, and a
+    /// notification from a filter without one fails the call with ENOSYS.
+    pub listener: Option<Listener>,
+}
+
+pub struct Listener {
+    /// Index in `filters`.
+    pub filter: usize,
+    /// Flags for that filter only (WAIT_KILLABLE_RECV; never TSYNC, which the kernel refuses
+    /// with a listener and a single-threaded init does not need).
+    pub flags: u32,
+    /// linux.seccomp.listenerPath: where the listener fd goes (runtime-spec's container
+    /// process state over SCM_RIGHTS).
+    pub path: std::path::PathBuf,
+    pub metadata: Option<String>,
 }
 
 /// The ABIs an x86_64 kernel runs, each filtered with its own syscall numbers.
@@ -98,7 +117,23 @@ enum Act {
     Errno(u32),
     Trace(u32),
     Log,
+    /// SCMP_ACT_NOTIFY: compiled as TRACE with NOTIFY_MARK, then patched (seccompiler has no
+    /// user-notification action).
+    Notify,
     Allow,
+}
+
+/// The TRACE data that stands for SECCOMP_RET_USER_NOTIF while seccompiler compiles. Only
+/// filters of the notify group (or a base filter whose default is NOTIFY) are patched, so a
+/// profile's own TRACE rules never are.
+const NOTIFY_MARK: u32 = 0xfeed;
+
+/// Turn the marked TRACE returns of a filter into SECCOMP_RET_USER_NOTIF.
+fn patch_notify(f: &mut BpfProgram) {
+    let marked = libc::SECCOMP_RET_TRACE | NOTIFY_MARK;
+    for i in f.iter_mut().filter(|i| i.code == RET_K && i.k == marked) {
+        i.k = libc::SECCOMP_RET_USER_NOTIF;
+    }
 }
 
 impl Act {
@@ -110,6 +145,7 @@ impl Act {
             Act::Errno(e) => SeccompAction::Errno(*e),
             Act::Trace(e) => SeccompAction::Trace(*e),
             Act::Log => SeccompAction::Log,
+            Act::Notify => SeccompAction::Trace(NOTIFY_MARK),
             Act::Allow => SeccompAction::Allow,
         }
     }
@@ -129,11 +165,7 @@ fn action(
         LinuxSeccompAction::ScmpActTrace => Act::Trace(errno.unwrap_or(default_errno)),
         LinuxSeccompAction::ScmpActLog => Act::Log,
         LinuxSeccompAction::ScmpActAllow => Act::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(SeccompError::Unsupported(
-                "SCMP_ACT_NOTIFY (seccomp user notification) is not supported by Gantry yet".into(),
-            ))
-        }
+        LinuxSeccompAction::ScmpActNotify => Act::Notify,
     })
 }
 
@@ -346,6 +378,30 @@ fn compile(
     Ok(out)
 }
 
+/// One filter applying `rules` -> `matched`, else `mismatch`, to the calls of every listed
+/// ABI (the notify group: its notifications must all come from the one filter that has the
+/// listener).
+fn compile_one(
+    mut rules: BTreeMap<Abi, BTreeMap<i64, Vec<SeccompRule>>>,
+    abis: &[Abi],
+    mismatch: &Act,
+    matched: &Act,
+) -> Result<BpfProgram, SeccompError> {
+    let mut part = |a: Abi| -> Result<Part, SeccompError> {
+        Ok(if abis.contains(&a) {
+            Part::Body(body(
+                rules.remove(&a).unwrap_or_default(),
+                mismatch,
+                matched,
+            )?)
+        } else {
+            Part::BadArch
+        })
+    };
+    let (n, x, i) = (part(Abi::X86_64)?, part(Abi::X32)?, part(Abi::I386)?);
+    assemble(n, x, i)
+}
+
 pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
     check_native()?;
     let archs = s.architectures().clone().unwrap_or_default();
@@ -381,9 +437,9 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
             "linux.seccomp: architectures {foreign:?} never run on an x86_64 kernel; no rules are compiled for them"
         ));
     }
-    if s.listener_path().is_some() {
+    if s.listener_metadata().is_some() && s.listener_path().is_none() {
         return Err(SeccompError::Unsupported(
-            "listenerPath (seccomp notify) is not supported by Gantry yet".into(),
+            "listenerMetadata is set without listenerPath (config-linux.md: it MUST NOT be)".into(),
         ));
     }
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
@@ -415,6 +471,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
     }
 
     let mut filters = Vec::new();
+    let mut notify_at = None;
     if default != Act::Allow {
         let mut any: Rules = BTreeMap::new();
         for rules in groups.values() {
@@ -424,21 +481,68 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
                 }
             }
         }
-        filters.extend(compile(any, &abis, &default, &Act::Allow)?);
-    }
-    for (act, rules) in groups {
-        if act != Act::Allow {
-            filters.extend(compile(rules, &abis, &Act::Allow, &act)?);
+        if default == Act::Notify {
+            let mut f = compile_one(any, &abis, &default, &Act::Allow)?;
+            patch_notify(&mut f);
+            notify_at = Some(filters.len());
+            filters.push(f);
+        } else {
+            filters.extend(compile(any, &abis, &default, &Act::Allow)?);
         }
     }
-    let flags = filter_flags(s.flags().as_deref().unwrap_or_default())?;
-    Ok(Program { filters, flags })
+    for (act, rules) in groups {
+        match act {
+            Act::Allow => {}
+            Act::Notify => {
+                let mut f = compile_one(rules, &abis, &Act::Allow, &act)?;
+                patch_notify(&mut f);
+                notify_at = Some(filters.len());
+                filters.push(f);
+            }
+            _ => filters.extend(compile(rules, &abis, &Act::Allow, &act)?),
+        }
+    }
+    let requested = s.flags().as_deref().unwrap_or_default();
+    let killable = requested.contains(&LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv);
+    let flags = filter_flags(requested, notify_at.is_some())?;
+    let listener = match notify_at {
+        None => None,
+        Some(filter) => {
+            let path = s.listener_path().clone().ok_or_else(|| {
+                SeccompError::Unsupported(
+                    "SCMP_ACT_NOTIFY needs listenerPath: the socket of the agent that answers the notified calls".into(),
+                )
+            })?;
+            if !path.is_absolute() {
+                return Err(SeccompError::Unsupported(format!(
+                    "listenerPath {} is not absolute",
+                    path.display()
+                )));
+            }
+            Some(Listener {
+                filter,
+                flags: (flags & !(libc::SECCOMP_FILTER_FLAG_TSYNC as u32))
+                    | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32
+                    | if killable { WAIT_KILLABLE_RECV } else { 0 },
+                path,
+                metadata: s.listener_metadata().clone(),
+            })
+        }
+    };
+    Ok(Program {
+        filters,
+        flags,
+        listener,
+    })
 }
 
-/// The flags Gantry applies, with their seccomp(2) values. SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-/// is not one: the kernel takes it only with NEW_LISTENER (a user-notification fd), and Gantry
-/// creates none (SCMP_ACT_NOTIFY is refused), so it is refused too rather than failing with a
-/// bare EINVAL at install.
+/// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (linux/seccomp.h, 5.19).
+const WAIT_KILLABLE_RECV: u32 = 1 << 5;
+
+/// The flags Gantry applies to every filter, with their seccomp(2) values.
+/// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is not one: the kernel takes it only with
+/// NEW_LISTENER, so it goes on the notify filter alone, and without SCMP_ACT_NOTIFY it is
+/// refused rather than failing with a bare EINVAL at install.
 const FLAGS: [(LinuxSeccompFilterFlag, &str, u32); 3] = [
     (
         LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
@@ -489,20 +593,33 @@ pub fn supported_flags() -> Vec<&'static str> {
         .filter(|(_, _, bits)| kernel_knows(*bits))
         .map(|(_, name, _)| *name)
         .collect();
+    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+    if kernel_knows(listener | WAIT_KILLABLE_RECV) {
+        v.push("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV");
+    }
     v.sort_unstable();
     v
 }
 
 /// linux.seccomp.flags as seccomp(2) flags: each one applied, or refused with its name.
-fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<u32, SeccompError> {
+fn filter_flags(flags: &[LinuxSeccompFilterFlag], notify: bool) -> Result<u32, SeccompError> {
     let mut bits = 0;
     for f in flags {
         if *f == LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv {
-            return Err(SeccompError::Flags(
-                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV applies only to a seccomp user-notification \
-                 listener (SCMP_ACT_NOTIFY, listenerPath), which Gantry does not support"
-                    .into(),
-            ));
+            let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+            if !notify {
+                return Err(SeccompError::Flags(
+                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV applies only to a seccomp user-notification \
+                     listener, and no rule uses SCMP_ACT_NOTIFY"
+                        .into(),
+                ));
+            }
+            if !kernel_knows(listener | WAIT_KILLABLE_RECV) {
+                return Err(SeccompError::Flags(
+                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is not supported by this kernel".into(),
+                ));
+            }
+            continue; // on the notify filter only (Listener::flags)
         }
         let (_, name, b) = FLAGS
             .iter()
@@ -519,27 +636,38 @@ fn filter_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<u32, SeccompError> {
 }
 
 /// Install the filters (the caller has set no_new_privs or holds CAP_SYS_ADMIN).
-pub fn install(p: &Program) -> Result<(), SeccompError> {
-    for f in &p.filters {
+/// Install the filters; returns the user-notification fd when the profile has one.
+pub fn install(p: &Program) -> Result<Option<std::os::fd::OwnedFd>, SeccompError> {
+    let mut listener_fd = None;
+    for (i, f) in p.filters.iter().enumerate() {
         let prog = libc::sock_fprog {
             len: f.len() as u16,
             filter: f.as_ptr() as *mut libc::sock_filter,
         };
+        let listener = p.listener.as_ref().filter(|l| l.filter == i);
+        let flags = listener.map_or(p.flags, |l| l.flags);
         // SAFETY: seccomp(SET_MODE_FILTER) reads a sock_fprog pointing at `f`, which lives
         // through the call; seccompiler's sock_filter has the kernel's layout.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER,
-                p.flags,
+                flags,
                 &prog as *const libc::sock_fprog,
             )
         };
-        if r != 0 {
+        if r < 0 {
             return Err(SeccompError::Install(std::io::Error::last_os_error()));
         }
+        if listener.is_some() {
+            // SAFETY: with NEW_LISTENER, seccomp(2) returns a new fd (close-on-exec) that
+            // nothing else owns.
+            listener_fd = Some(unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
+            });
+        }
     }
-    Ok(())
+    Ok(listener_fd)
 }
 
 #[cfg(test)]
@@ -583,11 +711,48 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused() {
-        let s = load(
-            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}"#,
+    fn notify_needs_a_listener_and_has_one_filter() {
+        let rules = r#""syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"},
+            {"names": ["write"], "action": "SCMP_ACT_ERRNO"}]"#;
+        let s = load(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", {rules}}}"#
+        ));
+        let e = build(&s).err().unwrap().to_string();
+        assert!(e.contains("listenerPath"), "{e}");
+        let s = load(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                "flags": ["SECCOMP_FILTER_FLAG_TSYNC"], {rules}}}"#
+        ));
+        let p = build(&s).unwrap();
+        let l = p.listener.as_ref().unwrap();
+        assert_eq!(l.path, std::path::Path::new("/run/agent.sock"));
+        let tsync = libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
+        let new_listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+        assert_eq!((p.flags & tsync, l.flags & tsync), (tsync, 0));
+        assert_ne!(l.flags & new_listener, 0);
+        // Both ABIs' notifications come from the listener's filter; nothing else notifies.
+        let f = &p.filters[l.filter];
+        let read64 = syscall_nr("read").unwrap() as u32;
+        assert_eq!(
+            run_bpf(f, AUDIT_ARCH_X86_64, read64, [0; 6]),
+            libc::SECCOMP_RET_USER_NOTIF
         );
-        assert!(build(&s).is_err());
+        assert_eq!(
+            run_bpf(f, AUDIT_ARCH_I386, 3, [0; 6]),
+            libc::SECCOMP_RET_USER_NOTIF
+        );
+        let write64 = syscall_nr("write").unwrap() as u32;
+        assert_eq!(
+            run_bpf(f, AUDIT_ARCH_X86_64, write64, [0; 6]),
+            libc::SECCOMP_RET_ALLOW
+        );
+        for (i, other) in p.filters.iter().enumerate().filter(|(i, _)| *i != l.filter) {
+            let r = run_bpf(other, AUDIT_ARCH_X86_64, read64, [0; 6]);
+            assert_ne!(r, libc::SECCOMP_RET_USER_NOTIF, "filter {i}");
+        }
+        let s = load(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}"#);
+        assert!(build(&s).is_err(), "metadata without a listener path");
     }
 
     #[test]
@@ -610,7 +775,6 @@ mod tests {
             e.contains("linux.seccomp.flags") && e.contains("WAIT_KILLABLE_RECV"),
             "{e}"
         );
-        assert!(!supported_flags().contains(&"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"));
         assert!(supported_flags().iter().all(|f| KNOWN_FLAGS.contains(f)));
     }
 
