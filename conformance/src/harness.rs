@@ -223,6 +223,19 @@ impl Rt {
         self.run(&["create", "--bundle", b.path().to_str().unwrap(), id])
     }
 
+    /// A create that must fail and leave no container: its stderr.
+    pub fn create_refused(&self, b: &Bundle, id: &str) -> String {
+        let o = self.create(b, id);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "create {id} succeeded: {err}");
+        assert!(
+            self.ids().is_empty(),
+            "a failed create left {:?}",
+            self.ids()
+        );
+        err
+    }
+
     pub fn state(&self, id: &str) -> Option<Value> {
         let o = self.run(&["state", id]);
         if !o.status.success() {

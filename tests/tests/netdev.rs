@@ -130,22 +130,16 @@ fn a_missing_or_clashing_interface_is_a_clear_error() {
     }
     let rt = Rt::new();
     let b = bundle_with(json!({"gantry-nosuch0": {}}));
-    let o = rt.create(&b, &unique_id("netdev-missing"));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    let err = rt.create_refused(&b, &unique_id("netdev-missing"));
     assert!(
         err.contains("linux.netDevices") && err.contains("gantry-nosuch0"),
         "{err}"
     );
-    assert!(rt.ids().is_empty(), "a failed create left {:?}", rt.ids());
 
     let Some(v) = Veth::new("c") else { return };
     let b = bundle_with(json!({ v.peer.clone(): {"name": "lo"} }));
-    let o = rt.create(&b, &unique_id("netdev-clash"));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    let err = rt.create_refused(&b, &unique_id("netdev-clash"));
     assert!(err.contains("already has an interface \"lo\""), "{err}");
-    assert!(rt.ids().is_empty(), "a failed create left {:?}", rt.ids());
     assert!(Veth::exists(&v.peer), "the refused interface left the host");
 
     // Without a network namespace of its own, there is nowhere to move it to.
@@ -156,12 +150,9 @@ fn a_missing_or_clashing_interface_is_a_clear_error() {
             .unwrap()
             .retain(|n| n["type"] != "network")
     });
-    let o = rt.create(&b, &unique_id("netdev-nons"));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    let err = rt.create_refused(&b, &unique_id("netdev-nons"));
     assert!(
         err.contains("linux.netDevices") && err.contains("network namespace"),
         "{err}"
     );
-    assert!(rt.ids().is_empty());
 }

@@ -252,7 +252,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         crate::idmap::write(pid, &linux, rootless)?;
     }
     if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-        move_net_devices(devices, &linux, pid)?;
+        move_net_devices(devices, &ns, pid)?;
     }
     // The init builds its rootfs while we join it to the cgroup; it waits for Go before
     // anything that needs the cgroup (its cgroup namespace, a cgroup mount, the program).
@@ -345,22 +345,19 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     })
 }
 
-/// linux.netDevices: into the network namespace the init was cloned into, or the one it
-/// joins by path (it may not have joined yet; the path names the same namespace).
+/// linux.netDevices: into the network namespace the init joins by path (it may not have
+/// joined yet; the path names the same namespace), or the one it was cloned into (bundle.rs
+/// refuses netDevices without a network namespace entry).
 fn move_net_devices(
     devices: &std::collections::HashMap<String, oci_spec::runtime::LinuxNetDevice>,
-    linux: &oci_spec::runtime::Linux,
+    ns: &namespaces::NsPlan,
     pid: i32,
 ) -> Result<()> {
-    let entry = linux
-        .namespaces()
+    let path = ns
+        .join
         .iter()
-        .flatten()
-        .find(|n| n.typ() == LinuxNamespaceType::Network)
-        .ok_or_else(|| anyhow!("linux.netDevices: the container has no network namespace"))?;
-    let path = entry
-        .path()
-        .clone()
+        .find(|(flag, _)| *flag == CloneFlags::CLONE_NEWNET)
+        .map(|(_, p)| p.clone())
         .unwrap_or_else(|| format!("/proc/{pid}/ns/net").into());
     let netns = File::open(&path).with_context(|| {
         format!(

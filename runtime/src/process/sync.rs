@@ -117,22 +117,8 @@ impl Channel {
     }
 
     pub fn recv(&self) -> Result<Msg, SyncError> {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            match nix::sys::socket::recv(
-                self.fd.as_raw_fd(),
-                &mut buf,
-                nix::sys::socket::MsgFlags::empty(),
-            ) {
-                Ok(0) => return Err(SyncError::Closed),
-                Ok(n) => {
-                    return Msg::decode(&buf[..n])
-                        .ok_or_else(|| SyncError::Unexpected(buf[..n].to_vec()))
-                }
-                Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // An fd nobody asked for is closed with its OwnedFd.
+        self.recv_fd().map(|(m, _)| m)
     }
 
     /// Send `m` with `fd` attached (SCM_RIGHTS).

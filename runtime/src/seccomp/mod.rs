@@ -357,43 +357,43 @@ fn compile(
     mismatch: &Act,
     matched: &Act,
 ) -> Result<Vec<BpfProgram>, SeccompError> {
-    let mut out = Vec::new();
-    for &abi in abis {
-        let mut part = |a: Abi| -> Result<Part, SeccompError> {
-            Ok(if a == abi {
-                Part::Body(body(
-                    rules.remove(&a).unwrap_or_default(),
-                    mismatch,
-                    matched,
-                )?)
-            } else if abis.contains(&a) {
-                Part::Allow
-            } else {
-                Part::BadArch
-            })
-        };
-        let (n, x, i) = (part(Abi::X86_64)?, part(Abi::X32)?, part(Abi::I386)?);
-        out.push(assemble(n, x, i)?);
-    }
-    Ok(out)
+    abis.iter()
+        .map(|&abi| filter_for(&mut rules, abis, &[abi], mismatch, matched))
+        .collect()
 }
 
 /// One filter applying `rules` -> `matched`, else `mismatch`, to the calls of every listed
 /// ABI (the notify group: its notifications must all come from the one filter that has the
-/// listener).
-fn compile_one(
+/// listener), with the USER_NOTIF returns patched in.
+fn compile_notify(
     mut rules: BTreeMap<Abi, BTreeMap<i64, Vec<SeccompRule>>>,
     abis: &[Abi],
     mismatch: &Act,
     matched: &Act,
 ) -> Result<BpfProgram, SeccompError> {
+    let mut f = filter_for(&mut rules, abis, abis, mismatch, matched)?;
+    patch_notify(&mut f);
+    Ok(f)
+}
+
+/// A filter with the rule bodies of `bodies` (taken from `rules`), ALLOW for the other listed
+/// ABIs and BAD_ARCH for the unlisted ones.
+fn filter_for(
+    rules: &mut BTreeMap<Abi, BTreeMap<i64, Vec<SeccompRule>>>,
+    abis: &[Abi],
+    bodies: &[Abi],
+    mismatch: &Act,
+    matched: &Act,
+) -> Result<BpfProgram, SeccompError> {
     let mut part = |a: Abi| -> Result<Part, SeccompError> {
-        Ok(if abis.contains(&a) {
+        Ok(if bodies.contains(&a) {
             Part::Body(body(
                 rules.remove(&a).unwrap_or_default(),
                 mismatch,
                 matched,
             )?)
+        } else if abis.contains(&a) {
+            Part::Allow
         } else {
             Part::BadArch
         })
@@ -482,10 +482,8 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
             }
         }
         if default == Act::Notify {
-            let mut f = compile_one(any, &abis, &default, &Act::Allow)?;
-            patch_notify(&mut f);
             notify_at = Some(filters.len());
-            filters.push(f);
+            filters.push(compile_notify(any, &abis, &default, &Act::Allow)?);
         } else {
             filters.extend(compile(any, &abis, &default, &Act::Allow)?);
         }
@@ -494,10 +492,8 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
         match act {
             Act::Allow => {}
             Act::Notify => {
-                let mut f = compile_one(rules, &abis, &Act::Allow, &act)?;
-                patch_notify(&mut f);
                 notify_at = Some(filters.len());
-                filters.push(f);
+                filters.push(compile_notify(rules, &abis, &Act::Allow, &act)?);
             }
             _ => filters.extend(compile(rules, &abis, &Act::Allow, &act)?),
         }
@@ -635,8 +631,8 @@ fn filter_flags(flags: &[LinuxSeccompFilterFlag], notify: bool) -> Result<u32, S
     Ok(bits)
 }
 
-/// Install the filters (the caller has set no_new_privs or holds CAP_SYS_ADMIN).
-/// Install the filters; returns the user-notification fd when the profile has one.
+/// Install the filters (the caller has set no_new_privs or holds CAP_SYS_ADMIN); returns the
+/// user-notification fd when the profile has one.
 pub fn install(p: &Program) -> Result<Option<std::os::fd::OwnedFd>, SeccompError> {
     let mut listener_fd = None;
     for (i, f) in p.filters.iter().enumerate() {
