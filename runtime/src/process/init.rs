@@ -100,7 +100,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         let _ = nix::unistd::setresuid(0.into(), 0.into(), 0.into());
     }
     for (kind, path) in &ctx.ns.join {
-        namespaces::join(*kind, path)?;
+        namespaces::join(&linux, *kind, path)?;
     }
     if ctx.ns.new_time {
         nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))

@@ -99,33 +99,58 @@ pub fn pair() -> nix::Result<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
+/// The largest datagram sent: a SEQPACKET send over the socket's send buffer (wmem_default,
+/// ~208 KiB) fails with EMSGSIZE, and the state JSON carries the config's annotations, of any
+/// size up to `bundle::CONFIG_MAX`. Longer messages go as several frames.
+const FRAME: usize = 32 * 1024;
+/// First byte of a frame: more frames of this message follow, or this one ends it.
+const MORE: u8 = 0;
+const LAST: u8 = 1;
+
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<(), SyncError> {
         let data = m.encode();
-        // MSG_NOSIGNAL: a dead peer must give EPIPE, not kill us with SIGPIPE.
-        nix::sys::socket::send(
-            self.fd.as_raw_fd(),
-            &data,
-            nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
-        )?;
+        let mut chunks = data.chunks(FRAME).peekable();
+        while let Some(chunk) = chunks.next() {
+            let mut frame = Vec::with_capacity(chunk.len() + 1);
+            frame.push(if chunks.peek().is_some() { MORE } else { LAST });
+            frame.extend_from_slice(chunk);
+            // MSG_NOSIGNAL: a dead peer must give EPIPE, not kill us with SIGPIPE.
+            nix::sys::socket::send(
+                self.fd.as_raw_fd(),
+                &frame,
+                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            )?;
+        }
         Ok(())
     }
 
     pub fn recv(&self) -> Result<Msg, SyncError> {
-        let mut buf = vec![0u8; 65536];
+        let mut msg = Vec::new();
+        // One byte more than a frame: a longer datagram (never sent by `send`) shows as
+        // truncated instead of being cut silently.
+        let mut buf = vec![0u8; FRAME + 2];
         loop {
-            match nix::sys::socket::recv(
+            let n = match nix::sys::socket::recv(
                 self.fd.as_raw_fd(),
                 &mut buf,
                 nix::sys::socket::MsgFlags::empty(),
             ) {
                 Ok(0) => return Err(SyncError::Closed),
-                Ok(n) => {
-                    return Msg::decode(&buf[..n])
-                        .ok_or_else(|| SyncError::Unexpected(buf[..n].to_vec()))
-                }
+                Ok(n) if n > FRAME + 1 => return Err(SyncError::Unexpected(buf[..16].to_vec())),
+                Ok(n) => n,
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
+            };
+            msg.extend_from_slice(&buf[1..n]);
+            match buf[0] {
+                MORE => continue,
+                LAST => {
+                    return Msg::decode(&msg).ok_or_else(|| {
+                        SyncError::Unexpected(msg[..msg.len().min(16)].to_vec())
+                    });
+                }
+                _ => return Err(SyncError::Unexpected(buf[..n.min(16)].to_vec())),
             }
         }
     }
