@@ -133,7 +133,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Spec, BundleError> {
     // fill: refuse an array wherever the spec has an object.
     let input: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| parse_err(String::new(), e.to_string()))?;
-    let parsed = serde_json::to_value(&spec).map_err(|e| parse_err(String::new(), e.to_string()))?;
+    let parsed =
+        serde_json::to_value(&spec).map_err(|e| parse_err(String::new(), e.to_string()))?;
     if let Some(field) = array_for_object(&input, &parsed, "") {
         return Err(parse_err(
             field,
@@ -150,7 +151,10 @@ fn unknown_capability(field: &str, e: &serde_json::Error) -> Option<String> {
         return None;
     }
     let text = e.to_string();
-    let name = text.strip_prefix("no variant for ")?.split(" (converted to").next()?;
+    let name = text
+        .strip_prefix("no variant for ")?
+        .split(" (converted to")
+        .next()?;
     Some(format!(
         "unknown capability {name:?} at line {} column {}",
         e.line(),
@@ -283,6 +287,17 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
                 invalid("linux.rootfsPropagation", format!("unknown value {p:?}"))
             })?;
         }
+        for (name, paths) in [
+            ("maskedPaths", linux.masked_paths()),
+            ("readonlyPaths", linux.readonly_paths()),
+        ] {
+            if let Some(i) = paths.iter().flatten().position(|p| !p.starts_with('/')) {
+                return Err(invalid(format!("linux.{name}[{i}]"), "must be absolute"));
+            }
+        }
+        if let Some(sc) = linux.seccomp() {
+            check_seccomp_names(sc)?;
+        }
         for (i, d) in linux.devices().iter().flatten().enumerate() {
             if !d.path().is_absolute() {
                 return Err(invalid(
@@ -299,7 +314,66 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
             crate::sysctl::check(key, &nss).map_err(|e| invalid("linux.sysctl", e))?;
         }
     }
+    if let Some(h) = spec.hooks() {
+        check_hooks(h)?;
+    }
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// config-linux.md: names "MUST contain at least one entry". A name that is no syscall of any
+/// ABI is skipped as runc does (profiles list calls newer than the tables), but an empty or
+/// malformed one is a broken profile.
+fn check_seccomp_names(sc: &oci_spec::runtime::LinuxSeccomp) -> Result<(), BundleError> {
+    for (i, call) in sc.syscalls().iter().flatten().enumerate() {
+        if call.names().is_empty() {
+            return Err(invalid(
+                format!("linux.seccomp.syscalls[{i}].names"),
+                "empty (it must name at least one syscall)",
+            ));
+        }
+        let well_formed = |n: &String| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if let Some(j) = call.names().iter().position(|n| !well_formed(n)) {
+            return Err(invalid(
+                format!("linux.seccomp.syscalls[{i}].names[{j}]"),
+                format!("{:?} is not a syscall name", call.names()[j]),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// config.md: a hook's path is absolute, its timeout "MUST be greater than zero".
+fn check_hooks(h: &oci_spec::runtime::Hooks) -> Result<(), BundleError> {
+    #[allow(deprecated)]
+    let kinds = [
+        ("prestart", h.prestart()),
+        ("createRuntime", h.create_runtime()),
+        ("createContainer", h.create_container()),
+        ("startContainer", h.start_container()),
+        ("poststart", h.poststart()),
+        ("poststop", h.poststop()),
+    ];
+    for (kind, hooks) in kinds {
+        for (i, hook) in hooks.iter().flatten().enumerate() {
+            if !hook.path().is_absolute() {
+                return Err(invalid(
+                    format!("hooks.{kind}[{i}].path"),
+                    format!("{:?} is not absolute", hook.path()),
+                ));
+            }
+            if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
+                return Err(invalid(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    format!("{t} (it must be greater than zero)"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What each mount says, before any is made: a destination, options that mean something.
@@ -311,7 +385,10 @@ fn check_mounts(spec: &Spec) -> Result<(), BundleError> {
         }
         let at = format!("mounts[{i}] ({})", dest.display());
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(invalid(at, "idmapped mounts are not supported by Gantry yet"));
+            return Err(invalid(
+                at,
+                "idmapped mounts are not supported by Gantry yet",
+            ));
         }
         let opts = m.options().as_deref().unwrap_or_default();
         if let Some(o) = opts.iter().find(|o| o.is_empty()) {
@@ -343,6 +420,24 @@ fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError
     if let Some(env) = process.env() {
         if let Some(bad) = env.iter().find(|e| !e.contains('=')) {
             return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
+        }
+    }
+    let mut seen = Vec::new();
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        // config.md: "If rlimits contains duplicated entries with same type, the runtime MUST
+        // generate an error".
+        if seen.contains(&r.typ()) {
+            return Err(invalid(
+                format!("process.rlimits[{i}]"),
+                format!("duplicate {}", r.typ()),
+            ));
+        }
+        seen.push(r.typ());
+        if r.soft() > r.hard() {
+            return Err(invalid(
+                format!("process.rlimits[{i}] ({})", r.typ()),
+                format!("soft limit {} is above hard limit {}", r.soft(), r.hard()),
+            ));
         }
     }
     let field = |e: String| match e.split_once(": ") {
@@ -455,6 +550,31 @@ pub fn check_resources(r: &oci_spec::runtime::LinuxResources) -> Result<(), Bund
     if let Some(p) = r.pids() {
         at_least_minus_one("pids.limit", Some(p.limit()))?;
     }
+    if let Some(c) = r.cpu() {
+        for (f, l) in [("cpus", c.cpus()), ("mems", c.mems())] {
+            if let Some(l) = l
+                .as_deref()
+                .filter(|l| !l.is_empty() && crate::confine::sched::parse_list(l).is_none())
+            {
+                return Err(invalid(
+                    format!("linux.resources.cpu.{f}"),
+                    format!("{l:?} is not a list like 0-3,7"),
+                ));
+            }
+        }
+    }
+    for (i, d) in r.devices().iter().flatten().enumerate() {
+        if let Some(a) = d
+            .access()
+            .as_deref()
+            .filter(|a| !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')))
+        {
+            return Err(invalid(
+                format!("linux.resources.devices[{i}].access"),
+                format!("{a:?}: only r, w and m are allowed"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -489,6 +609,17 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError>
                     e,
                 )
             })?;
+        }
+    }
+    for (name, maps) in [
+        ("uidMappings", linux.uid_mappings()),
+        ("gidMappings", linux.gid_mappings()),
+    ] {
+        if let Some(i) = maps.iter().flatten().position(|m| m.size() == 0) {
+            return Err(invalid(
+                format!("linux.{name}[{i}].size"),
+                "0 (a mapping must map at least one id; is size missing?)",
+            ));
         }
     }
     let has_user = seen.contains(&LinuxNamespaceType::User);

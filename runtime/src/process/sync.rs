@@ -146,9 +146,8 @@ impl Channel {
             match buf[0] {
                 MORE => continue,
                 LAST => {
-                    return Msg::decode(&msg).ok_or_else(|| {
-                        SyncError::Unexpected(msg[..msg.len().min(16)].to_vec())
-                    });
+                    return Msg::decode(&msg)
+                        .ok_or_else(|| SyncError::Unexpected(msg[..msg.len().min(16)].to_vec()));
                 }
                 _ => return Err(SyncError::Unexpected(buf[..n.min(16)].to_vec())),
             }
