@@ -667,3 +667,20 @@ fn hostile_configs_are_refused_naming_the_field() {
         failures.join("\n")
     );
 }
+
+/// Big but under the limit: the state the init receives (it carries the annotations) once
+/// failed with EMSGSIZE on the sync channel above ~208 KiB; it goes in frames now.
+#[test]
+fn large_annotations_under_the_limit_run() {
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["annotations"] = json!({"big": "x".repeat(1 << 20)}));
+    let rt = Rt::new();
+    let id = unique_id("bigannot");
+    let o = rt.create(&b, &id);
+    assert!(
+        o.status.success(),
+        "create failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    rt.ok(&["delete", "--force", &id]);
+}
