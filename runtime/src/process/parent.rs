@@ -187,7 +187,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let own_pidns = match &ns.join_pid {
         Some(p) if ns.join_user.is_none() => {
             let own = File::open("/proc/self/ns/pid")?;
-            namespaces::join(CloneFlags::CLONE_NEWPID, p).map_err(|e| anyhow!(e))?;
+            namespaces::join(&linux, CloneFlags::CLONE_NEWPID, p).map_err(|e| anyhow!(e))?;
             Some(own)
         }
         _ => None,
