@@ -183,6 +183,10 @@ pub struct ExecArgs {
     /// Exec even if the container is paused.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's: `[CONTROLLER[,...]:]PATH`
+    /// (repeatable with controllers on cgroup v1), as runc's --cgroup.
+    #[arg(long = "cgroup", value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
 }
 
 #[derive(Args, Debug)]
