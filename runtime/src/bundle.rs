@@ -255,8 +255,9 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
                 ));
             }
         }
-        if linux.intel_rdt().is_some() {
-            return Err(invalid("linux.intelRdt", "not supported by Gantry"));
+        if let Some(rdt) = linux.intel_rdt() {
+            crate::resctrl::check(rdt, crate::resctrl::mount_point().as_deref())
+                .map_err(|e| invalid(e.field(), e.msg()))?;
         }
         if let Some(d) = linux.net_devices() {
             let netns = linux

@@ -18,6 +18,7 @@ pub mod oom;
 pub mod passfds;
 pub mod process;
 pub mod recovery;
+pub mod resctrl;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

@@ -163,6 +163,19 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
             crate::logger::info(&format!("rootless exec: {e}"));
         }
     }
+    // runc puts exec'd processes in the container's resctrl group too.
+    if let (Some(rdt), Some(root)) = (
+        saved
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.intel_rdt().as_ref()),
+        crate::resctrl::mount_point(),
+    ) {
+        crate::resctrl::Group::of(&root, &saved.id, rdt)
+            .join(pid)
+            .map_err(|e| fail(anyhow!("exec: {e}")))?;
+    }
     parent_chan.send(&Msg::Go).map_err(|e| fail(e.into()))?;
     let mut reply = parent_chan.recv_fd();
     if let (Ok((Msg::SeccompFd, Some(fd))), Some(l)) =

@@ -53,12 +53,15 @@ struct Undo<'a> {
     cgroup: Option<(libcgroups::common::AnyCgroupManager, cgroups::Placement)>,
     /// The rootfs bound on the host for a container without a mount namespace.
     host_bind: Option<std::path::PathBuf>,
+    /// The container's resctrl groups (linux.intelRdt).
+    resctrl: Option<crate::resctrl::Group>,
     _root: &'a Path,
 }
 
 impl Undo<'_> {
     fn disarm(&mut self) -> (ContainerDir, i32, OwnedFd) {
         self.cgroup = None;
+        self.resctrl = None;
         self.host_bind = None;
         let (pid, fd) = self.child.take().expect("child");
         (self.dir.take().expect("dir"), pid, fd)
@@ -73,6 +76,11 @@ impl Drop for Undo<'_> {
         }
         if let Some(rootfs) = self.host_bind.take() {
             if let Err(e) = crate::rootfs::host_root::unbind(&rootfs) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some(g) = self.resctrl.take() {
+            if let Err(e) = g.remove() {
                 crate::logger::warn(&format!("cleanup: {e}"));
             }
         }
@@ -150,6 +158,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         child: None,
         cgroup: None,
         host_bind: None,
+        resctrl: None,
         _root: o.root,
     };
     let dir_path = undo.dir.as_ref().expect("dir").path.clone();
@@ -290,6 +299,12 @@ pub fn create(o: CreateOpts) -> Result<Created> {
             }
         }
         Err(e) => return Err(e.into()),
+    }
+    if let Some(rdt) = linux.intel_rdt() {
+        // bundle::check found resctrl mounted; the init is not running the program yet.
+        let root = crate::resctrl::mount_point()
+            .ok_or_else(|| anyhow!("linux.intelRdt: resctrl is no longer mounted"))?;
+        undo.resctrl = Some(crate::resctrl::apply(&root, o.id, rdt, pid)?);
     }
     send_or_init_error(&parent_chan, &Msg::Go)?;
 
