@@ -33,6 +33,9 @@ pub struct Bundle {
     pub spec: Spec,
     /// Absolute path of the root filesystem.
     pub rootfs: PathBuf,
+    /// The host node of a linux.devices entry injected from a CDI spec whose hostPath is not
+    /// its container path: a user-namespaced container bind-mounts it from there.
+    pub device_hosts: std::collections::BTreeMap<PathBuf, PathBuf>,
 }
 
 /// The newest runtime-spec version Gantry implements.
@@ -197,7 +200,12 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
             crate::sysctl::check(key, &nss).map_err(|e| invalid("linux.sysctl", e))?;
         }
     }
-    Ok(Bundle { dir, spec, rootfs })
+    Ok(Bundle {
+        dir,
+        spec,
+        rootfs,
+        device_hosts: Default::default(),
+    })
 }
 
 fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError> {
