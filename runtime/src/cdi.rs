@@ -176,7 +176,13 @@ pub fn apply(bundle: &mut Bundle, o: &GpuOpts) -> Result<()> {
         resolved.extend(reg.resolve(&reqs.names)?);
     }
     if let (true, Some((req, by))) = (o.jit, &reqs.plain) {
-        resolved.push(jit(bundle, o, req, by)?);
+        if let Some(h) = gpu_hook(&bundle.spec) {
+            // The config's own GPU hook serves plain requests; injecting them twice would
+            // mount everything twice.
+            crate::logger::debug(&format!("jit CDI: {by} left to the config's hook {h}"));
+        } else if let Some(r) = jit(bundle, o, req, by)? {
+            resolved.push(r);
+        }
     }
     let mut m = Merger::new(bundle)?;
     for r in &resolved {
@@ -185,24 +191,77 @@ pub fn apply(bundle: &mut Bundle, o: &GpuOpts) -> Result<()> {
     m.finish(bundle)
 }
 
+/// A GPU hook in the config (gantry-gpu's, or NVIDIA's legacy one), which reads the same
+/// plain requests.
+fn gpu_hook(spec: &oci_spec::runtime::Spec) -> Option<String> {
+    let v = serde_json::to_value(spec.hooks().as_ref()?).ok()?;
+    let hooks = v
+        .as_object()?
+        .values()
+        .filter_map(Value::as_array)
+        .flatten();
+    for h in hooks {
+        let path = Path::new(h["path"].as_str().unwrap_or_default());
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let args: Vec<&str> = h["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let ours = name == "gantry-gpu" && args.contains(&"hook");
+        if ours
+            || matches!(
+                name,
+                "nvidia-container-runtime-hook" | "nvidia-container-toolkit"
+            )
+        {
+            return Some(path.display().to_string());
+        }
+    }
+    None
+}
+
 /// jit: the edits gantry-gpu's hook would make, from discovery, as one in-memory spec.
-fn jit(bundle: &Bundle, o: &GpuOpts, req: &Request, by: &str) -> Result<Resolved> {
+/// `None` when the host has no driver of a vendor asked for with `all` or `none` only (a CUDA
+/// image's own NVIDIA_VISIBLE_DEVICES=all on a host without GPUs runs as without the
+/// toolkit); a GPU asked for by id must exist.
+fn jit(bundle: &Bundle, o: &GpuOpts, req: &Request, by: &str) -> Result<Option<Resolved>> {
     let root = pathrs::Root::open(&bundle.rootfs)
         .with_context(|| format!("open rootfs {}", bundle.rootfs.display()))?;
     let targets = gantry_gpu::plan::LibTargets::for_image(|p: &Path| root.resolve(p).is_ok());
     drop(root);
-    let (_, plan) = gantry_gpu::hook::plan_for(&o.roots, req, &targets)
-        .with_context(|| format!("jit CDI for {by}"))?;
+    let (_, plan) = match gantry_gpu::hook::plan_for(&o.roots, req, &targets) {
+        Ok(p) => p,
+        Err(e) => {
+            let no_driver = matches!(
+                e.downcast_ref::<gantry_gpu::select::SelectError>(),
+                Some(gantry_gpu::select::SelectError::NoGpus { .. })
+            );
+            let by_id = req
+                .devices
+                .values()
+                .any(|l| matches!(l, request::DeviceList::List(_)));
+            if no_driver && !by_id {
+                crate::logger::info(&format!("jit CDI: {by}: nothing injected: {e}"));
+                return Ok(None);
+            }
+            return Err(e.context(format!("jit CDI for {by}")));
+        }
+    };
     for n in &plan.notes {
         crate::logger::debug(&format!("jit CDI: {n}"));
     }
     let edits = cdispec::edits_of_plan(&plan, &o.roots, o.gpu_bin().as_deref())
         .map_err(|e| anyhow!("jit CDI for {by}: {e}"))?;
-    Ok(Resolved {
+    Ok(Some(Resolved {
         origin: PathBuf::from(format!("jit ({by})")),
         device: None,
         edits,
-    })
+    }))
 }
 
 /// Where an edit came from, for error messages.

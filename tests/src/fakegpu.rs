@@ -74,6 +74,17 @@ impl FakeGpu {
         v
     }
 
+    /// The global flags that point Gantry's own (jit) GPU discovery at this environment.
+    pub fn runtime_flags(&self) -> Vec<String> {
+        self.flags()
+            .into_iter()
+            .map(|f| match f.strip_prefix("--") {
+                Some(name) => format!("--gpu-{name}"),
+                None => f,
+            })
+            .collect()
+    }
+
     pub fn gpu(&self, args: &[&str]) -> (bool, String, String) {
         let o = Command::new(gpu_bin())
             .args(self.flags())
