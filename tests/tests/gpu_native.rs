@@ -49,15 +49,21 @@ impl SpecDir {
             .root("driver-root")
             .join(format!("usr/lib/x86_64-linux-gnu/libcuda.so.{VERSION}"));
         assert!(lib.is_file(), "{}", lib.display());
+        let devices: Vec<Value> = [0, 1]
+            .iter()
+            .map(|i| {
+                json!({
+                    "name": i.to_string(),
+                    "containerEdits": {"deviceNodes": [
+                        {"path": format!("/dev/nvidia{i}"), "hostPath": dev(&format!("nvidia{i}"))}
+                    ]}
+                })
+            })
+            .collect();
         let spec = json!({
             "cdiVersion": "0.6.0",
             "kind": "nvidia.com/gpu",
-            "devices": [0, 1].iter().map(|i| json!({
-                "name": i.to_string(),
-                "containerEdits": {"deviceNodes": [
-                    {"path": format!("/dev/nvidia{i}"), "hostPath": dev(&format!("nvidia{i}"))}
-                ]}
-            })).collect::<Vec<_>>(),
+            "devices": devices,
             "containerEdits": {
                 "env": ["GANTRY_CDI_TEST=yes"],
                 "deviceNodes": [{"path": "/dev/nvidiactl", "hostPath": dev("nvidiactl"), "permissions": "rw"}],
