@@ -684,11 +684,15 @@ mod tests {
         let t = tmp("bad");
         write(&t, "a.json", spec("v.com/gpu", &["0"], "a"));
         write(&t, "b.json", spec("v.com/gpu", &["0"], "b"));
-        let e = Registry::load(&[t.clone()]).unwrap_err().to_string();
+        let e = Registry::load(std::slice::from_ref(&t))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a.json") && e.contains("b.json"), "{e}");
         std::fs::remove_file(t.join("b.json")).unwrap();
         std::fs::write(t.join("c.json"), b"{not json").unwrap();
-        let e = Registry::load(&[t.clone()]).unwrap_err().to_string();
+        let e = Registry::load(std::slice::from_ref(&t))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("c.json") && e.contains("invalid"), "{e}");
         write(
             &t,
@@ -696,7 +700,9 @@ mod tests {
             serde_json::json!({"cdiVersion": "0.6.0", "kind": "v.com/gpu2",
                 "devices": [{"name": "0", "containerEdits": {"deviceNodes": [{"path": "dev/x"}]}}]}),
         );
-        let e = Registry::load(&[t.clone()]).unwrap_err().to_string();
+        let e = Registry::load(std::slice::from_ref(&t))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not absolute"), "{e}");
         let _ = std::fs::remove_dir_all(&t);
     }
