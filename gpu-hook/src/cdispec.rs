@@ -558,7 +558,10 @@ pub const HOOK_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// A plan (what the hook would inject) as CDI container edits, for jit requests: device nodes
 /// with their host path under the dev root and the numbers discovery read from them, the
 /// files as read-only binds (nosuid, nodev), and the symlinks and ld.so.cache refresh as a
-/// createContainer hook running `hook` (`gantry-gpu cdi-hook`), with its env set.
+/// createRuntime hook running `hook` (`gantry-gpu cdi-hook`), with its env set: run by the
+/// runtime in its own namespaces after the container's mounts exist, it can enter a
+/// user-namespaced container's mount namespace, which a createContainer hook (run inside the
+/// container's user namespace, facing a non-dumpable init) cannot.
 pub fn edits_of_plan(
     plan: &crate::plan::Plan,
     roots: &crate::roots::Roots,
@@ -611,7 +614,7 @@ pub fn edits_of_plan(
             args.push(d.display().to_string());
         }
         e.hooks.push(Hook {
-            hook_name: "createContainer".into(),
+            hook_name: "createRuntime".into(),
             path: hook.display().to_string(),
             args,
             env: vec![HOOK_ENV.into()],

@@ -29,7 +29,7 @@ pub struct GpuOpts {
     pub jit: bool,
     /// Where discovery looks (gantry-gpu's ROOTS).
     pub roots: Roots,
-    /// The gantry-gpu binary a jit spec's createContainer hook runs (default: next to this
+    /// The gantry-gpu binary a jit spec's createRuntime hook runs (default: next to this
     /// binary, else /usr/local/bin or /usr/bin).
     pub gpu_bin: Option<PathBuf>,
 }

@@ -256,7 +256,7 @@ fn a_plain_request_is_injected_jit_from_discovery() {
     let seen = create_check_start(&rt, f, empty.path(), &b, out.path(), "c 195:0 rw");
     check_seen(&seen, false);
     let l: Vec<&str> = seen.lines().collect();
-    // The soname link, made by the jit spec's createContainer hook (gantry-gpu cdi-hook).
+    // The soname link, made by the jit spec's createRuntime hook (gantry-gpu cdi-hook).
     assert_eq!(l[3], format!("libcuda.so.{VERSION}"), "{seen}");
     assert_eq!(
         l[4].trim(),
@@ -429,4 +429,85 @@ fn an_unknown_device_an_invalid_spec_and_conflicts_are_refused() {
         "{err}"
     );
     assert!(err.contains("invalid"), "{err}");
+}
+
+/// On cgroup v2 the rule goes into the runtime's own device program (no hook extends it): the
+/// node opens (ENXIO, no driver behind it) and a device not asked for stays denied. A pure v2
+/// host uses the default root; this hybrid host puts the container on its cgroup2 mount
+/// (`--cgroup-root`); a v1-only host has no v2 to test, and says so.
+#[test]
+fn on_cgroup_v2_the_device_program_allows_the_injected_node() {
+    if !gantry_or_skip() {
+        return;
+    }
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let hybrid = Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists();
+    if !unified && !hybrid {
+        return skip("no cgroup2 mount: no device program to test");
+    }
+    let f = FakeGpu::new(&[]);
+    let specs = SpecDir::new(f);
+    let out = TempDir::new("out");
+    let rt = Rt::new();
+    let id = unique_id("gpu-native-v2");
+    let mut b = bundle(out.path(), &[], &[("cdi.k8s.io/gpu", "nvidia.com/gpu=0")]);
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/gantry-e2e-v2-{id}"));
+        c["linux"]["devices"] = json!([{"path": "/dev/nvidia1x", "type": "c", "major": 195, "minor": 1}]);
+    })
+    .sh("{ head -c1 /dev/nvidia0 2>&1; head -c1 /dev/nvidia1x 2>&1; head -c1 /dev/zero | wc -c; } > /out/result; true");
+    let mut args = vec![];
+    if !unified {
+        args.extend(["--cgroup-root", "/sys/fs/cgroup/unified"]);
+    }
+    args.extend(["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    let o = gantry(&rt, f, specs.path(), &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = std::fs::read_to_string(out.path().join("result")).unwrap();
+    let l: Vec<&str> = seen.lines().collect();
+    assert!(l[0].contains("No such device or address"), "{seen}");
+    // A node the config makes without a rule allowing it is denied by the program.
+    assert!(l[1].contains("Operation not permitted"), "{seen}");
+    assert_eq!(l[2].trim(), "1", "{seen}");
+}
+
+/// jit in a user namespace: the nodes are bound from the fake dev root, and the jit spec's
+/// createRuntime hook (gantry-gpu cdi-hook, run from the runtime's namespaces) makes the
+/// soname link.
+#[test]
+fn a_jit_request_in_a_user_namespace() {
+    if !gantry_or_skip() {
+        return;
+    }
+    let f = FakeGpu::new(&[]);
+    let empty = TempDir::new("cdi-empty");
+    let out = TempDir::new("out");
+    let rt = Rt::new();
+    let mut b = bundle(out.path(), &["NVIDIA_VISIBLE_DEVICES=0"], &[]);
+    b.sh(&format!(
+        "{{ stat -c '%F %t:%T' /dev/nvidia0; head -c1 /dev/nvidia0 2>&1; \
+         ls /usr/lib64/libcuda.so.{VERSION}; readlink /usr/lib64/libcuda.so.1; id -u; }} > /out/result 2>&1"
+    ));
+    chown_tree(&b.rootfs(), 100000);
+    chown_tree(out.path(), 100000);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        map_ids(c, 100000);
+    });
+    let id = unique_id("gpu-native-jit-userns");
+    let o = gantry(
+        &rt,
+        f,
+        empty.path(),
+        &["run", "--bundle", b.path().to_str().unwrap(), &id],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = std::fs::read_to_string(out.path().join("result")).unwrap();
+    check_seen(&seen, false);
+    let l: Vec<&str> = seen.lines().collect();
+    assert_eq!(l[3], format!("libcuda.so.{VERSION}"), "{seen}");
+    assert_eq!(l[4], "0", "{seen}");
 }
