@@ -553,6 +553,123 @@ mod tests {
         );
     }
 
+    fn resolved(origin: &str, edits: Value) -> Resolved {
+        Resolved {
+            origin: PathBuf::from(origin),
+            device: Some(QualifiedName::parse("x.com/gpu=0").unwrap()),
+            edits: serde_json::from_value(edits).unwrap(),
+        }
+    }
+
+    #[test]
+    fn edits_merge_in_order_and_conflicts_name_both_sides() {
+        let mut b = Bundle {
+            dir: "/b".into(),
+            spec: spec(&["A=1", "PATH=/bin"], &[]),
+            rootfs: "/b/rootfs".into(),
+            device_hosts: Default::default(),
+        };
+        let mut m = Merger::new(&b).unwrap();
+        m.edits(&resolved(
+            "/etc/cdi/a.json",
+            json!({
+                "env": ["A=2"],
+                "mounts": [
+                    {"hostPath": "/", "containerPath": "/a/b/c"},
+                    {"hostPath": "/", "containerPath": "/a", "options": ["ro", "rbind"]}
+                ],
+                "hooks": [{"hookName": "createRuntime", "path": "/bin/true", "env": ["PATH=/bin"]}],
+                "additionalGids": [0, 44, 44]
+            }),
+        ))
+        .unwrap();
+        // The same mount again is no conflict; another source at that destination is.
+        m.edits(&resolved(
+            "/etc/cdi/a.json",
+            json!({"mounts": [{"hostPath": "/", "containerPath": "/a/b/c"}]}),
+        ))
+        .unwrap();
+        let e = m
+            .edits(&resolved(
+                "/etc/cdi/b.json",
+                json!({"mounts": [{"hostPath": "/tmp", "containerPath": "/a"}]}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("conflicting CDI edits for mount /a"), "{e}");
+        assert!(
+            e.contains("/etc/cdi/a.json") && e.contains("/etc/cdi/b.json"),
+            "{e}"
+        );
+        m.finish(&mut b).unwrap();
+        let v = serde_json::to_value(&b.spec).unwrap();
+        assert_eq!(v["process"]["env"], json!(["PATH=/bin", "A=2"]));
+        assert_eq!(v["process"]["user"]["additionalGids"], json!([44]));
+        let dests: Vec<&str> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(dests, ["/a", "/a/b/c"], "parents first");
+        assert_eq!(v["mounts"][1]["options"], json!(["bind"]));
+        assert_eq!(v["hooks"]["createRuntime"][0]["env"], json!(["PATH=/bin"]));
+    }
+
+    #[test]
+    fn a_device_node_must_be_the_host_node() {
+        let b = Bundle {
+            dir: "/b".into(),
+            spec: spec(&[], &[]),
+            rootfs: "/b/rootfs".into(),
+            device_hosts: Default::default(),
+        };
+        let mut m = Merger::new(&b).unwrap();
+        m.edits(&resolved(
+            "/s.json",
+            json!({"deviceNodes": [{"path": "/dev/null"}]}),
+        ))
+        .unwrap();
+        let e = m
+            .edits(&resolved(
+                "/s.json",
+                json!({"deviceNodes": [{"path": "/dev/zero", "major": 1, "minor": 3}]}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the spec says 1:3, host node /dev/zero is 1:5"),
+            "{e}"
+        );
+        let e = m
+            .edits(&resolved(
+                "/s.json",
+                json!({"deviceNodes": [{"path": "/dev/null", "hostPath": "/dev/zero"}]}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("conflicting CDI edits for device node /dev/null"),
+            "{e}"
+        );
+        let e = m
+            .edits(&resolved(
+                "/s.json",
+                json!({"deviceNodes": [{"path": "/dev/nope"}]}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("CDI spec /s.json, device x.com/gpu=0: device node /dev/nope"),
+            "{e}"
+        );
+        let rules = &m.spec["linux"]["resources"]["devices"];
+        assert_eq!(
+            rules,
+            &json!([{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}])
+        );
+    }
+
     #[test]
     fn no_request_and_bad_names() {
         let r = requests(&spec(&["NVIDIA_VISIBLE_DEVICES=void"], &[])).unwrap();
