@@ -41,6 +41,9 @@ pub struct Bundle {
     pub spec: Spec,
     /// Absolute path of the root filesystem.
     pub rootfs: PathBuf,
+    /// The host node of a linux.devices entry injected from a CDI spec whose hostPath is not
+    /// its container path: a user-namespaced container bind-mounts it from there.
+    pub device_hosts: std::collections::BTreeMap<PathBuf, PathBuf>,
 }
 
 /// The newest runtime-spec version Gantry implements.
@@ -326,7 +329,12 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
     if let Some(h) = spec.hooks() {
         check_hooks(h)?;
     }
-    Ok(Bundle { dir, spec, rootfs })
+    Ok(Bundle {
+        dir,
+        spec,
+        rootfs,
+        device_hosts: Default::default(),
+    })
 }
 
 /// config-linux.md: names "MUST contain at least one entry". A name that is no syscall of any

@@ -39,6 +39,57 @@ pub struct Cli {
     /// Accepted for runc compatibility; checkpointing is not supported.
     #[arg(long, hide = true)]
     pub criu: Option<String>,
+    /// Where CDI specs are read from (default /etc/cdi,/var/run/cdi; a later dir wins).
+    #[arg(
+        long = "cdi-spec-dirs",
+        value_name = "DIR[,DIR]",
+        value_delimiter = ',',
+        help_heading = "GPUs"
+    )]
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
+    /// Leave plain GPU requests (NVIDIA_VISIBLE_DEVICES=0) alone instead of injecting them
+    /// from discovery (jit CDI); fully qualified CDI names are still injected.
+    #[arg(long = "no-cdi-jit", help_heading = "GPUs")]
+    pub no_cdi_jit: bool,
+    /// jit GPU discovery: where the driver's libraries, binaries and ld.so.cache are.
+    #[arg(
+        long = "gpu-driver-root",
+        value_name = "DIR",
+        default_value = "/",
+        help_heading = "GPUs"
+    )]
+    pub gpu_driver_root: PathBuf,
+    /// jit GPU discovery: where the device nodes are (DIR/dev/nvidia0).
+    #[arg(
+        long = "gpu-dev-root",
+        value_name = "DIR",
+        default_value = "/",
+        help_heading = "GPUs"
+    )]
+    pub gpu_dev_root: PathBuf,
+    /// jit GPU discovery: the host's procfs (DIR/devices, DIR/driver/nvidia).
+    #[arg(
+        long = "gpu-proc-root",
+        value_name = "DIR",
+        default_value = "/proc",
+        help_heading = "GPUs"
+    )]
+    pub gpu_proc_root: PathBuf,
+    /// jit GPU discovery: the host's sysfs (DIR/class/drm, DIR/class/kfd).
+    #[arg(
+        long = "gpu-sysfs-root",
+        value_name = "DIR",
+        default_value = "/sys",
+        help_heading = "GPUs"
+    )]
+    pub gpu_sysfs_root: PathBuf,
+    /// jit GPU discovery: the NVML library (default: libnvidia-ml.so.1 in the driver root).
+    #[arg(long = "gpu-nvml-lib", value_name = "FILE", help_heading = "GPUs")]
+    pub gpu_nvml_lib: Option<PathBuf>,
+    /// The gantry-gpu a jit spec's createRuntime hook runs (default: next to gantry, else
+    /// /usr/local/bin/gantry-gpu, /usr/bin/gantry-gpu).
+    #[arg(long = "gpu-bin", value_name = "FILE", help_heading = "GPUs")]
+    pub gpu_bin: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -256,6 +307,22 @@ pub enum ListFormat {
 }
 
 impl Cli {
+    /// The options of native GPU injection (CDI).
+    pub fn gpu_opts(&self) -> crate::cdi::GpuOpts {
+        crate::cdi::GpuOpts {
+            spec_dirs: self.cdi_spec_dirs.clone(),
+            jit: !self.no_cdi_jit,
+            roots: gantry_gpu::roots::Roots {
+                driver_root: self.gpu_driver_root.clone(),
+                dev_root: self.gpu_dev_root.clone(),
+                proc_root: self.gpu_proc_root.clone(),
+                sysfs_root: self.gpu_sysfs_root.clone(),
+                nvml_lib: self.gpu_nvml_lib.clone(),
+            },
+            gpu_bin: self.gpu_bin.clone(),
+        }
+    }
+
     /// --root, or the default for who runs us.
     pub fn state_root(&self) -> PathBuf {
         if let Some(r) = &self.root {

@@ -1,6 +1,7 @@
 //! Gantry: an OCI runtime. The library behind the `gantry` binary; see docs/architecture.md.
 
 pub mod bundle;
+pub mod cdi;
 pub mod cgroups;
 pub mod cgroups_hugetlb;
 pub mod cgroups_systemd;

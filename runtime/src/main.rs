@@ -46,10 +46,12 @@ fn main() {
         std::process::exit(1);
     }
     let root = cli.state_root();
+    let gpu = cli.gpu_opts();
     let g = Globals {
         root: &root,
         systemd_cgroup: cli.systemd_cgroup,
         cgroup_root: cli.cgroup_root.as_deref(),
+        gpu: &gpu,
     };
     let result = match &cli.command {
         Command::Create(a) => commands::create::run(&g, a).map(|_| 0),

@@ -27,6 +27,7 @@ pub struct Globals<'a> {
     pub root: &'a Path,
     pub systemd_cgroup: bool,
     pub cgroup_root: Option<&'a Path>,
+    pub gpu: &'a crate::cdi::GpuOpts,
 }
 
 /// Open and lock a container, load its state and status.

@@ -168,7 +168,11 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let in_userns = has_ns(spec, LinuxNamespaceType::User);
     if !dev_bound {
         let mut devs = devices::defaults();
-        devs.extend(linux.devices().iter().flatten().map(devices::Dev::from));
+        devs.extend(linux.devices().iter().flatten().map(|d| {
+            let mut dev = devices::Dev::from(d);
+            dev.host = ctx.bundle.device_hosts.get(d.path()).cloned();
+            dev
+        }));
         for d in &devs {
             devices::create(&root, d, in_userns).map_err(|e| e.to_string())?;
         }

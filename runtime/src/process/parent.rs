@@ -31,6 +31,8 @@ pub struct CreateOpts<'a> {
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
     pub cgroup_root: Option<&'a Path>,
+    /// Native GPU injection (CDI specs, jit).
+    pub gpu: &'a crate::cdi::GpuOpts,
     /// A foreground `run`: with process.terminal and no --console-socket, take the pty
     /// master ourselves (returned in `Created::console`).
     pub own_console: bool,
@@ -120,7 +122,10 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         }
         crate::recovery::clean(o.root, o.id)?;
     }
-    let bundle = bundle::load(o.bundle)?;
+    let mut bundle = bundle::load(o.bundle)?;
+    // GPUs (CDI edits) into the plan, before anything is created.
+    crate::cdi::apply(&mut bundle, o.gpu)?;
+    let bundle = bundle;
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let ns = namespaces::plan(Some(&linux)).map_err(|e| anyhow!(e))?;
