@@ -253,6 +253,41 @@ pub fn mount_setattr_recursive(fd: &impl AsRawFd, set: u64, clr: u64) -> io::Res
     Ok(())
 }
 
+/// Bind what `src` is onto what `target` is, by fds alone (open_tree and move_mount): no path
+/// is resolved, so nothing in a container's filesystem can redirect either end.
+pub fn bind_fd_onto_fd(src: &impl AsRawFd, target: &impl AsRawFd) -> io::Result<()> {
+    let empty = c"";
+    // SAFETY: a valid fd, a NUL-terminated empty path with AT_EMPTY_PATH; returns a new fd.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            src.as_raw_fd(),
+            empty.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint,
+        )
+    };
+    if tree < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: open_tree returned this fd; nothing else owns it.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    // SAFETY: two valid fds, empty NUL-terminated paths with the matching EMPTY_PATH flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether `fd` has data to read right now (a zero-timeout poll).
 pub fn readable(fd: RawFd) -> bool {
     let mut p = libc::pollfd {

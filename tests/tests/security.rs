@@ -709,3 +709,61 @@ fn passed_fd_outside_the_root_is_refused_as_cwd() {
         "{err}"
     );
 }
+
+/// CVE-2025-52881 class: a rootfs shared with a hostile container, whose /proc is swapped for
+/// a look-alike directory after procfs is mounted on it and before the sysctl writes,
+/// maskedPaths and readonlyPaths (a createRuntime hook, in the runtime's mount namespace, does
+/// the swap at exactly that point, as a RENAME_EXCHANGE loop would by chance). The container's
+/// procfs now sits at /realproc and the look-alike at /proc. By path, the sysctl lands in the
+/// look-alike's plain file, the mask and the read-only bind on the look-alike, and the real
+/// /proc/sys (host-global files such as kernel/core_pattern) stays writable. Through the
+/// procfs's verified fd, each lands on the real procfs, wherever it was moved.
+#[test]
+fn a_proc_swapped_during_create_gets_the_sysctls_masks_and_readonly_binds() {
+    // A file of every procfs to mask (kcore exists only with CONFIG_PROC_KCORE).
+    let Some(masked) = ["kcore", "keys", "timer_list", "version"]
+        .into_iter()
+        .find(|f| std::path::Path::new("/proc").join(f).is_file())
+    else {
+        return skip("no maskable regular file in this kernel's /proc");
+    };
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        &format!(
+            "cat /realproc/sys/kernel/shm_rmid_forced; stat -c %F /realproc/{masked}; \
+             if echo 0 > /realproc/sys/kernel/shm_rmid_forced; then echo writable; else echo read-only; fi"
+        ),
+    ]);
+    let rootfs = b.rootfs();
+    let swap = format!(
+        "set -e; r={r}; mv $r/proc $r/realproc; mkdir -p $r/proc/sys/kernel; \
+         echo 0 > $r/proc/sys/kernel/shm_rmid_forced; : > $r/proc/{masked}",
+        r = rootfs.display()
+    );
+    let mask = format!("/proc/{masked}");
+    b.edit(|c| {
+        c["linux"]["sysctl"] = json!({"kernel.shm_rmid_forced": "1"});
+        c["linux"]["maskedPaths"] = json!([mask]);
+        c["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", swap]}]});
+    });
+    let (code, out, err) = Rt::new().run_fg(&b, &unique_id("procswap"));
+    let lookalike = std::fs::read_to_string(rootfs.join("proc/sys/kernel/shm_rmid_forced"));
+    let verdict = format!("exit {code}, out {out:?}, err {err:?}, look-alike file {lookalike:?}");
+    if !is_gantry() {
+        // runc 1.1.5 predates the fix: shown, not asserted.
+        eprintln!("{}: {verdict}", runtime_bin().display());
+        return skip_not_gantry("runc before 1.2.8 resolves /proc by path after mounting it");
+    }
+    assert_eq!(code, 0, "{verdict}");
+    assert_eq!(
+        out, "1\ncharacter special file\nread-only\n",
+        "the sysctl, mask or read-only bind missed the real procfs: {verdict}"
+    );
+    assert_eq!(
+        lookalike.unwrap().trim(),
+        "0",
+        "the sysctl went into the look-alike"
+    );
+}

@@ -81,3 +81,49 @@ fn terminal_without_console_socket_fails_create() {
     assert!(!o.status.success());
     assert!(rt.ids().is_empty());
 }
+
+/// CVE-2025-52565 class: a /dev/console that is a symlink (made here by a createContainer
+/// hook, as a hostile image or a container sharing the rootfs could) must not take the pty's
+/// bind elsewhere (here onto the container's /proc/sys/kernel/hostname). Create fails naming
+/// /dev/console, with nothing left.
+#[test]
+fn a_dev_console_symlink_is_refused() {
+    if !is_gantry() {
+        return skip_not_gantry("runc 1.1.5 binds the console through the symlink");
+    }
+    let rt = Rt::new();
+    let dir = TempDir::new("consolelink");
+    let sock = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    // Take the master and hold it until the create is over.
+    std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        drop(conn);
+    });
+    let mut b = Bundle::new(&["true"]);
+    let link = format!(
+        "rm -f {r}/dev/console; ln -s /proc/sys/kernel/hostname {r}/dev/console",
+        r = b.rootfs().display()
+    );
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["hooks"] = json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", link]}]});
+    });
+    let id = unique_id("consolelink");
+    let o = rt.run(&[
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "create succeeded");
+    assert!(
+        err.contains("/dev/console") && err.contains("symlink"),
+        "{err}"
+    );
+    assert!(rt.ids().is_empty(), "state left behind");
+}

@@ -3,7 +3,7 @@
 //! terminal and stdio.
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
@@ -51,7 +51,10 @@ pub fn channel(
     }
 }
 
-pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), String> {
+/// Make a pty, send its master to `socket`, make its slave our stdio and controlling
+/// terminal; for the init (`bind_console`), bind it onto /dev/console too, as runc does (not
+/// for exec'd processes: that would change the running container's /dev/console).
+pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console: bool) -> Result<(), String> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| format!("open /dev/ptmx: {e}"))?;
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
@@ -95,21 +98,69 @@ pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), String> {
     for fd in 0..3 {
         nix::unistd::dup2(slave, fd).map_err(|e| format!("dup2 pty to fd {fd}: {e}"))?;
     }
-    if slave > 2 {
-        let _ = nix::unistd::close(slave);
+    // SAFETY: `slave` was opened above and is ours; past 2 it is closed when this goes (fds
+    // 0-2 hold their own copies), at 0-2 it is one of them and stays.
+    let owned = (slave > 2).then(|| unsafe { OwnedFd::from_raw_fd(slave) });
+    if bind_console {
+        // SAFETY: `slave` stays open for this call (owned above or one of fds 0-2).
+        bind_dev_console(&unsafe { BorrowedFd::borrow_raw(slave) })?;
     }
-    // /dev/console is the pty too, as runc sets it up (only where /dev/console can be made).
-    if std::path::Path::new("/dev").exists() {
-        if !std::path::Path::new("/dev/console").exists() {
-            let _ = std::fs::File::create("/dev/console");
-        }
-        let _ = nix::mount::mount(
-            Some(slave_path.as_str()),
-            "/dev/console",
-            None::<&str>,
-            nix::mount::MsFlags::MS_BIND,
-            None::<&str>,
-        );
-    }
+    drop(owned);
     Ok(())
+}
+
+/// /dev/console becomes the pty (only where /dev exists). Both ends by fd (CVE-2025-52565
+/// class: a /dev/console that is a symlink, or a /dev/pts/N or /proc/self/fd path the rootfs
+/// redirects, would bind the pty, or something else, elsewhere): the target is opened without
+/// following a symlink and must be a file or a device node.
+fn bind_dev_console(slave: &BorrowedFd) -> Result<(), String> {
+    use nix::sys::stat::{Mode, SFlag};
+    if !std::path::Path::new("/dev").is_dir() {
+        return Ok(());
+    }
+    let path = "/dev/console";
+    let open = || {
+        nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let target = match open() {
+        Err(nix::Error::ENOENT) => {
+            // Missing: make an empty file to bind onto (never through a symlink).
+            let f = nix::fcntl::open(
+                path,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            );
+            match f {
+                Ok(fd) => {
+                    let _ = nix::unistd::close(fd);
+                }
+                // A /dev we cannot write (read-only bind of a host /dev): no console there.
+                Err(nix::Error::EROFS | nix::Error::EACCES | nix::Error::EPERM) => return Ok(()),
+                Err(e) => return Err(format!("create {path}: {e}")),
+            }
+            open()
+        }
+        r => r,
+    }
+    .map_err(|e| format!("open {path}: {e}"))?;
+    // SAFETY: open just returned this fd; nothing else owns it.
+    let target = unsafe { OwnedFd::from_raw_fd(target) };
+    let kind = nix::sys::stat::fstat(target.as_raw_fd())
+        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT)
+        .map_err(|e| format!("stat {path}: {e}"))?;
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        return Err(format!(
+            "{path} is not a file or a device node (a symlink?): refusing to bind the console there"
+        ));
+    }
+    crate::sys::bind_fd_onto_fd(slave, &target)
+        .map_err(|e| format!("bind the pty onto {path}: {e}"))
 }

@@ -264,7 +264,7 @@ fn child(
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        super::console::setup(sock, size)?;
+        super::console::setup(sock, size, false)?;
     }
     let program = super::finalize::confine_and_find(
         process,

@@ -252,7 +252,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        super::console::setup(sock, size)?;
+        super::console::setup(sock, size, true)?;
     }
     if !ctx.no_new_keyring {
         join_session_keyring(&ctx.bundle.spec)?;
@@ -292,16 +292,26 @@ fn has_ns_path(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|n| n.iter().any(|x| x.typ() == t && x.path().is_some()))
 }
 
+/// Write one sysctl through the container's procfs as mounted (its verified root fd), or,
+/// when the config mounts none, through a fresh detached procfs: never by a path the rootfs
+/// (which a hostile container may share and swap) can redirect (rootfs/pseudo.rs).
 fn write_sysctl(root: &Root, key: &str, value: &str) -> Result<(), String> {
-    let p = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    let mut f = root
-        .root
-        .open_subpath(
-            &p,
-            pathrs::flags::OpenFlags::O_WRONLY | pathrs::flags::OpenFlags::O_CLOEXEC,
-        )
-        .map_err(|e| format!("linux.sysctl {key}: {e}"))?;
-    std::io::Write::write_all(&mut f, value.as_bytes())
+    let rel = PathBuf::from("sys").join(key.replace('.', "/"));
+    let flags = nix::fcntl::OFlag::O_WRONLY;
+    let f = match root
+        .pseudos
+        .borrow()
+        .resolve(&Path::new("/proc").join(&rel), flags)
+    {
+        Some(r) => r.map(std::fs::File::from).map_err(|e| e.to_string()),
+        None => rootfs::pseudo::detached_procfs()
+            .map_err(|e| format!("a procfs for the sysctl writes: {e}"))
+            .and_then(|proc| {
+                rootfs::pseudo::open_write_beneath(&proc, &rel).map_err(|e| e.to_string())
+            }),
+    }
+    .map_err(|e| format!("linux.sysctl {key}: {e}"))?;
+    std::io::Write::write_all(&mut &f, value.as_bytes())
         .map_err(|e| format!("linux.sysctl {key}={value}: {e}"))
 }
 

@@ -9,6 +9,7 @@ pub mod mount_opts;
 pub mod mounts;
 pub mod paths;
 pub mod pivot;
+pub mod pseudo;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -63,6 +64,8 @@ pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
 pub struct Root {
     pub path: PathBuf,
     pub root: pathrs::Root,
+    /// The procfs and sysfs mounted in it so far, by verified fds (pseudo.rs says why).
+    pub pseudos: std::cell::RefCell<pseudo::Pseudos>,
 }
 
 impl Root {
@@ -72,6 +75,7 @@ impl Root {
         Ok(Root {
             path: path.to_path_buf(),
             root,
+            pseudos: Default::default(),
         })
     }
 
@@ -81,6 +85,16 @@ impl Root {
             .resolve(p)
             .map(OwnedFd::from)
             .map_err(path_err(format!("resolve {} in rootfs", p.display())))
+    }
+
+    /// Resolve `p` for maskedPaths and readonlyPaths: below a procfs or sysfs mounted in the
+    /// container, from that mount's verified root without following symlinks; elsewhere as
+    /// `resolve`.
+    pub fn resolve_masked(&self, p: &Path) -> Result<OwnedFd> {
+        match self.pseudos.borrow().resolve(p, nix::fcntl::OFlag::O_PATH) {
+            Some(r) => r,
+            None => self.resolve(p),
+        }
     }
 
     pub fn exists(&self, p: &Path) -> bool {

@@ -118,6 +118,11 @@ pub fn apply(root: &Root, m: &Mount, ctx: &MountCtx) -> Result<()> {
         data.as_deref(),
     )
     .map_err(sys(&what))?;
+    // Borrowed apart: recording resolves the parent through the mounts recorded so far.
+    let mut pseudos = std::mem::take(&mut *root.pseudos.borrow_mut());
+    let r = pseudos.record(&typ, dest, root);
+    *root.pseudos.borrow_mut() = pseudos;
+    r?;
     if let Some(old) = &covered {
         super::copyup::copy(root, old, dest)?;
     }

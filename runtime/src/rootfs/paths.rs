@@ -5,12 +5,19 @@ use std::path::Path;
 use nix::mount::{mount, MsFlags};
 
 use super::mounts::locked_flags;
-use super::{fd_path, sys, Result, Root};
+use super::{fd_path, sys, Result, Root, RootfsError};
 
 /// Hide a path: an empty read-only tmpfs over a directory, /dev/null over anything else.
 pub fn mask(root: &Root, p: &Path) -> Result<()> {
-    let Ok(fd) = root.resolve(p) else {
-        return Ok(()); // nothing there: nothing to hide
+    let fd = match root.resolve_masked(p) {
+        Ok(fd) => fd,
+        // Nothing there: nothing to hide.
+        Err(RootfsError::Sys {
+            source: nix::Error::ENOENT | nix::Error::ENOTDIR,
+            ..
+        })
+        | Err(RootfsError::Path { .. }) => return Ok(()),
+        Err(e) => return Err(e),
     };
     let tpath = fd_path(&fd);
     let what = format!("mask {}", p.display());
@@ -53,8 +60,14 @@ fn is_dev_null(p: &Path) -> bool {
 
 /// Make a path read-only: bind it onto itself and remount that read-only.
 pub fn readonly(root: &Root, p: &Path) -> Result<()> {
-    let Ok(fd) = root.resolve(p) else {
-        return Ok(());
+    let fd = match root.resolve_masked(p) {
+        Ok(fd) => fd,
+        Err(RootfsError::Sys {
+            source: nix::Error::ENOENT | nix::Error::ENOTDIR,
+            ..
+        })
+        | Err(RootfsError::Path { .. }) => return Ok(()),
+        Err(e) => return Err(e),
     };
     let tpath = fd_path(&fd);
     let what = format!("read-only {}", p.display());
@@ -66,8 +79,19 @@ pub fn readonly(root: &Root, p: &Path) -> Result<()> {
         None::<&str>,
     )
     .map_err(sys(&what))?;
-    let fd = root.resolve(p)?;
-    let tpath = fd_path(&fd);
+    // The bind just made: looked up by name (a magic link would lead under it), and checked
+    // to be the same file bound onto itself, not something swapped in under that name.
+    let bound = super::pseudo::open_mounted(root, p)?;
+    let same = |f: &std::os::fd::OwnedFd| {
+        nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(f)).map(|s| (s.st_dev, s.st_ino))
+    };
+    if same(&bound).ok() != same(&fd).ok() {
+        return Err(RootfsError::Path {
+            what,
+            msg: "the path changed while it was made read-only".into(),
+        });
+    }
+    let tpath = fd_path(&bound);
     let flags = MsFlags::MS_BIND
         | MsFlags::MS_REMOUNT
         | MsFlags::MS_RDONLY
