@@ -41,6 +41,12 @@ pub fn checks() -> Vec<Check> {
             exec_affinity_final,
         ),
         Check::new(
+            "config.process.execCPUAffinity.initial",
+            proc_,
+            Should,
+            exec_affinity_initial,
+        ),
+        Check::new(
             "config-linux.memoryPolicy.interleave",
             "config-linux.md#memory-policy",
             Must,
@@ -316,6 +322,47 @@ fn exec_affinity_final(ctx: &Ctx) -> Outcome {
     )
 }
 
+/// The kernel's (major, minor), from uname's release.
+fn kernel_version() -> Option<(u32, u32)> {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let mut it = r.trim().split(['.', '-']);
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// "initial (string, OPTIONAL) is a list of CPUs a runtime parent process to be run on
+/// initially, before the transition to container's cgroup ... [final] If omitted or empty,
+/// runtime SHOULD NOT change process' CPU affinity after the process is moved to container's
+/// cgroup, and the final affinity is determined by the Linux kernel." Linux 6.2 and later keep
+/// an affinity set with sched_setaffinity across a cpuset cgroup move (within the cgroup's
+/// CPUs), so an exec'd process given only `initial` ends on it there.
+fn exec_affinity_initial(ctx: &Ctx) -> Outcome {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .map_err(|e| format!("/sys/devices/system/cpu/online: {e}"))?;
+    let online = online.trim().to_string();
+    if !online.starts_with("0-") && !online.starts_with("0,1") {
+        return Err(skip(format!("needs CPUs 0 and 1 online (have {online})")));
+    }
+    match kernel_version() {
+        Some(v) if v >= (6, 2) => {}
+        v => {
+            return Err(skip(format!(
+                "before Linux 6.2 a cgroup move resets the affinity (kernel {v:?})"
+            )))
+        }
+    }
+    let c = sleeping(
+        ctx,
+        |v| v["process"]["execCPUAffinity"] = json!({"initial": "1"}),
+        "",
+    )?;
+    let out = exec(&c, &["cat", "/proc/self/status"])?;
+    expect_eq(
+        "the exec'd process's Cpus_allowed_list",
+        cpus_allowed(&out).as_str(),
+        "1",
+    )
+}
+
 fn need_numa() -> Result<(), Failure> {
     if !Path::new("/proc/self/numa_maps").exists() {
         return Err(skip(
@@ -483,20 +530,27 @@ fn intel_rdt(ctx: &Ctx) -> Outcome {
     let Some(root) = resctrl_root() else {
         return ctx.create_fails(|v| v["linux"]["intelRdt"] = json!({}));
     };
+    // Declared first, dropped last: after the container is deleted.
+    let _gone;
     let c = Live::create(
         ctx,
         |v| v["linux"]["intelRdt"] = json!({}),
         "exec sleep 300",
     )?;
-    let _gone = RdtGone(root.join(&c.id));
+    let group = root.join(&c.id);
+    _gone = RdtGone(group.clone());
     let pid = c.pid()?;
-    let tasks = root.join(&c.id).join("tasks");
+    let tasks = group.join("tasks");
     let listed =
         std::fs::read_to_string(&tasks).map_err(|e| format!("{}: {e}", tasks.display()))?;
     ensure(
         listed.lines().any(|l| l.trim() == pid.to_string()),
         format!("init {pid} is not in {}", tasks.display()),
-    )
+    )?;
+    // "If closID is not set and the runtime has created the sub-directory, the runtime MUST
+    // remove the sub-directory when the container is deleted."
+    c.op(&["delete", "--force"])?;
+    ensure(!group.exists(), format!("delete left {}", group.display()))
 }
 
 /// config.md: "process (object, OPTIONAL) specifies the container process. This property is
