@@ -201,8 +201,9 @@ fn be6(v: &mut Value) {
 /// 1.1, config.md: "ioPriority (object, OPTIONAL) configures the I/O priority settings for the
 /// container's processes within the process group ... class (string, REQUIRED) specifies the
 /// I/O scheduling class ... priority (int, REQUIRED) specifies the priority level within the
-/// class"; runtime.md: properties the runtime cannot apply MUST be an error. Read back with
-/// ioprio_get on the state's pid from the host, and with ionice inside.
+/// class"; runtime.md, start: "This operation MUST run the user-specified program as specified
+/// by process." Read back with ioprio_get on the state's pid from the host, and with ionice
+/// inside.
 fn io_priority(ctx: &Ctx) -> Outcome {
     let c = sleeping(ctx, be6, "ionice > /host/io;")?;
     let pid = c.pid()?;
@@ -214,7 +215,8 @@ fn io_priority(ctx: &Ctx) -> Outcome {
 }
 
 /// "The I/O priority settings will be automatically applied to the entire process group,
-/// affecting all processes within the container": an exec'd process has it too.
+/// affecting all processes within the container" (runtime.md: the program MUST run "as
+/// specified by process"): an exec'd process has it too.
 fn io_priority_exec(ctx: &Ctx) -> Outcome {
     let c = sleeping(ctx, be6, "")?;
     let out = exec(&c, &["ionice"])?;
@@ -227,8 +229,9 @@ fn io_priority_exec(ctx: &Ctx) -> Outcome {
 
 /// 1.2, config.md: "scheduler (object, OPTIONAL) is an object describing the scheduler
 /// properties for the process ... policy (string, REQUIRED) represents the scheduling policy
-/// ... nice (int32, OPTIONAL) is the nice value for the process"; read from the host's
-/// /proc/PID/stat: field 19 (nice) and 41 (policy, SCHED_BATCH = 3).
+/// ... nice (int32, OPTIONAL) is the nice value for the process"; runtime.md, start: "This
+/// operation MUST run the user-specified program as specified by process." Read from the
+/// host's /proc/PID/stat: field 19 (nice) and 41 (policy, SCHED_BATCH = 3).
 fn scheduler(ctx: &Ctx) -> Outcome {
     let c = sleeping(
         ctx,
@@ -245,7 +248,8 @@ fn scheduler(ctx: &Ctx) -> Outcome {
 
 /// "priority (int32, OPTIONAL) represents the static priority of the process, used by
 /// real-time policies like SCHED_FIFO and SCHED_RR": SCHED_RR (2) at 5, in a cgroup given RT
-/// time where the kernel schedules RT tasks by group; fields 40 (rt_priority) and 41 (policy).
+/// time where the kernel schedules RT tasks by group (runtime.md: the program MUST run "as
+/// specified by process"); fields 40 (rt_priority) and 41 (policy).
 fn scheduler_priority(ctx: &Ctx) -> Outcome {
     let mut rt_cgroup = None;
     if Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
@@ -295,7 +299,8 @@ fn cpus_allowed(status: &str) -> String {
 /// 1.2, config.md: "execCPUAffinity (object, OPTIONAL) specifies CPU affinity used to execute
 /// the process. This setting is not applicable to the container's init process ... final
 /// (string, OPTIONAL) is a list of CPUs the process will be run on after the transition to
-/// container's cgroup": an exec'd process ends on `final`, the init keeps its affinity.
+/// container's cgroup" (runtime.md: the program MUST run "as specified by process"): an exec'd
+/// process ends on `final`, the init keeps its affinity.
 fn exec_affinity_final(ctx: &Ctx) -> Outcome {
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
         .map_err(|e| format!("/sys/devices/system/cpu/online: {e}"))?;
@@ -374,8 +379,9 @@ fn need_numa() -> Result<(), Failure> {
 
 /// 1.3, config-linux.md: "memoryPolicy (object, OPTIONAL) sets the NUMA memory policy for the
 /// container ... mode (string, REQUIRED) ... nodes (string, OPTIONAL) - list of memory nodes
-/// from which nodemask is constructed to set_mempolicy(2)": on node 0 (every host has it), the
-/// init's mappings show the policy in the host's /proc/PID/numa_maps.
+/// from which nodemask is constructed to set_mempolicy(2)"; runtime.md, create: "All of the
+/// properties configured in config.json except for process MUST be applied." On node 0 (every
+/// host has it), the init's mappings show the policy in the host's /proc/PID/numa_maps.
 fn memory_policy(ctx: &Ctx, mode: &str, shown: &str) -> Outcome {
     need_numa()?;
     let m = mode.to_string();
@@ -435,7 +441,8 @@ fn timens_offsets(pid: i64) -> Result<Vec<(String, i64, u32)>, String> {
 
 /// 1.1, config-linux.md: "timeOffsets (object, OPTIONAL) sets the offset for Time Namespace
 /// ... secs (int64, OPTIONAL) - is the offset of clock (in seconds) in the container ...
-/// nanosecs (uint32, OPTIONAL)": the init's time namespace (not the host's) has the offsets,
+/// nanosecs (uint32, OPTIONAL)"; runtime.md, create: "All of the properties configured in
+/// config.json except for process MUST be applied." The init's time namespace (not the host's) has the offsets,
 /// in /proc/PID/timens_offsets from the host; with `userns`, in a time namespace owned by a new
 /// user namespace (with id mappings, the rootfs owned by the mapped root).
 fn time_offsets(ctx: &Ctx, userns: bool) -> Outcome {
@@ -646,7 +653,8 @@ fn mount_absent(ctx: &Ctx) -> Outcome {
 
 /// config-linux.md: "rootfsPropagation (string, OPTIONAL) sets the rootfs's mount propagation.
 /// Its value is either shared, slave, private or unbindable ... unbindable: the rootfs mount
-/// is a private mount that cannot be bind-mounted."
+/// is a private mount that cannot be bind-mounted"; runtime.md, create: "All of the properties
+/// configured in config.json except for process MUST be applied."
 fn rootfs_unbindable(ctx: &Ctx) -> Outcome {
     let l = crate::checks::root_mounts::mountinfo(
         ctx,
@@ -684,7 +692,8 @@ fn version_runs(ctx: &Ctx, version: &str) -> Outcome {
 
 /// 1.1, config-linux.md: "personality (object, OPTIONAL) sets the Linux execution personality
 /// ... domain (string, REQUIRED) ... LINUX32": a process exec'd in the container has it too
-/// (the personality is the container's, as runc 1.2+ applies it in exec).
+/// (the personality is the container's, as runc 1.2+ applies it in exec); runtime.md, create:
+/// "All of the properties configured in config.json except for process MUST be applied."
 fn personality_exec(ctx: &Ctx) -> Outcome {
     let host = std::process::Command::new("uname")
         .arg("-m")
