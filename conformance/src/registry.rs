@@ -19,6 +19,7 @@ pub fn all() -> Vec<Check> {
         hooks::checks(),
         misc::checks(),
         seccomp::checks(),
+        spec13::checks(),
         validity::checks(),
     ]
     .concat()

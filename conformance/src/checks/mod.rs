@@ -13,5 +13,6 @@ pub mod process;
 pub mod resources;
 pub mod root_mounts;
 pub mod seccomp;
+pub mod spec13;
 pub mod state;
 pub mod validity;

@@ -394,7 +394,7 @@ fn swap_below_limit(ctx: &Ctx) -> Outcome {
 
 /// A top-level cgroup (in every hierarchy) made for a check, removed on drop once the
 /// container's own cgroup under it is gone.
-struct TopCgroup(String);
+pub(crate) struct TopCgroup(pub(crate) String);
 
 impl Drop for TopCgroup {
     fn drop(&mut self) {
