@@ -161,7 +161,7 @@ pub struct ExecArgs {
     /// KEY=VALUE, added to (or replacing in) the container's environment.
     #[arg(short, long)]
     pub env: Vec<String>,
-    /// UID[:GID]
+    /// USER[:GROUP]: numbers, or names from the container's /etc/passwd and /etc/group.
     #[arg(short, long)]
     pub user: Option<String>,
     #[arg(short = 'g', long = "additional-gids")]
@@ -216,6 +216,18 @@ pub struct UpdateArgs {
     pub blkio_weight: Option<u16>,
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Intel RDT/CAT L3 cache schema (e.g. L3:0=ff); needs resctrl, which Gantry does not drive.
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema (e.g. MB:0=50); needs resctrl, as above.
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    /// Accepted as runc 1.1 does (a size, checked) and ignored with a warning.
+    #[arg(long = "kernel-memory", hide = true, allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    /// Accepted as runc 1.1 does (a size, checked) and ignored with a warning.
+    #[arg(long = "kernel-memory-tcp", hide = true, allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
 }
 
 #[derive(Args, Debug)]

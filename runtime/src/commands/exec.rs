@@ -1,5 +1,7 @@
 //! `exec`: run another program in a running container, as runc's exec does.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::SigmaskHow;
 use oci_spec::runtime::{Capability, Process};
@@ -13,13 +15,24 @@ use crate::state::Status;
 fn parse_cap(name: &str) -> Result<Capability> {
     let up = name.trim().to_uppercase();
     let bare = up.strip_prefix("CAP_").unwrap_or(&up);
-    bare.parse()
-        .map_err(|_| anyhow::anyhow!("--cap {name}: unknown capability"))
+    bare.parse().map_err(|_| {
+        let mut known: Vec<String> = caps::all()
+            .into_iter()
+            .map(|c| c.to_string())
+            .filter(|c| c[4..].parse::<Capability>().is_ok())
+            .collect();
+        known.sort();
+        anyhow::anyhow!(
+            "exec --cap {name}: unknown capability (known: {})",
+            known.join(", ")
+        )
+    })
 }
 
 /// The process to run: --process FILE as given, or the container's process with the
-/// command line's changes.
-fn process_for(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
+/// command line's changes; `root` is the container's root directory, where --user's names
+/// are looked up.
+fn process_for(a: &ExecArgs, base: Option<&Process>, root: &Path) -> Result<Process> {
     if let Some(f) = &a.process {
         let text = std::fs::read(f).with_context(|| format!("read --process {}", f.display()))?;
         return serde_json::from_slice(&text)
@@ -42,11 +55,10 @@ fn process_for(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
         p.set_cwd(cwd.into());
     }
     if let Some(u) = &a.user {
-        // As runc: --user UID keeps process.user.gid of config.json; UID:GID sets both.
-        let (uid, gid) = match u.split_once(':') {
-            Some((u, g)) => (u.parse()?, g.parse()?),
-            None => (u.parse()?, p.user().gid()),
-        };
+        // As runc: --user UID keeps process.user.gid of config.json; UID:GID sets both;
+        // names are the container's.
+        let (uid, gid) = crate::confine::user::resolve_spec(root, u, p.user().gid())
+            .map_err(|e| anyhow::anyhow!("exec --user {u}: {e}"))?;
         let mut user = p.user().clone();
         user.set_uid(uid);
         user.set_gid(gid);
@@ -89,9 +101,14 @@ pub fn run(g: &Globals, a: &ExecArgs) -> Result<i32> {
     match status {
         Status::Running | Status::Created => {}
         Status::Paused if a.ignore_paused => {}
+        Status::Paused => bail!(
+            "cannot exec in container {}: it is paused (resume it first, or exec with --ignore-paused)",
+            a.id
+        ),
         s => bail!("cannot exec in container {} in state {}", a.id, s.as_str()),
     }
-    let process = process_for(a, saved.config.process().as_ref())?;
+    let root = PathBuf::from(format!("/proc/{}/root", saved.pid));
+    let process = process_for(a, saved.config.process().as_ref(), &root)?;
     drop(dir); // others may act on the container while this exec runs
     if !a.detach {
         nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
@@ -133,6 +150,10 @@ mod tests {
         for n in ["CAP_SYS_ADMIN", "SYS_ADMIN", "cap_sys_admin", "sys_admin"] {
             assert_eq!(parse_cap(n).unwrap(), Capability::SysAdmin, "{n}");
         }
-        assert!(parse_cap("CAP_BOGUS").is_err());
+        let e = parse_cap("CAP_BOGUS").unwrap_err().to_string();
+        assert!(
+            e.contains("exec --cap CAP_BOGUS: unknown capability") && e.contains("CAP_SYS_ADMIN"),
+            "{e}"
+        );
     }
 }

@@ -29,6 +29,76 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
     Ok((n * mult as f64) as i64)
 }
 
+/// Where this host's resctrl filesystem is mounted, from /proc/self/mountinfo.
+fn resctrl_mount() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (right.split_whitespace().next() == Some("resctrl"))
+            .then(|| left.split_whitespace().nth(4).map(Into::into))
+            .flatten()
+    })
+}
+
+/// --l3-cache-schema and --mem-bw-schema: refused before anything changes, as runc refuses
+/// them where the resctrl resource is not enabled, saying why.
+fn check_intel_rdt(a: &UpdateArgs) -> Result<()> {
+    for (flag, value, what, resource) in [
+        (
+            "--l3-cache-schema",
+            &a.l3_cache_schema,
+            "Intel RDT/CAT (L3 cache allocation)",
+            "L3",
+        ),
+        (
+            "--mem-bw-schema",
+            &a.mem_bw_schema,
+            "Intel RDT/MBA (memory bandwidth allocation)",
+            "MB",
+        ),
+    ] {
+        if value.is_none() {
+            continue;
+        }
+        let Some(mnt) = resctrl_mount() else {
+            bail!(
+                "{flag}: {what} is not enabled: no resctrl filesystem is mounted on this host (mount -t resctrl resctrl /sys/fs/resctrl, on a CPU and kernel with RDT)"
+            );
+        };
+        if !mnt.join("info").join(resource).is_dir() {
+            bail!(
+                "{flag}: {what} is not enabled: the resctrl filesystem at {} has no {resource} resource (info/{resource})",
+                mnt.display()
+            );
+        }
+        bail!(
+            "{flag}: Gantry does not support Intel RDT (linux.intelRdt is refused at create too)"
+        );
+    }
+    Ok(())
+}
+
+/// runc 1.1's hidden --kernel-memory and --kernel-memory-tcp: a size is still checked, then
+/// ignored with runc's warning (the kernel dropped kmem limits); the same warning for kernel
+/// memory in a --resources file.
+fn warn_kernel_memory(a: &UpdateArgs, r: &LinuxResources) -> Result<()> {
+    for (flag, v) in [
+        ("--kernel-memory", &a.kernel_memory),
+        ("--kernel-memory-tcp", &a.kernel_memory_tcp),
+    ] {
+        if let Some(v) = v {
+            parse_bytes(v).with_context(|| format!("invalid value for {flag}"))?;
+        }
+    }
+    let in_file = a.resources.is_some()
+        && r.memory()
+            .is_some_and(|m| m.kernel().is_some() || m.kernel_tcp().is_some());
+    if a.kernel_memory.is_some() || a.kernel_memory_tcp.is_some() || in_file {
+        crate::logger::warn("Kernel memory settings are ignored and will be removed");
+    }
+    Ok(())
+}
+
 fn merged(a: &UpdateArgs, current: Option<&LinuxResources>) -> Result<LinuxResources> {
     if let Some(src) = &a.resources {
         let mut text = String::new();
@@ -104,7 +174,9 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref());
+    check_intel_rdt(a).map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
     let mut resources = merged(a, current)?;
+    warn_kernel_memory(a, &resources)?;
     if let Err(e) = crate::bundle::check_resources(&resources) {
         match e {
             crate::bundle::BundleError::Invalid { field, msg } => {
