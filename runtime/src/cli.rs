@@ -370,8 +370,7 @@ pub fn runc_argv(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
             continue;
         };
         if let (Some(a), Some((flag, v))) = (arg, rewritten.split_once('=')) {
-            if matches!(a.get_action(), clap::ArgAction::SetTrue) && (v == "true" || v == "false")
-            {
+            if matches!(a.get_action(), clap::ArgAction::SetTrue) && (v == "true" || v == "false") {
                 // urfave's `--detach=true`; clap's booleans take no value.
                 if v == "true" {
                     out.push(flag.into());
@@ -513,7 +512,10 @@ mod tests {
                 &["exec", "--user", "0", "--", "c", "-tty"],
             ),
             (&["ps", "c", "-ef"], &["ps", "c", "-ef"]),
-            (&["kill", "-all", "c", "KILL"], &["kill", "--all", "c", "KILL"]),
+            (
+                &["kill", "-all", "c", "KILL"],
+                &["kill", "--all", "c", "KILL"],
+            ),
             (
                 &["run", "-detach=true", "-keep=false", "c"],
                 &["run", "--detach", "c"],

@@ -159,9 +159,15 @@ mod tests {
         assert_eq!(resolve_spec(&dir, "1000", 7), Ok((1000, 7)));
         assert_eq!(resolve_spec(&dir, "5:staff", 7), Ok((5, 50)));
         let e = resolve_spec(&dir, "bob", 0).unwrap_err();
-        assert!(e.contains("no user bob in the container's /etc/passwd"), "{e}");
+        assert!(
+            e.contains("no user bob in the container's /etc/passwd"),
+            "{e}"
+        );
         let e = resolve_spec(&dir, "0:wheel", 0).unwrap_err();
-        assert!(e.contains("no group wheel in the container's /etc/group"), "{e}");
+        assert!(
+            e.contains("no group wheel in the container's /etc/group"),
+            "{e}"
+        );
         // A symlink out of the root resolves inside it.
         std::fs::remove_file(dir.join("etc/group")).unwrap();
         std::os::unix::fs::symlink("/etc/group", dir.join("etc/group")).unwrap();
