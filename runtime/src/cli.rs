@@ -37,9 +37,9 @@ pub struct Cli {
     /// v1 hierarchies) picks the driver.
     #[arg(long = "cgroup-root", hide = true)]
     pub cgroup_root: Option<PathBuf>,
-    /// Accepted for runc compatibility; checkpointing is not supported.
-    #[arg(long, hide = true)]
-    pub criu: Option<String>,
+    /// The CRIU binary for checkpoint and restore (default: criu, from PATH).
+    #[arg(long)]
+    pub criu: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -89,6 +89,10 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Checkpoint a running container with CRIU (criu dump), as runc does.
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a CRIU checkpoint (criu restore), as runc does.
+    Restore(RestoreArgs),
     /// Write a starting config.json into a bundle, as `runc spec` does.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -228,6 +232,81 @@ pub struct UpdateArgs {
     /// Accepted as runc 1.1 does (a size, checked) and ignored with a warning.
     #[arg(long = "kernel-memory-tcp", hide = true, allow_hyphen_values = true)]
     pub kernel_memory_tcp: Option<String>,
+}
+
+/// The CRIU options `checkpoint` and `restore` share (runc's names).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CriuArgs {
+    /// Where CRIU's image files are (default: ./checkpoint).
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Where CRIU's work files and log go (default: the image path).
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs.
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Handle file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Restore memory pages lazily through userfaultfd (where CRIU and the kernel can).
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// How CRIU handles cgroups: soft (its default), full or strict.
+    #[arg(long = "manage-cgroups-mode", value_parser = ["soft", "full", "strict"])]
+    pub manage_cgroups_mode: Option<String>,
+    /// Deduplicate memory images as they are written or read.
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    /// The container id.
+    pub id: String,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// The images of a previous pre-dump, relative to --image-path (as CRIU takes it).
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint.
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// Dump only the memory (criu pre-dump), leaving the container running.
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// ADDRESS:PORT of a CRIU page server to send the pages to.
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The container id.
+    pub id: String,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// The bundle directory (default: the current directory).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Return once restored instead of waiting for the container.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the restored init's pid here.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Accepted for runc compatibility.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Accepted for runc compatibility (CRIU builds the root itself).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
 }
 
 #[derive(Args, Debug)]
@@ -464,7 +543,8 @@ mod tests {
             "x",
         ])
         .unwrap();
-        Cli::try_parse_from(["gantry", "--criu", "/usr/sbin/criu", "list"]).unwrap();
+        let c = Cli::try_parse_from(["gantry", "--criu", "/usr/sbin/criu", "list"]).unwrap();
+        assert_eq!(c.criu, Some(PathBuf::from("/usr/sbin/criu")));
     }
 
     fn rewritten(args: &[&str]) -> Vec<String> {

@@ -91,6 +91,7 @@ fn main() {
         root: &root,
         systemd_cgroup: cli.systemd_cgroup,
         cgroup_root: cli.cgroup_root.as_deref(),
+        criu: cli.criu.as_deref(),
     };
     let result = match &cli.command {
         Command::Create(a) => commands::create::run(&g, a).map(|_| 0),
@@ -115,6 +116,8 @@ fn main() {
             id,
             ps_args,
         } => commands::ps::run(&g, id, *format, ps_args).map(|_| 0),
+        Command::Checkpoint(a) => commands::checkpoint::checkpoint(&g, a).map(|_| 0),
+        Command::Restore(a) => commands::checkpoint::restore(&g, a),
         Command::Spec { bundle, rootless } => commands::spec::run(bundle, *rootless).map(|_| 0),
     };
     match result {

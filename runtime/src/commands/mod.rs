@@ -1,5 +1,6 @@
 //! One file per command: parse what the CLI gave, call the library, report.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -27,6 +28,8 @@ pub struct Globals<'a> {
     pub root: &'a Path,
     pub systemd_cgroup: bool,
     pub cgroup_root: Option<&'a Path>,
+    /// --criu: the CRIU binary for checkpoint and restore.
+    pub criu: Option<&'a Path>,
 }
 
 /// Open and lock a container, load its state and status.
