@@ -51,7 +51,11 @@ fn dirs(c: &CriuArgs) -> Result<(PathBuf, PathBuf)> {
             .clone()
             .unwrap_or_else(|| PathBuf::from("checkpoint")),
     );
-    let work = c.work_path.as_ref().map(|w| cwd.join(w)).unwrap_or(image.clone());
+    let work = c
+        .work_path
+        .as_ref()
+        .map(|w| cwd.join(w))
+        .unwrap_or(image.clone());
     Ok((image, work))
 }
 
@@ -255,7 +259,12 @@ fn criu_errors(log: &Path, stderr: &str) -> String {
     if !from_stderr.is_empty() {
         return from_stderr;
     }
-    stderr.trim().lines().last().unwrap_or("no error message").into()
+    stderr
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("no error message")
+        .into()
 }
 
 /// Run CRIU; on failure, an error with its own words, its log and `criu check`'s verdict.
@@ -311,7 +320,9 @@ fn run_criu(bin: &Path, args: &[String], log: &Path, capture: bool) -> Result<()
 
 fn netns_inode(pid: i32) -> Result<u64> {
     let p = format!("/proc/{pid}/ns/net");
-    Ok(std::fs::metadata(&p).with_context(|| format!("stat {p}"))?.ino())
+    Ok(std::fs::metadata(&p)
+        .with_context(|| format!("stat {p}"))?
+        .ino())
 }
 
 pub fn checkpoint(g: &Globals, a: &CheckpointArgs) -> Result<()> {
@@ -322,7 +333,11 @@ pub fn checkpoint(g: &Globals, a: &CheckpointArgs) -> Result<()> {
             "cannot checkpoint container {}: it is created, not started (start it first)",
             a.id
         ),
-        s => bail!("container not running: cannot checkpoint {} in state {}", a.id, s.as_str()),
+        s => bail!(
+            "container not running: cannot checkpoint {} in state {}",
+            a.id,
+            s.as_str()
+        ),
     }
     let bin = criu_bin(g)?;
     let (image, work) = dirs(&a.criu)?;
