@@ -43,6 +43,12 @@ fn criu_bin(g: &Globals) -> Result<PathBuf> {
         })
 }
 
+/// --image-path and --work-path, absolute.
+pub struct Dirs {
+    pub image: PathBuf,
+    pub work: PathBuf,
+}
+
 /// --image-path and --work-path, absolute (CRIU runs with another cwd's meaning in mind).
 fn dirs(c: &CriuArgs) -> Result<(PathBuf, PathBuf)> {
     let cwd = std::env::current_dir().context("current directory")?;
@@ -198,8 +204,7 @@ pub fn restore_argv(
     spec: &Spec,
     rootfs: &Path,
     c: &CriuArgs,
-    image: &Path,
-    work: &Path,
+    d: &Dirs,
     cgroup: &Path,
     descriptors: &[String],
     netns_fd: Option<i32>,
@@ -208,9 +213,9 @@ pub fn restore_argv(
     let mut v: Vec<String> = vec![
         "restore".into(),
         "--images-dir".into(),
-        s(image),
+        s(&d.image),
         "--work-dir".into(),
-        s(work),
+        s(&d.work),
         "--log-file".into(),
         "restore.log".into(),
         "-v4".into(),
@@ -218,7 +223,7 @@ pub fn restore_argv(
         s(rootfs),
         "--restore-detached".into(),
         "--pidfile".into(),
-        s(&work.join("restore.pid")),
+        s(&d.work.join("restore.pid")),
     ];
     common(c, &mut v);
     if c.lazy_pages {
@@ -446,8 +451,10 @@ pub fn restore(g: &Globals, a: &RestoreArgs) -> Result<i32> {
             spec,
             &bundle.rootfs,
             &a.criu,
-            &image,
-            &work,
+            &Dirs {
+                image: image.clone(),
+                work: work.clone(),
+            },
             &placement.fs_rel_abs(),
             &descriptors,
             netns.as_ref().map(|f| f.as_raw_fd()),
@@ -503,10 +510,8 @@ pub fn restore(g: &Globals, a: &RestoreArgs) -> Result<i32> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
     let pidfd = crate::sys::pidfd_open(pid).context("pidfd of the restored init")?;
     drop(dir);
-    let code = match super::run::wait_foreground(&set, pid, &pidfd, None) {
-        Ok(c) => c,
-        Err(_) => 0,
-    };
+    // Not our child after all (waitpid fails): its end is seen, its code is not.
+    let code = super::run::wait_foreground(&set, pid, &pidfd, None).unwrap_or_default();
     let (dir, saved, status) = super::open(g, &a.id)?;
     super::delete::destroy(dir, &saved, status, true)?;
     Ok(code)
@@ -574,8 +579,10 @@ mod tests {
             &spec(),
             "/b/rootfs".as_ref(),
             &CriuArgs::default(),
-            "/i".as_ref(),
-            "/w".as_ref(),
+            &Dirs {
+                image: "/i".into(),
+                work: "/w".into(),
+            },
             "/gantry/c".as_ref(),
             &["/dev/null".into(), "pipe:[5]".into(), "pipe:[6]".into()],
             Some(9),
