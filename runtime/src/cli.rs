@@ -726,10 +726,17 @@ mod tests {
             ),
         ];
         for (globals, args) in cases {
-            let argv = ["gantry"].iter().chain(globals.iter()).chain(args.iter());
-            if let Err(e) = Cli::try_parse_from(argv) {
+            let argv: Vec<OsString> = ["gantry"]
+                .iter()
+                .chain(globals.iter())
+                .chain(args.iter())
+                .map(OsString::from)
+                .collect();
+            if let Err(e) = Cli::try_parse_from(&argv) {
                 panic!("{globals:?} {args:?}: {e}");
             }
+            // The engines' spellings are clap's already: runc's rewriting leaves them be.
+            assert_eq!(runc_argv(argv.clone()), argv, "{globals:?} {args:?}");
         }
         let c = Cli::try_parse_from([
             "gantry",
