@@ -306,6 +306,20 @@ fn exec_unknown_cap_lists_the_known_ones() {
         e.contains("CAP_SYS_ADMIN") && e.contains("CAP_NET_RAW"),
         "{e}"
     );
+    // The same in a --process file, named by its field.
+    let dir = TempDir::new("capproc");
+    let f = dir.path().join("process.json");
+    let p = json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL", "CAP_BOGUS"]}});
+    std::fs::write(&f, p.to_string()).unwrap();
+    let o = rt.run(&["exec", "--process", f.to_str().unwrap(), &id]);
+    assert_eq!(code(&o), 255);
+    let e = err(&o);
+    assert!(
+        e.contains("capabilities.effective[1]: unknown capability \"CAP_BOGUS\"")
+            && e.contains("CAP_SYS_ADMIN"),
+        "{e}"
+    );
 }
 
 #[test]

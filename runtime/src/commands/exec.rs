@@ -16,17 +16,43 @@ fn parse_cap(name: &str) -> Result<Capability> {
     let up = name.trim().to_uppercase();
     let bare = up.strip_prefix("CAP_").unwrap_or(&up);
     bare.parse().map_err(|_| {
-        let mut known: Vec<String> = caps::all()
-            .into_iter()
-            .map(|c| c.to_string())
-            .filter(|c| c[4..].parse::<Capability>().is_ok())
-            .collect();
-        known.sort();
         anyhow::anyhow!(
             "exec --cap {name}: unknown capability (known: {})",
-            known.join(", ")
+            known_caps()
         )
     })
+}
+
+/// The capability names Gantry knows, for errors.
+fn known_caps() -> String {
+    let mut known: Vec<String> = caps::all()
+        .into_iter()
+        .map(|c| c.to_string())
+        .filter(|c| c[4..].parse::<Capability>().is_ok())
+        .collect();
+    known.sort();
+    known.join(", ")
+}
+
+/// An unknown capability in a --process file, named by its field (serde's own message says
+/// only "no variant for CAP_BOGUS").
+fn check_process_caps(v: &serde_json::Value) -> Result<()> {
+    let Some(sets) = v.get("capabilities").and_then(|c| c.as_object()) else {
+        return Ok(());
+    };
+    for (set, names) in sets {
+        for (i, name) in names.as_array().into_iter().flatten().enumerate() {
+            let Some(name) = name.as_str() else { continue };
+            let bare = name.strip_prefix("CAP_").unwrap_or(name);
+            if bare.parse::<Capability>().is_err() {
+                bail!(
+                    "capabilities.{set}[{i}]: unknown capability {name:?} (known: {})",
+                    known_caps()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The process to run: --process FILE as given, or the container's process with the
@@ -35,8 +61,10 @@ fn parse_cap(name: &str) -> Result<Capability> {
 fn process_for(a: &ExecArgs, base: Option<&Process>, root: &Path) -> Result<Process> {
     if let Some(f) = &a.process {
         let text = std::fs::read(f).with_context(|| format!("read --process {}", f.display()))?;
-        return serde_json::from_slice(&text)
-            .with_context(|| format!("--process {}: invalid process JSON", f.display()));
+        let what = || format!("--process {}: invalid process JSON", f.display());
+        let v: serde_json::Value = serde_json::from_slice(&text).with_context(what)?;
+        check_process_caps(&v).with_context(what)?;
+        return serde_json::from_value(v).with_context(what);
     }
     let mut p = base.cloned().unwrap_or_default();
     if a.command.is_empty() {
@@ -144,6 +172,19 @@ pub fn run(g: &Globals, a: &ExecArgs) -> Result<i32> {
 mod tests {
     use super::parse_cap;
     use oci_spec::runtime::Capability;
+
+    #[test]
+    fn process_file_caps_name_the_field() {
+        let v = serde_json::json!({"capabilities": {"bounding": ["CAP_KILL", "CAP_BOGUS"]}});
+        let e = super::check_process_caps(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("capabilities.bounding[1]: unknown capability \"CAP_BOGUS\"")
+                && e.contains("CAP_SYS_ADMIN"),
+            "{e}"
+        );
+        let ok = serde_json::json!({"capabilities": {"effective": ["CAP_KILL"]}});
+        super::check_process_caps(&ok).unwrap();
+    }
 
     #[test]
     fn cap_names() {
