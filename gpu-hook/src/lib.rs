@@ -5,6 +5,7 @@
 //! and the plan is complete before anything in the container is touched.
 
 pub mod cdi;
+pub mod cdispec;
 pub mod cgroup;
 pub mod cli;
 pub mod devbpf;

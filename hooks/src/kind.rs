@@ -32,10 +32,11 @@ impl HookKind {
         }
     }
 
-    /// True for the points whose failure must abort create/start. For poststart and
-    /// poststop the spec says a failure is logged as a warning and the lifecycle goes on.
+    /// True for the points whose failure must stop the container (runtime-spec 1.3.0: every
+    /// point up to poststart). For poststop a failure is logged as a warning and the
+    /// lifecycle goes on.
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, HookKind::Poststart | HookKind::Poststop)
+        !matches!(self, HookKind::Poststop)
     }
 }
 

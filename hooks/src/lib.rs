@@ -25,7 +25,7 @@ use nix::sched::CloneFlags;
 use std::path::PathBuf;
 
 /// Runs `hooks` in order in the runtime's namespaces; stops at the first failure and
-/// returns it. This is what the fatal kinds need; for poststart/poststop see
+/// returns it. This is what the fatal kinds need (all but poststop); for poststop see
 /// [`run_hooks_best_effort`].
 pub fn run_hooks(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
     for (index, hook) in hooks.iter().enumerate() {
@@ -34,8 +34,8 @@ pub fn run_hooks(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<()
     Ok(())
 }
 
-/// Runs every hook even after failures and returns all errors, for poststart and
-/// poststop, where the spec wants a warning logged and the remaining hooks run.
+/// Runs every hook even after failures and returns all errors, for poststop, where the spec
+/// wants a warning logged and the remaining hooks run.
 pub fn run_hooks_best_effort(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Vec<HookError> {
     hooks
         .iter()

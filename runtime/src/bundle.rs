@@ -12,8 +12,16 @@ pub enum BundleError {
     Dir(PathBuf, std::io::Error),
     #[error("{0}: cannot read config.json: {1}")]
     Read(PathBuf, std::io::Error),
-    #[error("{0}: invalid config.json: {1}")]
-    Parse(PathBuf, serde_json::Error),
+    /// Not JSON, or not a runtime-spec config: `field` is where (empty for a syntax error
+    /// outside any field), `msg` what, with its line and column.
+    #[error("{}", parse_message(.file, .field, .msg))]
+    Parse {
+        file: PathBuf,
+        field: String,
+        msg: String,
+    },
+    #[error("config.json: {size} bytes, larger than the limit of {limit}")]
+    TooLarge { size: u64, limit: u64 },
     #[error("config.json: {field}: {msg}")]
     Invalid { field: String, msg: String },
 }
@@ -33,6 +41,9 @@ pub struct Bundle {
     pub spec: Spec,
     /// Absolute path of the root filesystem.
     pub rootfs: PathBuf,
+    /// The host node of a linux.devices entry injected from a CDI spec whose hostPath is not
+    /// its container path: a user-namespaced container bind-mounts it from there.
+    pub device_hosts: std::collections::BTreeMap<PathBuf, PathBuf>,
 }
 
 /// The newest runtime-spec version Gantry implements.
@@ -66,12 +77,119 @@ fn check_version(v: &str) -> Result<(), BundleError> {
     }
 }
 
+fn parse_message(file: &Path, field: &str, msg: &str) -> String {
+    if field.is_empty() {
+        format!("{}: {msg}", file.display())
+    } else {
+        format!("config.json: {field}: {msg}")
+    }
+}
+
+/// The largest config.json Gantry reads. Real ones are kilobytes (a big seccomp profile is
+/// ~30 KiB); a larger file is a mistake or an attack on the runtime's memory, refused before
+/// it is read whole.
+pub const CONFIG_MAX: u64 = 16 << 20;
+
 pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+    use std::io::Read;
     let dir = std::fs::canonicalize(dir).map_err(|e| BundleError::Dir(dir.to_path_buf(), e))?;
     let path = dir.join("config.json");
-    let bytes = std::fs::read(&path).map_err(|e| BundleError::Read(path.clone(), e))?;
-    let spec: Spec = serde_json::from_slice(&bytes).map_err(|e| BundleError::Parse(path, e))?;
+    let file = std::fs::File::open(&path).map_err(|e| BundleError::Read(path.clone(), e))?;
+    // Read one byte past the limit rather than trust the size stat gives (a fifo, /proc file
+    // or a file still growing has none or a wrong one).
+    let mut bytes = Vec::new();
+    file.take(CONFIG_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| BundleError::Read(path.clone(), e))?;
+    if bytes.len() as u64 > CONFIG_MAX {
+        let size = std::fs::metadata(&path)
+            .map(|m| m.len())
+            .unwrap_or(bytes.len() as u64);
+        return Err(BundleError::TooLarge {
+            size: size.max(bytes.len() as u64),
+            limit: CONFIG_MAX,
+        });
+    }
+    let spec = parse(&path, &bytes)?;
     from_spec(dir, spec)
+}
+
+/// Parse config.json, naming the field of any error (`process.user.uid: invalid type: ...`).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Spec, BundleError> {
+    let parse_err = |field: String, msg: String| BundleError::Parse {
+        file: path.to_path_buf(),
+        field,
+        msg,
+    };
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => String::new(),
+            p => p,
+        };
+        let inner = e.into_inner();
+        let msg = unknown_capability(&field, &inner).unwrap_or_else(|| inner.to_string());
+        parse_err(field, msg)
+    })?;
+    // serde's derived structs also take a JSON array, field by field in declaration order, so
+    // `"hooks": []` parses as no hooks and `"linux": [..]` as whatever its elements happen to
+    // fill: refuse an array wherever the spec has an object.
+    let input: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| parse_err(String::new(), e.to_string()))?;
+    let parsed =
+        serde_json::to_value(&spec).map_err(|e| parse_err(String::new(), e.to_string()))?;
+    if let Some(field) = array_for_object(&input, &parsed, "") {
+        return Err(parse_err(
+            field,
+            "invalid type: sequence, expected an object".into(),
+        ));
+    }
+    Ok(spec)
+}
+
+/// oci-spec's error for an unknown capability ("no variant for CAP_BOGUS (converted to
+/// BOGUS)"), said plainly.
+fn unknown_capability(field: &str, e: &serde_json::Error) -> Option<String> {
+    if !field.starts_with("process.capabilities.") {
+        return None;
+    }
+    let text = e.to_string();
+    let name = text
+        .strip_prefix("no variant for ")?
+        .split(" (converted to")
+        .next()?;
+    Some(format!(
+        "unknown capability {name:?} at line {} column {}",
+        e.line(),
+        e.column()
+    ))
+}
+
+/// The first place (a field path) where `input` has an array and the spec parsed from it has
+/// an object.
+fn array_for_object(
+    input: &serde_json::Value,
+    parsed: &serde_json::Value,
+    at: &str,
+) -> Option<String> {
+    use serde_json::Value;
+    match (input, parsed) {
+        (Value::Array(_), Value::Object(_)) => Some(at.to_string()),
+        (Value::Object(i), Value::Object(p)) => i.iter().find_map(|(k, v)| {
+            let at = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            p.get(k).and_then(|pv| array_for_object(v, pv, &at))
+        }),
+        (Value::Array(i), Value::Array(p)) => i
+            .iter()
+            .zip(p)
+            .enumerate()
+            .find_map(|(n, (iv, pv))| array_for_object(iv, pv, &format!("{at}[{n}]"))),
+        _ => None,
+    }
 }
 
 /// config.md: a mount destination "MAY be a relative path, in which case it MUST be interpreted
@@ -97,11 +215,18 @@ fn absolute_destinations(spec: &mut Spec) {
 /// Check a parsed spec against what Gantry can honour, resolving the rootfs.
 pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
     check_version(spec.version())?;
+    // Before relative destinations are made absolute: "" would become "/", a mount over the
+    // whole rootfs.
+    check_mounts(&spec)?;
     absolute_destinations(&mut spec);
     let root = spec
         .root()
         .as_ref()
         .ok_or_else(|| invalid("root", "missing (the root filesystem is required)"))?;
+    if root.path().as_os_str().is_empty() {
+        // Joined to the bundle dir it would be the bundle itself, config.json and all.
+        return Err(invalid("root.path", "empty"));
+    }
     let rootfs = dir.join(root.path());
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
@@ -118,14 +243,6 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
     if let Some(process) = spec.process() {
         check_process(process)?;
     }
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(invalid(
-                format!("mounts[{i}]"),
-                "idmapped mounts are not supported by Gantry yet",
-            ));
-        }
-    }
     if let Some(linux) = spec.linux() {
         check_namespaces(linux)?;
         if let Some(p) = linux.cgroups_path() {
@@ -141,8 +258,9 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
                 ));
             }
         }
-        if linux.intel_rdt().is_some() {
-            return Err(invalid("linux.intelRdt", "not supported by Gantry"));
+        if let Some(rdt) = linux.intel_rdt() {
+            crate::resctrl::check(rdt, crate::resctrl::mount_point().as_deref())
+                .map_err(|e| invalid(e.field(), e.msg()))?;
         }
         if let Some(d) = linux.net_devices() {
             let netns = linux
@@ -181,6 +299,17 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
                 invalid("linux.rootfsPropagation", format!("unknown value {p:?}"))
             })?;
         }
+        for (name, paths) in [
+            ("maskedPaths", linux.masked_paths()),
+            ("readonlyPaths", linux.readonly_paths()),
+        ] {
+            if let Some(i) = paths.iter().flatten().position(|p| !p.starts_with('/')) {
+                return Err(invalid(format!("linux.{name}[{i}]"), "must be absolute"));
+            }
+        }
+        if let Some(sc) = linux.seccomp() {
+            check_seccomp_names(sc)?;
+        }
         for (i, d) in linux.devices().iter().flatten().enumerate() {
             if !d.path().is_absolute() {
                 return Err(invalid(
@@ -197,7 +326,104 @@ pub fn from_spec(dir: PathBuf, mut spec: Spec) -> Result<Bundle, BundleError> {
             crate::sysctl::check(key, &nss).map_err(|e| invalid("linux.sysctl", e))?;
         }
     }
-    Ok(Bundle { dir, spec, rootfs })
+    if let Some(h) = spec.hooks() {
+        check_hooks(h)?;
+    }
+    Ok(Bundle {
+        dir,
+        spec,
+        rootfs,
+        device_hosts: Default::default(),
+    })
+}
+
+/// config-linux.md: names "MUST contain at least one entry". A name that is no syscall of any
+/// ABI is skipped as runc does (profiles list calls newer than the tables), but an empty or
+/// malformed one is a broken profile.
+fn check_seccomp_names(sc: &oci_spec::runtime::LinuxSeccomp) -> Result<(), BundleError> {
+    for (i, call) in sc.syscalls().iter().flatten().enumerate() {
+        if call.names().is_empty() {
+            return Err(invalid(
+                format!("linux.seccomp.syscalls[{i}].names"),
+                "empty (it must name at least one syscall)",
+            ));
+        }
+        let well_formed = |n: &String| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if let Some(j) = call.names().iter().position(|n| !well_formed(n)) {
+            return Err(invalid(
+                format!("linux.seccomp.syscalls[{i}].names[{j}]"),
+                format!("{:?} is not a syscall name", call.names()[j]),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// config.md: a hook's path is absolute, its timeout "MUST be greater than zero".
+fn check_hooks(h: &oci_spec::runtime::Hooks) -> Result<(), BundleError> {
+    #[allow(deprecated)]
+    let kinds = [
+        ("prestart", h.prestart()),
+        ("createRuntime", h.create_runtime()),
+        ("createContainer", h.create_container()),
+        ("startContainer", h.start_container()),
+        ("poststart", h.poststart()),
+        ("poststop", h.poststop()),
+    ];
+    for (kind, hooks) in kinds {
+        for (i, hook) in hooks.iter().flatten().enumerate() {
+            if !hook.path().is_absolute() {
+                return Err(invalid(
+                    format!("hooks.{kind}[{i}].path"),
+                    format!("{:?} is not absolute", hook.path()),
+                ));
+            }
+            if let Some(t) = hook.timeout().filter(|t| *t <= 0) {
+                return Err(invalid(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    format!("{t} (it must be greater than zero)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What each mount says, before any is made: a destination, options that mean something.
+fn check_mounts(spec: &Spec) -> Result<(), BundleError> {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let dest = m.destination();
+        if dest.as_os_str().is_empty() {
+            return Err(invalid(format!("mounts[{i}].destination"), "empty"));
+        }
+        let at = format!("mounts[{i}] ({})", dest.display());
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(invalid(
+                at,
+                "idmapped mounts are not supported by Gantry yet",
+            ));
+        }
+        let opts = m.options().as_deref().unwrap_or_default();
+        if let Some(o) = opts.iter().find(|o| o.is_empty()) {
+            return Err(invalid(at, format!("option {o:?}: empty")));
+        }
+        let parsed = crate::rootfs::mount_opts::parse(opts)
+            .map_err(|e| invalid(at.clone(), e.to_string()))?;
+        // A bind mount passes no data to a filesystem, so the kernel never sees an option
+        // Gantry does not know. runc accepts and ignores it (configs written for runc carry
+        // such options); say so instead of refusing (for other types the kernel judges it).
+        let bind = parsed.is_bind() || m.typ().as_deref() == Some("bind");
+        if let Some(o) = parsed.data.first().filter(|_| bind) {
+            crate::logger::warn(&format!(
+                "{at}: option {o:?}: unknown for a bind mount, ignored (as runc does)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError> {
@@ -214,6 +440,24 @@ fn check_process(process: &oci_spec::runtime::Process) -> Result<(), BundleError
     if let Some(env) = process.env() {
         if let Some(bad) = env.iter().find(|e| !e.contains('=')) {
             return Err(invalid("process.env", format!("{bad:?} is not KEY=VALUE")));
+        }
+    }
+    let mut seen = Vec::new();
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        // config.md: "If rlimits contains duplicated entries with same type, the runtime MUST
+        // generate an error".
+        if seen.contains(&r.typ()) {
+            return Err(invalid(
+                format!("process.rlimits[{i}]"),
+                format!("duplicate {}", r.typ()),
+            ));
+        }
+        seen.push(r.typ());
+        if r.soft() > r.hard() {
+            return Err(invalid(
+                format!("process.rlimits[{i}] ({})", r.typ()),
+                format!("soft limit {} is above hard limit {}", r.soft(), r.hard()),
+            ));
         }
     }
     let field = |e: String| match e.split_once(": ") {
@@ -326,6 +570,31 @@ pub fn check_resources(r: &oci_spec::runtime::LinuxResources) -> Result<(), Bund
     if let Some(p) = r.pids() {
         at_least_minus_one("pids.limit", Some(p.limit()))?;
     }
+    if let Some(c) = r.cpu() {
+        for (f, l) in [("cpus", c.cpus()), ("mems", c.mems())] {
+            if let Some(l) = l
+                .as_deref()
+                .filter(|l| !l.is_empty() && crate::confine::sched::parse_list(l).is_none())
+            {
+                return Err(invalid(
+                    format!("linux.resources.cpu.{f}"),
+                    format!("{l:?} is not a list like 0-3,7"),
+                ));
+            }
+        }
+    }
+    for (i, d) in r.devices().iter().flatten().enumerate() {
+        if let Some(a) = d
+            .access()
+            .as_deref()
+            .filter(|a| !a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')))
+        {
+            return Err(invalid(
+                format!("linux.resources.devices[{i}].access"),
+                format!("{a:?}: only r, w and m are allowed"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -336,7 +605,10 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError>
         if seen.contains(&ns.typ()) {
             return Err(invalid(
                 format!("linux.namespaces[{i}]"),
-                format!("duplicate namespace type {}", ns.typ()),
+                format!(
+                    "duplicate namespace type {}",
+                    crate::namespaces::spec_name(ns.typ())
+                ),
             ));
         }
         seen.push(ns.typ());
@@ -347,6 +619,27 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux) -> Result<(), BundleError>
                     format!("{} does not exist", p.display()),
                 ));
             }
+            crate::namespaces::check_path(ns.typ(), p).map_err(|e| {
+                invalid(
+                    format!(
+                        "linux.namespaces[{i}] ({}, path {})",
+                        crate::namespaces::spec_name(ns.typ()),
+                        p.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
+    }
+    for (name, maps) in [
+        ("uidMappings", linux.uid_mappings()),
+        ("gidMappings", linux.gid_mappings()),
+    ] {
+        if let Some(i) = maps.iter().flatten().position(|m| m.size() == 0) {
+            return Err(invalid(
+                format!("linux.{name}[{i}].size"),
+                "0 (a mapping must map at least one id; is size missing?)",
+            ));
         }
     }
     let has_user = seen.contains(&LinuxNamespaceType::User);

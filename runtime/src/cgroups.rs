@@ -30,6 +30,9 @@ pub enum CgroupError {
         "the container has no cgroup: it runs rootless, and cgroups are not delegated to this user"
     )]
     Skipped,
+    /// `exec --cgroup`: a bad argument or a sub-cgroup that cannot be joined.
+    #[error("{0}")]
+    SubCgroup(String),
 }
 
 impl CgroupError {
@@ -40,7 +43,7 @@ impl CgroupError {
             | CgroupError::Manager { msg, .. }
             | CgroupError::Apply { msg, .. }
             | CgroupError::Remove { msg, .. } => msg.to_lowercase(),
-            CgroupError::Skipped => return false,
+            CgroupError::Skipped | CgroupError::SubCgroup(_) => return false,
         };
         [
             "permission denied",
@@ -530,9 +533,81 @@ fn hierarchy_dir(
         })
 }
 
-/// Put `pid` in every cgroup hierarchy `init` is in, at the same place (for exec: the
-/// process must be where the init is, in the named and cgroup2 hierarchies too).
-pub fn join_init_hierarchies(init: i32, pid: i32) -> Result<(), CgroupError> {
+/// `exec --cgroup` arguments: sub-cgroups (relative to the container's cgroup) to run in, one
+/// for every hierarchy (`PATH`, the only form on cgroup v2) or per controller
+/// (`cpu,memory:PATH`, repeatable), parsed and checked as runc's getSubCgroupPaths.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SubCgroups {
+    /// The sub-cgroup for every hierarchy.
+    all: Option<PathBuf>,
+    /// Per controller (v1 names, or `name=systemd`).
+    by_controller: Vec<(String, PathBuf)>,
+}
+
+impl SubCgroups {
+    pub fn parse(args: &[String]) -> Result<SubCgroups, CgroupError> {
+        let bad = |m: String| CgroupError::SubCgroup(format!("invalid --cgroup argument: {m}"));
+        let mut s = SubCgroups::default();
+        for a in args {
+            match a.split_once(':') {
+                Some((ctrls, path)) => {
+                    let path = Self::relative(a, path)?;
+                    for c in ctrls.split(',') {
+                        if c.is_empty() {
+                            return Err(bad(format!("{a} (empty <controller> prefix)")));
+                        }
+                        if s.by_controller.iter().any(|(k, _)| k == c) {
+                            return Err(bad(format!("controller {c} specified multiple times")));
+                        }
+                        s.by_controller.push((c.to_string(), path.clone()));
+                    }
+                }
+                None if args.len() != 1 => {
+                    return Err(bad(format!("{a} (missing <controller>: prefix)")))
+                }
+                None => s.all = Some(Self::relative(a, a)?),
+            }
+        }
+        Ok(s)
+    }
+
+    /// A sub-cgroup stays below the container's cgroup: no `..` (runc refuses a path that
+    /// leaves it); a leading `/` is relative to the container's cgroup, as in runc.
+    fn relative(arg: &str, path: &str) -> Result<PathBuf, CgroupError> {
+        let p = Path::new(path.trim_start_matches('/'));
+        if p.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        }) {
+            return Err(CgroupError::SubCgroup(format!(
+                "invalid --cgroup argument: {arg}: bad sub cgroup path (it must stay inside the container's cgroup)"
+            )));
+        }
+        Ok(p.to_path_buf())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_none() && self.by_controller.is_empty()
+    }
+
+    /// The sub-cgroup for the hierarchy holding `ctrls` ("cpu,cpuacct", "" for cgroup2).
+    fn for_hierarchy(&self, ctrls: &str) -> Option<&Path> {
+        self.all.as_deref().or_else(|| {
+            self.by_controller
+                .iter()
+                .find(|(c, _)| ctrls.split(',').any(|h| h == c))
+                .map(|(_, p)| p.as_path())
+        })
+    }
+}
+
+/// Put `pid` in every cgroup hierarchy `init` is in, at the same place or in the sub-cgroup
+/// asked for there (for exec: the process must be where the init is, in the named and cgroup2
+/// hierarchies too). A sub-cgroup must exist (runc does not create it either); a controller
+/// the container has no hierarchy for is an error.
+pub fn join_init_hierarchies(init: i32, pid: i32, subs: &SubCgroups) -> Result<(), CgroupError> {
     let file = format!("/proc/{init}/cgroup");
     let text = std::fs::read_to_string(&file).map_err(|e| CgroupError::Join {
         path: PathBuf::from(&file),
@@ -540,6 +615,7 @@ pub fn join_init_hierarchies(init: i32, pid: i32) -> Result<(), CgroupError> {
         msg: e.to_string(),
     })?;
     let mounts = cgroup_mounts();
+    let mut joins = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(3, ':');
         let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
@@ -548,15 +624,60 @@ pub fn join_init_hierarchies(init: i32, pid: i32) -> Result<(), CgroupError> {
         let Some(dir) = hierarchy_dir(&mounts, ctrls, path) else {
             continue; // a hierarchy not mounted here: nothing to join
         };
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+        joins.push((ctrls, dir));
+    }
+    for (c, _) in &subs.by_controller {
+        if !joins.iter().any(|(h, _)| h.split(',').any(|h| h == c)) {
+            return Err(CgroupError::SubCgroup(format!(
+                "unknown controller {c} in --cgroup: the container has no cgroup of it"
+            )));
+        }
+    }
+    for (ctrls, dir) in joins {
+        let Some(sub) = subs.for_hierarchy(ctrls) else {
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+                CgroupError::Join {
+                    path: dir.clone(),
+                    pid,
+                    msg: e.to_string(),
+                }
+            })?;
+            continue;
+        };
+        // Opened without following symlinks below the container's cgroup: cgroupfs has none,
+        // but the container may own its cgroup directory and must not steer us elsewhere.
+        let target = dir.join(sub);
+        let procs = open_beneath(&dir, &sub.join("cgroup.procs")).map_err(|e| {
+            CgroupError::SubCgroup(if e.kind() == std::io::ErrorKind::NotFound {
+                format!("sub-cgroup {} does not exist", target.display())
+            } else {
+                format!("sub-cgroup {}: {e}", target.display())
+            })
+        })?;
+        std::io::Write::write_all(&mut &procs, pid.to_string().as_bytes()).map_err(|e| {
             CgroupError::Join {
-                path: dir.clone(),
+                path: target,
                 pid,
                 msg: e.to_string(),
             }
         })?;
     }
     Ok(())
+}
+
+/// Open `rel` below `dir` for writing, refusing symlinks and `..` (openat2 RESOLVE_BENEATH
+/// and RESOLVE_NO_SYMLINKS).
+fn open_beneath(dir: &Path, rel: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let base = std::fs::File::open(dir)?;
+    let how = nix::fcntl::OpenHow::new()
+        .flags(nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC)
+        .resolve(
+            nix::fcntl::ResolveFlag::RESOLVE_BENEATH | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS,
+        );
+    let fd = nix::fcntl::openat2(base.as_raw_fd(), rel, how)?;
+    // SAFETY: openat2 just returned this fd; nothing else owns it.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 /// Whether this host has an rdma controller: a v1 rdma hierarchy, or rdma available in a

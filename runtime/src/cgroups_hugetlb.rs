@@ -84,9 +84,19 @@ pub fn apply_unified(rel: &Path, limits: &[LinuxHugepageLimit]) -> Result<(), St
                 sizes.join(", ")
             ));
         }
-        let file = dir.join(format!("hugetlb.{size}.max"));
-        std::fs::write(&file, l.limit().to_string())
-            .map_err(|e| format!("{FIELD}: write {} to {}: {e}", l.limit(), file.display()))?;
+        // config-linux.md (1.3): the limit is on reservations where the kernel accounts them
+        // (hugetlb.<size>.rsvd.max, Linux 5.7+), and on usage; libcgroups and runc write both.
+        for name in [
+            format!("hugetlb.{size}.max"),
+            format!("hugetlb.{size}.rsvd.max"),
+        ] {
+            let file = dir.join(&name);
+            if name.contains(".rsvd.") && !file.exists() {
+                continue;
+            }
+            std::fs::write(&file, l.limit().to_string())
+                .map_err(|e| format!("{FIELD}: write {} to {}: {e}", l.limit(), file.display()))?;
+        }
     }
     Ok(())
 }

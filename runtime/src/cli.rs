@@ -40,6 +40,57 @@ pub struct Cli {
     /// The CRIU binary for checkpoint and restore (default: criu, from PATH).
     #[arg(long)]
     pub criu: Option<PathBuf>,
+    /// Where CDI specs are read from (default /etc/cdi,/var/run/cdi; a later dir wins).
+    #[arg(
+        long = "cdi-spec-dirs",
+        value_name = "DIR[,DIR]",
+        value_delimiter = ',',
+        help_heading = "GPUs"
+    )]
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
+    /// Leave plain GPU requests (NVIDIA_VISIBLE_DEVICES=0) alone instead of injecting them
+    /// from discovery (jit CDI); fully qualified CDI names are still injected.
+    #[arg(long = "no-cdi-jit", help_heading = "GPUs")]
+    pub no_cdi_jit: bool,
+    /// jit GPU discovery: where the driver's libraries, binaries and ld.so.cache are.
+    #[arg(
+        long = "gpu-driver-root",
+        value_name = "DIR",
+        default_value = "/",
+        help_heading = "GPUs"
+    )]
+    pub gpu_driver_root: PathBuf,
+    /// jit GPU discovery: where the device nodes are (DIR/dev/nvidia0).
+    #[arg(
+        long = "gpu-dev-root",
+        value_name = "DIR",
+        default_value = "/",
+        help_heading = "GPUs"
+    )]
+    pub gpu_dev_root: PathBuf,
+    /// jit GPU discovery: the host's procfs (DIR/devices, DIR/driver/nvidia).
+    #[arg(
+        long = "gpu-proc-root",
+        value_name = "DIR",
+        default_value = "/proc",
+        help_heading = "GPUs"
+    )]
+    pub gpu_proc_root: PathBuf,
+    /// jit GPU discovery: the host's sysfs (DIR/class/drm, DIR/class/kfd).
+    #[arg(
+        long = "gpu-sysfs-root",
+        value_name = "DIR",
+        default_value = "/sys",
+        help_heading = "GPUs"
+    )]
+    pub gpu_sysfs_root: PathBuf,
+    /// jit GPU discovery: the NVML library (default: libnvidia-ml.so.1 in the driver root).
+    #[arg(long = "gpu-nvml-lib", value_name = "FILE", help_heading = "GPUs")]
+    pub gpu_nvml_lib: Option<PathBuf>,
+    /// The gantry-gpu a jit spec's createRuntime hook runs (default: next to gantry, else
+    /// /usr/local/bin/gantry-gpu, /usr/bin/gantry-gpu).
+    #[arg(long = "gpu-bin", value_name = "FILE", help_heading = "GPUs")]
+    pub gpu_bin: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -188,6 +239,10 @@ pub struct ExecArgs {
     /// Exec even if the container is paused.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's: `[CONTROLLER[,...]:]PATH`
+    /// (repeatable with controllers on cgroup v1), as runc's --cgroup.
+    #[arg(long = "cgroup", value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -344,6 +399,22 @@ pub enum ListFormat {
 }
 
 impl Cli {
+    /// The options of native GPU injection (CDI).
+    pub fn gpu_opts(&self) -> crate::cdi::GpuOpts {
+        crate::cdi::GpuOpts {
+            spec_dirs: self.cdi_spec_dirs.clone(),
+            jit: !self.no_cdi_jit,
+            roots: gantry_gpu::roots::Roots {
+                driver_root: self.gpu_driver_root.clone(),
+                dev_root: self.gpu_dev_root.clone(),
+                proc_root: self.gpu_proc_root.clone(),
+                sysfs_root: self.gpu_sysfs_root.clone(),
+                nvml_lib: self.gpu_nvml_lib.clone(),
+            },
+            gpu_bin: self.gpu_bin.clone(),
+        }
+    }
+
     /// --root, or the default for who runs us.
     pub fn state_root(&self) -> PathBuf {
         if let Some(r) = &self.root {

@@ -20,11 +20,23 @@ use std::path::Path;
 /// does not seal again.
 const MARK: &str = "_GANTRY_EXESEAL";
 
+static ORIGINAL: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// The binary this process was started as, before the re-execution (`/proc/self/exe` of an
+/// unsealed process).
+pub fn original_exe() -> Option<std::path::PathBuf> {
+    ORIGINAL
+        .get()
+        .cloned()
+        .or_else(|| std::fs::read_link("/proc/self/exe").ok())
+}
+
 /// Re-execute from a sealed view of our binary, unless this process already is that. Returns
 /// only in the sealed process (or with the error that kept us from sealing).
 pub fn ensure() -> io::Result<()> {
-    if std::env::var_os(MARK).is_some() {
+    if let Some(orig) = std::env::var_os(MARK) {
         std::env::remove_var(MARK);
+        let _ = ORIGINAL.set(std::path::PathBuf::from(orig));
         return Ok(());
     }
     let exe = std::fs::read_link("/proc/self/exe")?;
@@ -46,7 +58,10 @@ pub fn ensure() -> io::Result<()> {
             kv
         })
         .collect();
-    env.push(format!("{MARK}=1").into());
+    // The mark carries the original binary's path (its directory holds gantry-gpu).
+    let mut mark = OsString::from(format!("{MARK}="));
+    mark.push(exe.as_os_str());
+    env.push(mark);
     let envp = cstrings(env)?;
     let name = CString::new(name.as_bytes()).map_err(io::Error::other)?;
     let err = match overlay_view(dir) {

@@ -1,6 +1,7 @@
 //! Gantry: an OCI runtime. The library behind the `gantry` binary; see docs/architecture.md.
 
 pub mod bundle;
+pub mod cdi;
 pub mod cgroups;
 pub mod cgroups_hugetlb;
 pub mod cgroups_systemd;
@@ -18,6 +19,7 @@ pub mod oom;
 pub mod passfds;
 pub mod process;
 pub mod recovery;
+pub mod resctrl;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

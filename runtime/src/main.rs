@@ -87,10 +87,12 @@ fn main() {
             .join(" ")
     ));
     let root = cli.state_root();
+    let gpu = cli.gpu_opts();
     let g = Globals {
         root: &root,
         systemd_cgroup: cli.systemd_cgroup,
         cgroup_root: cli.cgroup_root.as_deref(),
+        gpu: &gpu,
         criu: cli.criu.as_deref(),
     };
     let result = match &cli.command {

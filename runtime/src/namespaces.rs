@@ -111,10 +111,76 @@ pub fn plan(linux: Option<&Linux>) -> Result<NsPlan, String> {
     Ok(p)
 }
 
-/// Join the namespace at `path`.
-pub fn join(kind: CloneFlags, path: &PathBuf) -> Result<(), String> {
-    let f = File::open(path).map_err(|e| format!("open namespace {}: {e}", path.display()))?;
-    nix::sched::setns(f.as_fd(), kind).map_err(|e| format!("setns {}: {e}", path.display()))
+/// Join the namespace at `path`. Errors name the entry of `linux.namespaces` it came from.
+pub fn join(linux: &Linux, kind: CloneFlags, path: &PathBuf) -> Result<(), String> {
+    let at = || entry(linux, kind, path);
+    let f = File::open(path).map_err(|e| format!("{}: open: {e}", at()))?;
+    nix::sched::setns(f.as_fd(), kind).map_err(|e| match e {
+        nix::Error::EINVAL => match kind_of(&f) {
+            Some(k) if flag(k) == kind => format!("{}: setns: {e}", at()),
+            _ => format!(
+                "{}: setns: {e}: the file is not a {} namespace",
+                at(),
+                type_of(kind).map_or("?", spec_name)
+            ),
+        },
+        e => format!("{}: setns: {e}", at()),
+    })
+}
+
+/// `linux.namespaces[i] (network, path /x)`: the entry of the config that joins `path`.
+fn entry(linux: &Linux, kind: CloneFlags, path: &PathBuf) -> String {
+    let nss = linux.namespaces().as_deref().unwrap_or_default();
+    match nss
+        .iter()
+        .position(|n| flag(n.typ()) == kind && n.path().as_ref() == Some(path))
+    {
+        Some(i) => format!(
+            "linux.namespaces[{i}] ({}, path {})",
+            spec_name(nss[i].typ()),
+            path.display()
+        ),
+        None => format!("namespace {}", path.display()),
+    }
+}
+
+/// The type as config.json spells it (`network`, where Display says `net`).
+pub fn spec_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Network => "network",
+        t => proc_name(t),
+    }
+}
+
+fn type_of(kind: CloneFlags) -> Option<LinuxNamespaceType> {
+    JOIN_ORDER.into_iter().find(|t| flag(*t) == kind)
+}
+
+/// The type of the namespace `f` is (NS_GET_NSTYPE); None for a file that is not one.
+pub fn kind_of(f: &File) -> Option<LinuxNamespaceType> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the fd, which `f` keeps open.
+    let t = unsafe { libc::ioctl(f.as_raw_fd(), libc::NS_GET_NSTYPE) };
+    if t < 0 {
+        return None;
+    }
+    type_of(CloneFlags::from_bits_retain(t))
+}
+
+/// A namespace path of the config checked before anything is made: it must be a namespace
+/// of the type the entry says (setns would fail later with a bare EINVAL).
+pub fn check_path(t: LinuxNamespaceType, path: &std::path::Path) -> Result<(), String> {
+    let f = File::open(path).map_err(|e| e.to_string())?;
+    match kind_of(&f) {
+        Some(k) if k == t => Ok(()),
+        Some(k) => Err(format!(
+            "the file is a {} namespace, not a {} one",
+            spec_name(k),
+            spec_name(t)
+        )),
+        None => Err(format!("the file is not a {} namespace", spec_name(t))),
+    }
 }
 
 /// Write the time offsets of the time namespace `pid` has just unshared (its children's, which

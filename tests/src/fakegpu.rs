@@ -20,9 +20,22 @@ pub fn gpu_bin() -> PathBuf {
 }
 
 /// A fake driver environment, built once per test process and per set of fake-env.sh
-/// arguments (tests only read it), under cargo's per-target temporary directory.
+/// arguments (tests only read it), under cargo's per-target temporary directory, and removed
+/// when the test process exits.
 pub struct FakeGpu {
     dir: PathBuf,
+}
+
+/// The fake environments this process built, removed at exit (the test harness returns from
+/// main, so libc's exit runs the atexit handlers).
+static MADE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn remove_made() {
+    if let Ok(dirs) = MADE.lock() {
+        for d in dirs.iter() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 impl FakeGpu {
@@ -35,11 +48,16 @@ impl FakeGpu {
         if let Some(f) = envs.get(&key) {
             return f;
         }
+        if envs.is_empty() {
+            // SAFETY: registers a plain extern "C" function with no arguments.
+            unsafe { libc::atexit(remove_made) };
+        }
         let dir = workspace().join("target/tmp").join(format!(
             "fake-gpu-{}-{}",
             std::process::id(),
             envs.len()
         ));
+        MADE.lock().unwrap().push(dir.clone());
         let out = Command::new(workspace().join("gpu-hook/tests/fixtures/fake-env.sh"))
             .arg(&dir)
             .args(args)
@@ -72,6 +90,17 @@ impl FakeGpu {
             v.push(self.root(dir).display().to_string());
         }
         v
+    }
+
+    /// The global flags that point Gantry's own (jit) GPU discovery at this environment.
+    pub fn runtime_flags(&self) -> Vec<String> {
+        self.flags()
+            .into_iter()
+            .map(|f| match f.strip_prefix("--") {
+                Some(name) => format!("--gpu-{name}"),
+                None => f,
+            })
+            .collect()
     }
 
     pub fn gpu(&self, args: &[&str]) -> (bool, String, String) {

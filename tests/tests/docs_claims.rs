@@ -92,6 +92,49 @@ fn readme_lists_every_gantry_command() {
     );
 }
 
+/// The long global flags `--help` lists (every options heading), without --help/--version.
+fn help_global_flags(bin: &std::path::Path) -> BTreeSet<String> {
+    let help = stdout(Command::new(bin).arg("--help"));
+    help.lines()
+        .skip_while(|l| *l != "Options:")
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let l = l
+                .split_once(", ")
+                .filter(|_| l.starts_with('-') && !l.starts_with("--"))
+                .map_or(l, |(_, r)| r);
+            l.strip_prefix("--")
+                .and_then(|f| f.split([' ', '=']).next())
+                .map(|f| format!("--{f}"))
+        })
+        .filter(|f| f != "--help" && f != "--version")
+        .collect()
+}
+
+#[test]
+fn readme_lists_every_gantry_global_flag() {
+    let readme = read("README.md");
+    let usage = block(&readme, "gantry [");
+    // The global flags are those before the first command line.
+    let globals: String = usage
+        .lines()
+        .take_while(|l| {
+            !(l.starts_with("  ") && l.as_bytes().get(2).is_some_and(u8::is_ascii_lowercase))
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let documented: BTreeSet<String> = globals
+        .split(|c: char| c.is_whitespace() || c == '[' || c == ']')
+        .filter(|w| w.starts_with("--"))
+        .map(str::to_string)
+        .collect();
+    let real = help_global_flags(&bin("gantry"));
+    assert_eq!(
+        documented, real,
+        "README's gantry global flags against `gantry --help`"
+    );
+}
+
 #[test]
 fn readme_lists_every_gantry_gpu_command() {
     let readme = read("README.md");

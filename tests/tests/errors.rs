@@ -160,18 +160,6 @@ fn duplicate_id_keeps_the_first() {
 }
 
 #[test]
-fn unsupported_field_is_refused() {
-    if !is_gantry() {
-        return skip_not_gantry(
-            "runc applies intelRdt where the host has resctrl, else errors its own way",
-        );
-    }
-    let mut b = Bundle::new(&["true"]);
-    b.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "gantry-e2e"}));
-    create_fails(&b, "linux.intelRdt");
-}
-
-#[test]
 fn start_of_running_and_delete_of_running_fail_and_change_nothing() {
     let rt = Rt::new();
     let b = Bundle::new(&["sleep", "300"]);

@@ -2,6 +2,7 @@
 
 use gantry_tests::*;
 use serde_json::json;
+use std::path::{Path, PathBuf};
 
 fn running(rt: &Rt, b: &Bundle) -> (String, i64) {
     let id = unique_id("exec");
@@ -273,4 +274,155 @@ fn exec_joins_every_cgroup_hierarchy_of_the_init() {
     let (mine, theirs) = out.split_once("---\n").unwrap();
     assert_eq!(mine, theirs);
     assert!(init.contains(&path), "{init}");
+}
+
+/// Sub-cgroups made by the test in every hierarchy the init is in, removed on drop (after the
+/// processes in them are killed), so a failing assertion leaves nothing.
+struct Subs {
+    dirs: Vec<PathBuf>,
+    pids: Vec<i64>,
+}
+
+impl Drop for Subs {
+    fn drop(&mut self) {
+        for p in &self.pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*p as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        for d in &self.dirs {
+            // A killed process leaves its cgroup only once the kernel is done with it.
+            for _ in 0..100 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The cgroup lines of a pid: (controllers, path).
+fn cgroup_lines(pid: i64) -> Vec<(String, String)> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, c, p) = (f.next()?, f.next()?, f.next()?);
+            Some((c.to_string(), p.to_string()))
+        })
+        .collect()
+}
+
+fn exec_detached(rt: &Rt, id: &str, cgroup: &[&str], pid_file: &Path) -> std::process::Output {
+    let mut a = vec!["exec", "-d", "--pid-file", pid_file.to_str().unwrap()];
+    for c in cgroup {
+        a.extend(["--cgroup", c]);
+    }
+    a.extend([id, "sleep", "300"]);
+    rt.run(&a)
+}
+
+/// runc's `exec --cgroup [CONTROLLER:]PATH`: the process runs in an existing sub-cgroup of the
+/// container's, in every hierarchy (PATH) or in the named controllers' only; a missing
+/// sub-cgroup, an unknown controller, a path leaving the container's cgroup and two paths
+/// without controllers are refused with nothing left running.
+#[test]
+fn exec_cgroup_runs_in_a_sub_cgroup() {
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    let path = format!("/gantry-e2e-execcg-{}", unique_id("sub"));
+    let p = path.clone();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+    let (id, pid) = running(&rt, &b);
+    let tmp = TempDir::new("execcg");
+    let mut subs = Subs {
+        dirs: vec![],
+        pids: vec![],
+    };
+    for (_, p) in cgroup_lines(pid) {
+        for m in gantry_conformance::cgroupfs::mount_points() {
+            let d = m.join(p.trim_start_matches('/'));
+            if d.is_dir() && !subs.dirs.contains(&d.join("sub")) {
+                std::fs::create_dir(d.join("sub")).unwrap();
+                subs.dirs.push(d.join("sub"));
+                // A new v1 cpuset has no cpus or mems (joining it fails with ENOSPC): copy
+                // the parent's, as a user of --cgroup has to.
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                        std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        !subs.dirs.is_empty(),
+        "no cgroup dir of the container found"
+    );
+
+    // Every hierarchy.
+    let pf = tmp.path().join("all.pid");
+    let o = exec_detached(&rt, &id, &["sub"], &pf);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let child: i64 = std::fs::read_to_string(&pf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    subs.pids.push(child);
+    let (init, mine) = (cgroup_lines(pid), cgroup_lines(child));
+    for ((c, ip), (_, cp)) in init.iter().zip(&mine) {
+        assert_eq!(*cp, format!("{ip}/sub"), "hierarchy {c:?}: {mine:?}");
+    }
+
+    // One controller (cgroup v1 only: v2 has one hierarchy, so only the plain form).
+    if gantry_conformance::cgroupfs::hierarchy("memory")
+        .is_some_and(|h| h.version == gantry_conformance::cgroupfs::Version::V1)
+    {
+        let pf = tmp.path().join("mem.pid");
+        let o = exec_detached(&rt, &id, &["memory:sub"], &pf);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let child: i64 = std::fs::read_to_string(&pf)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        subs.pids.push(child);
+        for ((c, ip), (_, cp)) in init.iter().zip(&cgroup_lines(child)) {
+            let want = if c.split(',').any(|c| c == "memory") {
+                format!("{ip}/sub")
+            } else {
+                ip.clone()
+            };
+            assert_eq!(*cp, want, "hierarchy {c:?}");
+        }
+    } else {
+        skip("exec --cgroup CONTROLLER:PATH: no cgroup v1 memory hierarchy on this host");
+    }
+
+    // Refusals: nothing started.
+    let before = rt.ok(&["ps", &id]).lines().count();
+    for (args, needle) in [
+        (vec!["nosuch"], "does not exist"),
+        (vec!["bogus:sub"], "unknown controller bogus"),
+        (vec!["../escape"], "bad sub cgroup path"),
+        (vec!["sub", "sub"], "missing <controller>: prefix"),
+    ] {
+        let o = exec_detached(&rt, &id, &args, &tmp.path().join("bad.pid"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "--cgroup {args:?} accepted");
+        if is_gantry() {
+            assert!(err.contains(needle), "--cgroup {args:?}: {err}");
+        }
+    }
+    assert_eq!(
+        rt.ok(&["ps", &id]).lines().count(),
+        before,
+        "a refused exec left a process"
+    );
+    drop(subs);
+    rt.ok(&["delete", "--force", &id]);
 }

@@ -126,9 +126,14 @@ fn features_has_the_spec_shape() {
         "cgroup",
         &["v1", "v2", "systemd", "systemdUser", "rdma"],
     );
-    for k in ["apparmor", "selinux", "intelRdt", "netDevices"] {
+    for k in ["apparmor", "selinux", "netDevices"] {
         bools(&l[k], k, &["enabled"]);
     }
+    bools(
+        &l["intelRdt"],
+        "intelRdt",
+        &["enabled", "schemata", "monitoring"],
+    );
     allowed(&l["mountExtensions"], "mountExtensions", &["idmap"]);
     bools(&l["mountExtensions"]["idmap"], "idmap", &["enabled"]);
     let s = &l["seccomp"];

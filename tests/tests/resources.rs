@@ -270,9 +270,18 @@ fn hugepage_limits_on_the_hybrid_cgroup2_mount() {
             .to_string()
     };
     let max = |n: &str| read(&format!("hugetlb.{n}.max"));
+    // Reservations (1.3: "limit in bytes of hugepagesize HugeTLB reservations (if supported)
+    // or usage"), where the kernel accounts them (Linux 5.7+).
+    let rsvd = dir.join(format!("hugetlb.{small_name}.rsvd.max")).exists();
+    let rsvd_max = |n: &str| rsvd.then(|| read(&format!("hugetlb.{n}.rsvd.max")));
     assert_eq!(max(&small_name), (2 * small).to_string());
+    assert_eq!(rsvd_max(&small_name), rsvd.then(|| (2 * small).to_string()));
     for (_, n) in &sizes[1..] {
         assert_eq!(max(n), "0", "{n}");
+        assert_eq!(rsvd_max(n), rsvd.then(|| "0".to_string()), "{n} rsvd");
+    }
+    if !rsvd {
+        skip("hugetlb reservation limits: this kernel has no hugetlb.<size>.rsvd.max");
     }
     let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap();
     assert_eq!(read("cgroup.procs"), pid.to_string());
@@ -286,6 +295,7 @@ fn hugepage_limits_on_the_hybrid_cgroup2_mount() {
     .unwrap();
     rt.ok(&["update", "--resources", file.to_str().unwrap(), &id]);
     assert_eq!(max(&small_name), (4 * small).to_string());
+    assert_eq!(rsvd_max(&small_name), rsvd.then(|| (4 * small).to_string()));
     let ev: serde_json::Value =
         serde_json::from_str(rt.ok(&["events", "--stats", &id]).trim()).unwrap();
     // runc's shape: usage and max left out when zero, failcnt always.

@@ -183,6 +183,17 @@ pub fn checks() -> Vec<Check> {
                 Some(("hugetlb.2MB.max", "4194304")),
             )
         }),
+        // 1.3: "limit in bytes of hugepagesize HugeTLB reservations (if supported) or usage".
+        // read_back skips where the kernel has no reservation accounting (before 5.7).
+        Check::new("config-linux.resources.hugepageLimits.rsvd", r, Must, |c| {
+            read_back(
+                c,
+                json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
+                "hugetlb",
+                ("hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
+                Some(("hugetlb.2MB.rsvd.max", "4194304")),
+            )
+        }),
         Check::new("config-linux.resources.devices.rules", r, Must, |c| {
             let v = read(
                 c,

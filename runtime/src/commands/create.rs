@@ -22,6 +22,7 @@ pub fn opts<'a>(g: &'a Globals, a: &'a CreateArgs) -> CreateOpts<'a> {
         preserve_fds: a.preserve_fds,
         systemd_cgroup: g.systemd_cgroup,
         cgroup_root: g.cgroup_root,
+        gpu: g.gpu,
         own_console: false,
     }
 }

@@ -31,6 +31,16 @@ pub fn destroy(dir: ContainerDir, saved: &Saved, status: Status, force: bool) ->
         crate::rootfs::host_root::unbind(&saved.rootfs)?;
     }
     crate::cgroups::release(&saved.cgroup, &saved.id)?;
+    if let (Some(rdt), Some(root)) = (
+        saved
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.intel_rdt().as_ref()),
+        crate::resctrl::mount_point(),
+    ) {
+        crate::resctrl::Group::of(&root, &saved.id, rdt).remove()?;
+    }
     dir.remove()?;
     crate::logger::debug(&format!("deleted container {}", saved.id));
     if let Some(h) = saved

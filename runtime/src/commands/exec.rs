@@ -137,6 +137,7 @@ pub fn run(g: &Globals, a: &ExecArgs) -> Result<i32> {
     }
     let root = PathBuf::from(format!("/proc/{}/root", saved.pid));
     let process = process_for(a, saved.config.process().as_ref(), &root)?;
+    let sub_cgroups = crate::cgroups::SubCgroups::parse(&a.cgroup)?;
     drop(dir); // others may act on the container while this exec runs
     if !a.detach {
         nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
@@ -152,6 +153,7 @@ pub fn run(g: &Globals, a: &ExecArgs) -> Result<i32> {
             console_socket: a.console_socket.as_deref(),
             own_console: !a.detach,
             preserve_fds: a.preserve_fds,
+            sub_cgroups,
         },
     )?;
     if let Some(p) = &a.pid_file {

@@ -40,7 +40,7 @@ pub fn document() -> serde_json::Value {
                     "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
             },
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
             "mountExtensions": {"idmap": {"enabled": false}},
             "netDevices": {"enabled": true}
         },

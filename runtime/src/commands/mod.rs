@@ -28,6 +28,7 @@ pub struct Globals<'a> {
     pub root: &'a Path,
     pub systemd_cgroup: bool,
     pub cgroup_root: Option<&'a Path>,
+    pub gpu: &'a crate::cdi::GpuOpts,
     /// --criu: the CRIU binary for checkpoint and restore.
     pub criu: Option<&'a Path>,
 }

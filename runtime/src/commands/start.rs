@@ -62,14 +62,34 @@ pub fn release(dir: &ContainerDir, saved: &Saved, status: Status) -> Result<()> 
         .and_then(|h| h.poststart().as_ref())
     {
         let st = state::oci_state(saved, Status::Running);
-        // runtime.md, lifecycle: "If any poststart hook fails, the runtime MUST log a
-        // warning, but the remaining hooks and lifecycle continue as if the hook had
-        // succeeded."
-        for e in hooks::run_hooks_best_effort(hooks::HookKind::Poststart, h, &st) {
-            crate::logger::warn(&e.to_string());
+        // runtime.md (1.3.0), lifecycle step 9: "If any poststart hook fails, the runtime
+        // MUST generate an error, stop the container, and continue the lifecycle at step 12"
+        // (1.2 said: log a warning and go on). As runc 1.2+: SIGKILL the container, wait for
+        // it, fail start; delete then destroys it (step 12).
+        if let Err(e) = hooks::run_hooks(hooks::HookKind::Poststart, h, &st) {
+            stop_after_failed_poststart(saved);
+            bail!("container {}: {e}; the container was stopped", saved.id);
         }
     }
     Ok(())
+}
+
+/// Kill the container: its init (a private pid namespace dies with it), and without one every
+/// process of its cgroup, as runc's signal does; then wait for the init to be gone.
+fn stop_after_failed_poststart(saved: &Saved) {
+    let private_pid_ns = saved.config.linux().as_ref().is_some_and(|l| {
+        l.namespaces().as_ref().is_some_and(|n| {
+            n.iter().any(|ns| {
+                ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && ns.path().is_none()
+            })
+        })
+    });
+    if !private_pid_ns {
+        if let Err(e) = super::kill::signal_all(saved, libc::SIGKILL) {
+            crate::logger::warn(&format!("kill after failed poststart: {e}"));
+        }
+    }
+    state::kill_init(saved.pid, saved.pid_start);
 }
 
 /// Block until the fifo has no writer left (events = 0: only POLLHUP/POLLERR wake us).

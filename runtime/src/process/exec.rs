@@ -24,6 +24,8 @@ pub struct ExecOpts<'a> {
     /// A foreground exec with a terminal and no console socket proxies the pty itself.
     pub own_console: bool,
     pub preserve_fds: u32,
+    /// `exec --cgroup`: sub-cgroups of the container's to run in.
+    pub sub_cgroups: crate::cgroups::SubCgroups,
 }
 
 pub struct Spawned {
@@ -141,17 +143,38 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         e
     };
     if !saved.cgroup.skipped {
-        let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id).map_err(|e| fail(e.into()))?;
-        mgr.add_task(nix::unistd::Pid::from_raw(pid))
-            .map_err(|e| fail(anyhow!("exec: join the container's cgroup: {e}")))?;
+        // With sub-cgroups the process goes straight where asked (libcgroups' manager joins
+        // only the container's own cgroup; runc writes cgroupfs directly in that case too).
+        if o.sub_cgroups.is_empty() {
+            let mgr =
+                crate::cgroups::manager(&saved.cgroup, &saved.id).map_err(|e| fail(e.into()))?;
+            mgr.add_task(nix::unistd::Pid::from_raw(pid))
+                .map_err(|e| fail(anyhow!("exec: join the container's cgroup: {e}")))?;
+        }
         // libcgroups' manager covers its controllers only: join every other hierarchy the
         // init is in too (name=systemd, the hybrid cgroup2 mount), as runc does.
-        if let Err(e) = crate::cgroups::join_init_hierarchies(saved.pid, pid) {
+        if let Err(e) = crate::cgroups::join_init_hierarchies(saved.pid, pid, &o.sub_cgroups) {
+            if matches!(e, crate::cgroups::CgroupError::SubCgroup(_)) {
+                return Err(fail(anyhow!("exec --cgroup: {e}")));
+            }
             if nix::unistd::geteuid().is_root() {
                 return Err(fail(anyhow!("exec: {e}")));
             }
             crate::logger::info(&format!("rootless exec: {e}"));
         }
+    }
+    // runc puts exec'd processes in the container's resctrl group too.
+    if let (Some(rdt), Some(root)) = (
+        saved
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.intel_rdt().as_ref()),
+        crate::resctrl::mount_point(),
+    ) {
+        crate::resctrl::Group::of(&root, &saved.id, rdt)
+            .join(pid)
+            .map_err(|e| fail(anyhow!("exec: {e}")))?;
     }
     parent_chan.send(&Msg::Go).map_err(|e| fail(e.into()))?;
     let mut reply = parent_chan.recv_fd();

@@ -102,7 +102,7 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         let _ = nix::unistd::setresuid(0.into(), 0.into(), 0.into());
     }
     for (kind, path) in &ctx.ns.join {
-        namespaces::join(*kind, path)?;
+        namespaces::join(&linux, *kind, path)?;
     }
     if ctx.ns.new_time {
         nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
@@ -135,13 +135,25 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     };
     let mnts = spec.mounts().clone().unwrap_or_default();
     let mut in_cgroup = false;
-    for m in &mnts {
+    for (i, m) in mnts.iter().enumerate() {
         // A cgroup filesystem shows the cgroup namespace's view: be in both first.
         if !in_cgroup && matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
             enter_cgroup(ctx)?;
             in_cgroup = true;
         }
-        rootfs::mounts::apply(&root, m, &mctx).map_err(|e| e.to_string())?;
+        rootfs::mounts::apply(&root, m, &mctx).map_err(|e| {
+            let opts = m.options().as_deref().unwrap_or_default();
+            // EINVAL from the filesystem is usually an option it does not take: say which
+            // were passed to it.
+            let data = rootfs::mount_opts::parse(opts)
+                .ok()
+                .and_then(|o| o.data_string())
+                .filter(|_| e.is_einval());
+            let hint = data.map_or(String::new(), |d| {
+                format!(" (the filesystem refused its options {d:?})")
+            });
+            format!("mounts[{i}] ({}): {e}{hint}", m.destination().display())
+        })?;
     }
     if !in_cgroup {
         enter_cgroup(ctx)?;
@@ -156,7 +168,11 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let in_userns = has_ns(spec, LinuxNamespaceType::User);
     if !dev_bound {
         let mut devs = devices::defaults();
-        devs.extend(linux.devices().iter().flatten().map(devices::Dev::from));
+        devs.extend(linux.devices().iter().flatten().map(|d| {
+            let mut dev = devices::Dev::from(d);
+            dev.host = ctx.bundle.device_hosts.get(d.path()).cloned();
+            dev
+        }));
         for d in &devs {
             devices::create(&root, d, in_userns).map_err(|e| e.to_string())?;
         }

@@ -31,6 +31,8 @@ pub struct CreateOpts<'a> {
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
     pub cgroup_root: Option<&'a Path>,
+    /// Native GPU injection (CDI specs, jit).
+    pub gpu: &'a crate::cdi::GpuOpts,
     /// A foreground `run`: with process.terminal and no --console-socket, take the pty
     /// master ourselves (returned in `Created::console`).
     pub own_console: bool,
@@ -53,12 +55,15 @@ struct Undo<'a> {
     cgroup: Option<(libcgroups::common::AnyCgroupManager, cgroups::Placement)>,
     /// The rootfs bound on the host for a container without a mount namespace.
     host_bind: Option<std::path::PathBuf>,
+    /// The container's resctrl groups (linux.intelRdt).
+    resctrl: Option<crate::resctrl::Group>,
     _root: &'a Path,
 }
 
 impl Undo<'_> {
     fn disarm(&mut self) -> (ContainerDir, i32, OwnedFd) {
         self.cgroup = None;
+        self.resctrl = None;
         self.host_bind = None;
         let (pid, fd) = self.child.take().expect("child");
         (self.dir.take().expect("dir"), pid, fd)
@@ -73,6 +78,11 @@ impl Drop for Undo<'_> {
         }
         if let Some(rootfs) = self.host_bind.take() {
             if let Err(e) = crate::rootfs::host_root::unbind(&rootfs) {
+                crate::logger::warn(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some(g) = self.resctrl.take() {
+            if let Err(e) = g.remove() {
                 crate::logger::warn(&format!("cleanup: {e}"));
             }
         }
@@ -112,7 +122,10 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         }
         crate::recovery::clean(o.root, o.id)?;
     }
-    let bundle = bundle::load(o.bundle)?;
+    let mut bundle = bundle::load(o.bundle)?;
+    // GPUs (CDI edits) into the plan, before anything is created.
+    crate::cdi::apply(&mut bundle, o.gpu)?;
+    let bundle = bundle;
     let spec = &bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let ns = namespaces::plan(Some(&linux)).map_err(|e| anyhow!(e))?;
@@ -150,6 +163,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         child: None,
         cgroup: None,
         host_bind: None,
+        resctrl: None,
         _root: o.root,
     };
     let dir_path = undo.dir.as_ref().expect("dir").path.clone();
@@ -187,7 +201,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let own_pidns = match &ns.join_pid {
         Some(p) if ns.join_user.is_none() => {
             let own = File::open("/proc/self/ns/pid")?;
-            namespaces::join(CloneFlags::CLONE_NEWPID, p).map_err(|e| anyhow!(e))?;
+            namespaces::join(&linux, CloneFlags::CLONE_NEWPID, p).map_err(|e| anyhow!(e))?;
             Some(own)
         }
         _ => None,
@@ -290,6 +304,12 @@ pub fn create(o: CreateOpts) -> Result<Created> {
             }
         }
         Err(e) => return Err(e.into()),
+    }
+    if let Some(rdt) = linux.intel_rdt() {
+        // bundle::check found resctrl mounted; the init is not running the program yet.
+        let root = crate::resctrl::mount_point()
+            .ok_or_else(|| anyhow!("linux.intelRdt: resctrl is no longer mounted"))?;
+        undo.resctrl = Some(crate::resctrl::apply(&root, o.id, rdt, pid)?);
     }
     send_or_init_error(&parent_chan, &Msg::Go)?;
 

@@ -104,15 +104,44 @@ pub fn pair() -> nix::Result<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
+/// The largest datagram sent: a SEQPACKET send over the socket's send buffer (wmem_default,
+/// ~208 KiB) fails with EMSGSIZE, and the state JSON carries the config's annotations, of any
+/// size up to `bundle::CONFIG_MAX`. Longer messages go as several frames.
+const FRAME: usize = 32 * 1024;
+/// First byte of a frame: more frames of this message follow, or this one ends it.
+const MORE: u8 = 0;
+const LAST: u8 = 1;
+
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<(), SyncError> {
+        self.send_frames(m, None)
+    }
+
+    /// Send `m` with `fd` attached (SCM_RIGHTS, on the last frame).
+    pub fn send_fd(&self, m: &Msg, fd: &impl AsRawFd) -> Result<(), SyncError> {
+        self.send_frames(m, Some(fd.as_raw_fd()))
+    }
+
+    fn send_frames(&self, m: &Msg, fd: Option<std::os::fd::RawFd>) -> Result<(), SyncError> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
         let data = m.encode();
-        // MSG_NOSIGNAL: a dead peer must give EPIPE, not kill us with SIGPIPE.
-        nix::sys::socket::send(
-            self.fd.as_raw_fd(),
-            &data,
-            nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
-        )?;
+        let mut chunks = data.chunks(FRAME).peekable();
+        while let Some(chunk) = chunks.next() {
+            let last = chunks.peek().is_none();
+            let mut frame = Vec::with_capacity(chunk.len() + 1);
+            frame.push(if last { LAST } else { MORE });
+            frame.extend_from_slice(chunk);
+            let fds: Vec<_> = fd.filter(|_| last).into_iter().collect();
+            let cmsg = [ControlMessage::ScmRights(&fds)];
+            // MSG_NOSIGNAL: a dead peer must give EPIPE, not kill us with SIGPIPE.
+            sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &[std::io::IoSlice::new(&frame)],
+                if fds.is_empty() { &[] } else { &cmsg },
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            )?;
+        }
         Ok(())
     }
 
@@ -121,26 +150,15 @@ impl Channel {
         self.recv_fd().map(|(m, _)| m)
     }
 
-    /// Send `m` with `fd` attached (SCM_RIGHTS).
-    pub fn send_fd(&self, m: &Msg, fd: &impl AsRawFd) -> Result<(), SyncError> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        let data = m.encode();
-        let fds = [fd.as_raw_fd()];
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &[std::io::IoSlice::new(&data)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )?;
-        Ok(())
-    }
-
-    /// Receive a message and the fd attached to it, if any.
+    /// Receive a message (all its frames) and the fd attached to it, if any.
     pub fn recv_fd(&self) -> Result<(Msg, Option<OwnedFd>), SyncError> {
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
         use std::os::fd::FromRawFd;
-        let mut buf = vec![0u8; 65536];
+        let mut msg = Vec::new();
+        let mut fd = None;
+        // One byte more than a frame: a longer datagram (never sent by `send`) shows as
+        // truncated instead of being cut silently.
+        let mut buf = vec![0u8; FRAME + 2];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         loop {
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
@@ -150,13 +168,12 @@ impl Channel {
                 Some(&mut space),
                 MsgFlags::MSG_CMSG_CLOEXEC,
             );
-            let msg = match r {
+            let got = match r {
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(m) => m,
             };
-            let mut fd = None;
-            for c in msg.cmsgs().map_err(SyncError::Io)? {
+            for c in got.cmsgs().map_err(SyncError::Io)? {
                 if let ControlMessageOwned::ScmRights(v) = c {
                     for raw in v {
                         // SAFETY: the kernel just installed `raw` in our table for us;
@@ -166,13 +183,22 @@ impl Channel {
                     }
                 }
             }
-            let n = msg.bytes;
-            if n == 0 {
-                return Err(SyncError::Closed);
+            let n = got.bytes;
+            match n {
+                0 => return Err(SyncError::Closed),
+                n if n > FRAME + 1 => return Err(SyncError::Unexpected(buf[..16].to_vec())),
+                _ => {}
             }
-            let m =
-                Msg::decode(&buf[..n]).ok_or_else(|| SyncError::Unexpected(buf[..n].to_vec()))?;
-            return Ok((m, fd));
+            msg.extend_from_slice(&buf[1..n]);
+            match buf[0] {
+                MORE => continue,
+                LAST => {
+                    let m = Msg::decode(&msg)
+                        .ok_or_else(|| SyncError::Unexpected(msg[..msg.len().min(16)].to_vec()))?;
+                    return Ok((m, fd));
+                }
+                _ => return Err(SyncError::Unexpected(buf[..n.min(16)].to_vec())),
+            }
         }
     }
 

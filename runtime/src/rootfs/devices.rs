@@ -17,6 +17,8 @@ pub struct Dev {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// The host node to bind in a user namespace (default: `path` on the host).
+    pub host: Option<PathBuf>,
 }
 
 /// /dev/null, zero, full, random, urandom and tty, as the spec lists them.
@@ -38,6 +40,7 @@ pub fn defaults() -> Vec<Dev> {
         mode: 0o666,
         uid: 0,
         gid: 0,
+        host: None,
     })
     .collect()
 }
@@ -52,6 +55,7 @@ impl From<&LinuxDevice> for Dev {
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
+            host: None,
         }
     }
 }
@@ -71,7 +75,7 @@ pub fn create(root: &Root, d: &Dev, bind: bool) -> Result<()> {
         // The host's node of the same path, as runc does in user namespaces.
         let target = root.ensure_file(&d.path)?;
         return mount(
-            Some(&d.path),
+            Some(d.host.as_deref().unwrap_or(&d.path)),
             &fd_path(&target),
             None::<&str>,
             MsFlags::MS_BIND,

@@ -25,6 +25,18 @@ pub enum RootfsError {
     Option(#[from] mount_opts::UnsupportedOption),
 }
 
+impl RootfsError {
+    pub fn is_einval(&self) -> bool {
+        matches!(
+            self,
+            RootfsError::Sys {
+                source: nix::Error::EINVAL,
+                ..
+            }
+        )
+    }
+}
+
 pub type Result<T> = std::result::Result<T, RootfsError>;
 
 pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsError {

@@ -44,6 +44,18 @@ pub enum SeccompError {
     Install(std::io::Error),
     #[error("linux.seccomp.listenerPath: {0}")]
     Listener(String),
+    #[error("linux.seccomp.syscalls[{0}]: {1}")]
+    Syscall(usize, String),
+}
+
+impl SeccompError {
+    /// The message without its field prefix, for one naming a more precise field.
+    fn detail(&self) -> String {
+        match self {
+            SeccompError::Unsupported(m) | SeccompError::Build(m) => m.clone(),
+            e => e.to_string(),
+        }
+    }
 }
 
 /// The compiled filters, in installation order, and the seccomp(2) flags.
@@ -453,12 +465,12 @@ pub fn build(s: &LinuxSeccomp) -> Result<Program, SeccompError> {
     let mut groups: BTreeMap<Act, Rules> = BTreeMap::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let act = action(sc.action(), sc.errno_ret(), default_errno)
-            .map_err(|e| SeccompError::Unsupported(format!("syscalls[{i}]: {e}")))?;
+            .map_err(|e| SeccompError::Syscall(i, e.detail()))?;
         if act == default {
             continue; // the default already does this
         }
         let rules = rules_for(sc.args().as_deref().unwrap_or_default())
-            .map_err(|e| SeccompError::Build(format!("syscalls[{i}]: {e}")))?;
+            .map_err(|e| SeccompError::Syscall(i, e.detail()))?;
         let group = groups.entry(act.clone()).or_default();
         for name in sc.names() {
             for abi in &abis {
