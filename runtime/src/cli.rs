@@ -275,10 +275,10 @@ pub struct UpdateArgs {
     pub blkio_weight: Option<u16>,
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Intel RDT/CAT L3 cache schema (e.g. L3:0=ff); needs resctrl, which Gantry does not drive.
+    /// Intel RDT/CAT L3 cache schema (e.g. L3:0=ff) for the container's resctrl group.
     #[arg(long = "l3-cache-schema")]
     pub l3_cache_schema: Option<String>,
-    /// Intel RDT/MBA memory bandwidth schema (e.g. MB:0=50); needs resctrl, as above.
+    /// Intel RDT/MBA memory bandwidth schema (e.g. MB:0=50) for the container's resctrl group.
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
     /// Accepted as runc 1.1 does (a size, checked) and ignored with a warning.
