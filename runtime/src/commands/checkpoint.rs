@@ -20,27 +20,30 @@ use super::Globals;
 use crate::cli::{CheckpointArgs, CriuArgs, RestoreArgs};
 use crate::state::{ContainerDir, Saved, Status};
 
-/// The CRIU binary: --criu as given, or `criu` found in PATH.
+/// The CRIU binary: --criu as given (a path), or that name (default `criu`) found in PATH.
 fn criu_bin(g: &Globals) -> Result<PathBuf> {
-    if let Some(p) = g.criu {
-        if p.components().count() > 1 && !p.exists() {
-            bail!("--criu {}: no such file", p.display());
+    match g.criu {
+        Some(p) if p.components().count() > 1 => {
+            if !p.exists() {
+                bail!("--criu {}: no such file", p.display());
+            }
+            Ok(p.to_path_buf())
         }
-        if p.components().count() > 1 {
-            return Ok(p.to_path_buf());
+        name => {
+            let name = name.unwrap_or(Path::new("criu"));
+            let path =
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "checkpoint and restore need CRIU: no {} in PATH (install it, e.g. apt-get install criu, or give --criu PATH)",
+                        name.display()
+                    )
+                })
         }
     }
-    let name = g.criu.unwrap_or(Path::new("criu"));
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow!(
-                "checkpoint and restore need CRIU: no {} in PATH (install it, e.g. apt-get install criu, or give --criu PATH)",
-                name.display()
-            )
-        })
 }
 
 /// --image-path and --work-path, absolute.
