@@ -172,12 +172,24 @@ impl Rt {
     /// Run with args; stdin null, output captured through files, not pipes: a container
     /// inherits the runtime's stdio, and a detached one would hold a pipe open for its life.
     pub fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd();
+        c.args(args);
+        self.output(c)
+    }
+
+    /// Like `run`, but with exactly `args` (no --root put first): for the spelling of the
+    /// global flags themselves (`-root DIR`).
+    pub fn run_argv(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(&self.bin);
+        c.args(args);
+        self.output(c)
+    }
+
+    fn output(&self, mut cmd: Command) -> Output {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let out_p = self.io.path().join(format!("out-{n}"));
         let err_p = self.io.path().join(format!("err-{n}"));
-        let status = self
-            .cmd()
-            .args(args)
+        let status = cmd
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out_p).unwrap())
             .stderr(std::fs::File::create(&err_p).unwrap())

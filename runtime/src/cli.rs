@@ -1,9 +1,10 @@
 //! The command line, shaped like runc's: global flags before the command, and each command's
 //! flags before or after the container id.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::logger::LogFormat;
 
@@ -36,9 +37,9 @@ pub struct Cli {
     /// v1 hierarchies) picks the driver.
     #[arg(long = "cgroup-root", hide = true)]
     pub cgroup_root: Option<PathBuf>,
-    /// Accepted for runc compatibility; checkpointing is not supported.
-    #[arg(long, hide = true)]
-    pub criu: Option<String>,
+    /// The CRIU binary for checkpoint and restore (default: criu, from PATH).
+    #[arg(long)]
+    pub criu: Option<PathBuf>,
     /// Where CDI specs are read from (default /etc/cdi,/var/run/cdi; a later dir wins).
     #[arg(
         long = "cdi-spec-dirs",
@@ -139,6 +140,10 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Checkpoint a running container with CRIU (criu dump), as runc does.
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a CRIU checkpoint (criu restore), as runc does.
+    Restore(RestoreArgs),
     /// Write a starting config.json into a bundle, as `runc spec` does.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -211,7 +216,7 @@ pub struct ExecArgs {
     /// KEY=VALUE, added to (or replacing in) the container's environment.
     #[arg(short, long)]
     pub env: Vec<String>,
-    /// UID[:GID]
+    /// USER[:GROUP]: numbers, or names from the container's /etc/passwd and /etc/group.
     #[arg(short, long)]
     pub user: Option<String>,
     #[arg(short = 'g', long = "additional-gids")]
@@ -270,12 +275,99 @@ pub struct UpdateArgs {
     pub blkio_weight: Option<u16>,
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Intel RDT/CAT L3 cache schema (e.g. L3:0=ff) for the container's resctrl group.
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema (e.g. MB:0=50) for the container's resctrl group.
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    /// Accepted as runc 1.1 does (a size, checked) and ignored with a warning.
+    #[arg(long = "kernel-memory", hide = true, allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    /// Accepted as runc 1.1 does (a size, checked) and ignored with a warning.
+    #[arg(long = "kernel-memory-tcp", hide = true, allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+}
+
+/// The CRIU options `checkpoint` and `restore` share (runc's names).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CriuArgs {
+    /// Where CRIU's image files are (default: ./checkpoint).
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Where CRIU's work files and log go (default: the image path).
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs.
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Handle file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Restore memory pages lazily through userfaultfd (where CRIU and the kernel can).
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// How CRIU handles cgroups: soft (its default), full or strict.
+    #[arg(long = "manage-cgroups-mode", value_parser = ["soft", "full", "strict"])]
+    pub manage_cgroups_mode: Option<String>,
+    /// Deduplicate memory images as they are written or read.
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    /// The container id.
+    pub id: String,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// The images of a previous pre-dump, relative to --image-path (as CRIU takes it).
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint.
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// Dump only the memory (criu pre-dump), leaving the container running.
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// ADDRESS:PORT of a CRIU page server to send the pages to.
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The container id.
+    pub id: String,
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// The bundle directory (default: the current directory).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Return once restored instead of waiting for the container.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the restored init's pid here.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Accepted for runc compatibility.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Accepted for runc compatibility (CRIU builds the root itself).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct KillArgs {
     pub id: String,
-    /// The signal: a name (KILL, SIGKILL) or a number.
+    /// The signal: a name (KILL, SIGKILL) or a number; 0 only checks that the init is alive.
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
     /// Signal every process in the container's cgroup, not only the init.
@@ -338,6 +430,146 @@ impl Cli {
     }
 }
 
+/// The long flag `name` (or one of its aliases) of `cmd`, as clap knows it.
+fn long_arg<'a>(cmd: &'a clap::Command, name: &str) -> Option<&'a clap::Arg> {
+    cmd.get_arguments().find(|a| {
+        a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|v| v.contains(&name))
+    })
+}
+
+fn short_arg(cmd: &clap::Command, c: char) -> Option<&clap::Arg> {
+    cmd.get_arguments().find(|a| a.get_short() == Some(c))
+}
+
+fn takes_value(a: Option<&clap::Arg>) -> bool {
+    a.is_some_and(|a| a.get_action().takes_values())
+}
+
+/// argv as runc's users type it, rewritten for clap. urfave/cli (runc's parser) takes a long
+/// flag with one dash as well as two (`gantry -root DIR list`, `create -bundle B ID`,
+/// `-log-format=json`), a boolean flag as `--detach=true` or `=false`, `-v` for the version
+/// and `h` for `help`. Only a word that names a long
+/// flag of the command being parsed is rewritten: short flags (`-b B`, `-dt`), flag values,
+/// everything after `--` and the container's own words (exec's program and its arguments,
+/// ps's options) are passed as they are.
+pub fn runc_argv(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut top = Cli::command();
+    top.build();
+    let mut args = args.into_iter();
+    let mut out: Vec<OsString> = args.next().into_iter().collect();
+    let rest: Vec<OsString> = args.collect();
+    let mut level: &clap::Command = &top;
+    let mut at_top = true;
+    let mut positionals = 0usize;
+    let mut i = 0;
+    while i < rest.len() {
+        let word = &rest[i];
+        i += 1;
+        let Some(s) = word.to_str() else {
+            out.push(word.clone());
+            continue;
+        };
+        if s == "--" {
+            out.extend(rest[i - 1..].iter().cloned());
+            break;
+        }
+        let (arg, rewritten) = if let Some(body) = s.strip_prefix("--") {
+            let name = body.split('=').next().unwrap_or_default();
+            (long_arg(level, name), s.to_string())
+        } else if s.len() > 1 && s.starts_with('-') {
+            let body = &s[1..];
+            let name = body.split('=').next().unwrap_or_default();
+            if at_top && s == "-v" {
+                (None, "--version".to_string())
+            } else if name.chars().count() > 1 && long_arg(level, name).is_some() {
+                (long_arg(level, name), format!("-{s}"))
+            } else {
+                // Short flags: only a lone one (`-b`) takes the next word as its value.
+                let mut chars = body.chars();
+                let first = chars.next().and_then(|c| short_arg(level, c));
+                (first.filter(|_| chars.next().is_none()), s.to_string())
+            }
+        } else {
+            // A command name, or a positional of the command.
+            if at_top {
+                let name = if s == "h" { "help" } else { s };
+                out.push(name.into());
+                match level.find_subcommand(name) {
+                    Some(sub) => {
+                        level = sub;
+                        at_top = false;
+                        continue;
+                    }
+                    None => {
+                        out.extend(rest[i..].iter().cloned());
+                        break;
+                    }
+                }
+            }
+            let trailing = level
+                .get_positionals()
+                .nth(positionals)
+                .is_some_and(|a| a.is_trailing_var_arg_set());
+            positionals += 1;
+            if trailing {
+                // The container's words from here on.
+                out.extend(rest[i - 1..].iter().cloned());
+                break;
+            }
+            out.push(word.clone());
+            continue;
+        };
+        if let (Some(a), Some((flag, v))) = (arg, rewritten.split_once('=')) {
+            if matches!(a.get_action(), clap::ArgAction::SetTrue) && (v == "true" || v == "false") {
+                // urfave's `--detach=true`; clap's booleans take no value.
+                if v == "true" {
+                    out.push(flag.into());
+                }
+                continue;
+            }
+        }
+        out.push(rewritten.into());
+        if !s.contains('=') && takes_value(arg) {
+            if let Some(v) = rest.get(i) {
+                out.push(v.clone());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The value of the global flag `--name` in an argv `runc_argv` has rewritten, read without
+/// clap (for reporting clap's own errors where --log says).
+pub fn global_value(argv: &[OsString], name: &str) -> Option<OsString> {
+    let mut top = Cli::command();
+    top.build();
+    let mut it = argv.iter().skip(1);
+    let mut found = None;
+    while let Some(w) = it.next() {
+        let s = w.to_str()?;
+        let Some(body) = s.strip_prefix("--") else {
+            if s.starts_with('-') && s.len() > 1 {
+                continue; // a short global flag (-h, -V): no value
+            }
+            break; // the command
+        };
+        let (flag, inline) = match body.split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (body, None),
+        };
+        let value = match inline {
+            Some(v) => Some(OsString::from(v)),
+            None if takes_value(long_arg(&top, flag)) => it.next().cloned(),
+            None => None,
+        };
+        if flag == name {
+            found = value;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,7 +614,103 @@ mod tests {
             "x",
         ])
         .unwrap();
-        Cli::try_parse_from(["gantry", "--criu", "/usr/sbin/criu", "list"]).unwrap();
+        let c = Cli::try_parse_from(["gantry", "--criu", "/usr/sbin/criu", "list"]).unwrap();
+        assert_eq!(c.criu, Some(PathBuf::from("/usr/sbin/criu")));
+    }
+
+    fn rewritten(args: &[&str]) -> Vec<String> {
+        let argv = std::iter::once("gantry").chain(args.iter().copied());
+        runc_argv(argv.map(OsString::from))
+            .into_iter()
+            .skip(1)
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn runc_single_dash_long_flags() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["-root", "/r", "list"], &["--root", "/r", "list"]),
+            (
+                &["-root=/r", "-log-format", "json", "-debug", "state", "c"],
+                &["--root=/r", "--log-format", "json", "--debug", "state", "c"],
+            ),
+            (
+                &["create", "-bundle", "/b", "-pid-file", "/p", "c"],
+                &["create", "--bundle", "/b", "--pid-file", "/p", "c"],
+            ),
+            // Short flags, clusters and values that look like flags stay as they are.
+            (
+                &["create", "-b", "-bundle", "c"],
+                &["create", "-b", "-bundle", "c"],
+            ),
+            (&["exec", "-dt", "c", "sh"], &["exec", "-dt", "c", "sh"]),
+            (
+                &["update", "-memory", "-1", "c"],
+                &["update", "--memory", "-1", "c"],
+            ),
+            // The container's program and its arguments are its own.
+            (
+                &["exec", "-tty", "c", "ls", "-user", "-bundle"],
+                &["exec", "--tty", "c", "ls", "-user", "-bundle"],
+            ),
+            (
+                &["exec", "c", "-user", "0", "ls", "-tty"],
+                &["exec", "c", "--user", "0", "ls", "-tty"],
+            ),
+            (
+                &["exec", "-user", "0", "--", "c", "-tty"],
+                &["exec", "--user", "0", "--", "c", "-tty"],
+            ),
+            (&["ps", "c", "-ef"], &["ps", "c", "-ef"]),
+            (
+                &["kill", "-all", "c", "KILL"],
+                &["kill", "--all", "c", "KILL"],
+            ),
+            (
+                &["run", "-detach=true", "-keep=false", "c"],
+                &["run", "--detach", "c"],
+            ),
+            // -v and h, runc's version flag and help alias; a lone command's -v is not one.
+            (&["-v"], &["--version"]),
+            (&["-version"], &["--version"]),
+            (&["h"], &["help"]),
+            (&["h", "create"], &["help", "create"]),
+            (&["-help"], &["--help"]),
+            (&["create", "-help"], &["create", "--help"]),
+        ];
+        for (given, want) in cases {
+            assert_eq!(rewritten(given), *want, "{given:?}");
+        }
+        let c = Cli::try_parse_from(runc_argv(
+            ["gantry", "-root", "/r", "create", "-bundle", "/b", "c"].map(OsString::from),
+        ))
+        .unwrap();
+        assert_eq!(c.root, Some(PathBuf::from("/r")));
+        match c.command {
+            Command::Create(a) => assert_eq!((a.id.as_str(), a.bundle), ("c", "/b".into())),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn global_values_without_clap() {
+        let argv: Vec<OsString> = [
+            "gantry",
+            "--root",
+            "/r",
+            "--log",
+            "/l",
+            "--log-format=json",
+            "create",
+            "--log",
+            "x",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        assert_eq!(global_value(&argv, "log"), Some("/l".into()));
+        assert_eq!(global_value(&argv, "log-format"), Some("json".into()));
+        assert_eq!(global_value(&argv, "criu"), None);
     }
 
     #[test]
@@ -469,10 +797,17 @@ mod tests {
             ),
         ];
         for (globals, args) in cases {
-            let argv = ["gantry"].iter().chain(globals.iter()).chain(args.iter());
-            if let Err(e) = Cli::try_parse_from(argv) {
+            let argv: Vec<OsString> = ["gantry"]
+                .iter()
+                .chain(globals.iter())
+                .chain(args.iter())
+                .map(OsString::from)
+                .collect();
+            if let Err(e) = Cli::try_parse_from(&argv) {
                 panic!("{globals:?} {args:?}: {e}");
             }
+            // The engines' spellings are clap's already: runc's rewriting leaves them be.
+            assert_eq!(runc_argv(argv.clone()), argv, "{globals:?} {args:?}");
         }
         let c = Cli::try_parse_from([
             "gantry",

@@ -95,6 +95,20 @@ pub fn log(level: Level, msg: &str) {
         let _ = writeln!(f, "{text}");
     } else if level == Level::Warn {
         eprintln!("gantry: warning: {msg}");
+    } else if level < Level::Warn && logger.min == Level::Debug {
+        // --debug without --log: the debug and info lines on stderr, as runc's.
+        eprintln!("{text}");
+    }
+}
+
+/// Write one record to the log file only (nothing on stderr): for what is reported on
+/// stderr another way (clap's usage errors).
+pub fn to_file(level: Level, msg: &str) {
+    let mut guard = LOGGER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(logger) = guard.as_mut() else { return };
+    let text = line(logger.format, level, msg);
+    if let Some(f) = logger.file.as_mut() {
+        let _ = writeln!(f, "{text}");
     }
 }
 

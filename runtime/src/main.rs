@@ -4,8 +4,40 @@ use gantry::cli::{Cli, Command};
 use gantry::commands::{self, Globals};
 use gantry::logger;
 
+/// A command line clap refuses: as runc, the error goes to --log too (containerd's shim reads
+/// only the log), as a line in --log-format; then clap reports it on stderr and exits 2.
+fn usage_error(argv: &[std::ffi::OsString], e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    if let Some(log) = gantry::cli::global_value(argv, "log") {
+        let format = match gantry::cli::global_value(argv, "log-format") {
+            Some(f) if f == "json" => logger::LogFormat::Json,
+            _ => logger::LogFormat::Text,
+        };
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let msg = match text.lines().find_map(|l| l.strip_prefix("Usage: ")) {
+            Some(usage) => format!("{first} (usage: {usage})"),
+            None => first.to_string(),
+        };
+        if logger::init(Some(log.as_ref()), format, false).is_ok() {
+            logger::to_file(logger::Level::Error, &msg);
+        }
+    }
+    e.exit()
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let argv = gantry::cli::runc_argv(std::env::args_os());
+    let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| usage_error(&argv, e));
     // Before anything opens an fd (the --log file) that could land in the passed range.
     let passed = match &cli.command {
         Command::Create(a) => Some((gantry::passfds::listen_fds(), a.preserve_fds)),
@@ -45,6 +77,15 @@ fn main() {
         );
         std::process::exit(1);
     }
+    logger::debug(&format!(
+        "gantry {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        argv.iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
     let root = cli.state_root();
     let gpu = cli.gpu_opts();
     let g = Globals {
@@ -52,6 +93,7 @@ fn main() {
         systemd_cgroup: cli.systemd_cgroup,
         cgroup_root: cli.cgroup_root.as_deref(),
         gpu: &gpu,
+        criu: cli.criu.as_deref(),
     };
     let result = match &cli.command {
         Command::Create(a) => commands::create::run(&g, a).map(|_| 0),
@@ -76,13 +118,21 @@ fn main() {
             id,
             ps_args,
         } => commands::ps::run(&g, id, *format, ps_args).map(|_| 0),
+        Command::Checkpoint(a) => commands::checkpoint::checkpoint(&g, a).map(|_| 0),
+        Command::Restore(a) => commands::checkpoint::restore(&g, a),
         Command::Spec { bundle, rootless } => commands::spec::run(bundle, *rootless).map(|_| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logger::error(&format!("{e:#}"));
-            std::process::exit(1);
+            // As runc: a failed exec exits 255 (engines tell it from the program's own code).
+            let code = if matches!(cli.command, Command::Exec(_)) {
+                255
+            } else {
+                1
+            };
+            std::process::exit(code);
         }
     }
 }

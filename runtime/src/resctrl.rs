@@ -158,6 +158,14 @@ impl Group {
             .map_err(|e| err("", format!("add pid {pid} to {}: {e}", t.display())))
     }
 
+    /// Write schemata lines to the CTRL_MON group (`update`): the kernel changes only the
+    /// resources the lines name.
+    pub fn write_schemata(&self, lines: &[&str]) -> Result<()> {
+        let file = self.ctrl.join("schemata");
+        std::fs::write(&file, lines.join("\n") + "\n")
+            .map_err(|e| err(".schemata", format!("write {}: {e}", file.display())))
+    }
+
     /// Remove what is ours: the MON group, and the CTRL_MON group when we named it.
     /// `closID` groups are the administrator's and stay (config-linux.md).
     pub fn remove(&self) -> Result<()> {

@@ -1,10 +1,11 @@
-//! Signal names and numbers as `kill` accepts them (KILL, SIGKILL, 9, RTMIN+1).
+//! Signal names and numbers as `kill` accepts them (KILL, SIGKILL, 9, RTMIN+1, and 0: no
+//! signal, only the check that the process is there, as kill(2) and runc take it).
 
 use nix::sys::signal::Signal;
 
 pub fn parse(s: &str) -> Result<i32, String> {
     if let Ok(n) = s.parse::<i32>() {
-        if n > 0 && n <= libc::SIGRTMAX() {
+        if n >= 0 && n <= libc::SIGRTMAX() {
             return Ok(n);
         }
         return Err(format!("invalid signal number {n}"));
@@ -59,7 +60,8 @@ mod tests {
         assert_eq!(parse("9"), Ok(9));
         assert_eq!(parse("RTMIN+1"), Ok(libc::SIGRTMIN() + 1));
         assert!(parse("NOPE").is_err());
-        assert!(parse("0").is_err());
+        assert_eq!(parse("0"), Ok(0));
+        assert!(parse("-1").is_err());
         assert!(parse("1000").is_err());
     }
 }

@@ -59,6 +59,8 @@ fn make_install_destdir() {
         "gantry-create.8",
         "gantry-exec.8",
         "gantry-kill.8",
+        "gantry-checkpoint.8",
+        "gantry-restore.8",
         "gantry-gpu.8",
         "gantry-gpu-hook.8",
         "gantry-gpu-cdi.8",

@@ -19,10 +19,12 @@ pub fn signal_init(saved: &Saved, sig: i32) -> Result<()> {
 pub fn signal_all(saved: &Saved, sig: i32) -> Result<()> {
     for pid in crate::cgroups::pids(saved)? {
         // A process may exit between the listing and the signal: ESRCH is fine.
-        match nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::try_from(sig)?,
-        ) {
+        // Signal 0 sends nothing: kill(2)'s check that the process is there.
+        let signal = match sig {
+            0 => None,
+            n => Some(nix::sys::signal::Signal::try_from(n)?),
+        };
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
             Ok(()) | Err(nix::Error::ESRCH) => {}
             Err(e) => return Err(anyhow!("signal {sig} to pid {pid}: {e}")),
         }
@@ -51,5 +53,6 @@ pub fn run(g: &Globals, a: &KillArgs) -> Result<()> {
         // into NotFound ("process already finished") and any other into a failure.
         bail!("container not running: {} is stopped", a.id);
     }
+    // Signal 0 (a liveness probe) succeeds exactly when the init is there to receive one.
     signal_init(&saved, sig)
 }

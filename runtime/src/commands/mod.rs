@@ -1,5 +1,6 @@
 //! One file per command: parse what the CLI gave, call the library, report.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -28,6 +29,8 @@ pub struct Globals<'a> {
     pub systemd_cgroup: bool,
     pub cgroup_root: Option<&'a Path>,
     pub gpu: &'a crate::cdi::GpuOpts,
+    /// --criu: the CRIU binary for checkpoint and restore.
+    pub criu: Option<&'a Path>,
 }
 
 /// Open and lock a container, load its state and status.

@@ -118,6 +118,30 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Why execve(2) of `p` would fail, in its words: "no such file or directory" where nothing
+/// is there, "permission denied" (EACCES) for a directory or a file the process may not
+/// execute (engines tell that from a missing program: Podman reports "OCI permission denied").
+fn check_program(p: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory in the container".to_string(),
+        _ => e.to_string(),
+    })?;
+    if meta.is_dir() {
+        return Err("permission denied (EACCES): it is a directory".into());
+    }
+    // As the process's own ids (the user switch is done): the kernel's check of execve.
+    match nix::unistd::access(p, nix::unistd::AccessFlags::X_OK) {
+        Ok(()) if meta.is_file() => Ok(()),
+        Ok(()) => Err("permission denied (EACCES): not a regular file".into()),
+        Err(nix::Error::EACCES) => Err(format!(
+            "permission denied (EACCES): mode {:o}, not executable by uid {}",
+            meta.permissions().mode() & 0o7777,
+            nix::unistd::geteuid()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// args[0] looked up in the container's PATH (from process.env), as runc does, and the env.
 pub fn find(process: &Process, extra_env: &[String]) -> Result<Program, String> {
     let args = process.args().clone().unwrap_or_default();
@@ -132,11 +156,7 @@ pub fn find(process: &Process, extra_env: &[String]) -> Result<Program, String> 
     }
     let path = if arg0.contains('/') {
         let p = PathBuf::from(arg0);
-        if !is_executable(&p) {
-            return Err(format!(
-                "exec {arg0:?}: no such executable file in the container"
-            ));
-        }
+        check_program(&p).map_err(|e| format!("exec {arg0:?}: {e}"))?;
         p
     } else {
         let search = env

@@ -198,6 +198,15 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         hooks::run_hooks(hooks::HookKind::CreateContainer, h, &state).map_err(|e| e.to_string())?;
     }
 
+    // As runc: a process.cwd missing from the rootfs is made (mode 0755, owned by the
+    // container's root), inside the mounts, before the root goes read-only.
+    if let Some(cwd) = process.map(|p| p.cwd().as_path()) {
+        // Only where nothing is, not even a symlink (a magic link's checks come at the chdir).
+        if !root.exists(cwd) {
+            root.mkdir_all(cwd, 0o755)
+                .map_err(|e| format!("process.cwd {}: {e}", cwd.display()))?;
+        }
+    }
     // sysctl before readonlyPaths (which usually cover /proc/sys), as runc orders them,
     // written through the container's own /proc, resolved inside the rootfs.
     for (k, v) in linux.sysctl().iter().flatten() {
