@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install what Gantry's build, demo and tests need on Debian 12 (run as root). Idempotent.
 set -euo pipefail
-pkgs=(busybox-static jq runc crun gcc libc6-dev pkg-config podman conmon containerd make man-db groff-base python3-grpcio uidmap)
+pkgs=(busybox-static jq runc crun gcc libc6-dev pkg-config podman conmon containerd make man-db groff-base python3-grpcio uidmap criu)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
