@@ -144,6 +144,9 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Restore a container from a CRIU checkpoint (criu restore), as runc does.
     Restore(RestoreArgs),
+    /// Attach GPUs to a running container, detach them, or list its devices.
+    #[command(subcommand)]
+    Device(DeviceCmd),
     /// Write a starting config.json into a bundle, as `runc spec` does.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -823,4 +826,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// `gantry device`: hotplug. DEVICE is a CDI name (`nvidia.com/gpu=1`, from the spec dirs) or
+/// a jit request (`nvidia:1`, `amd:0`, a GPU UUID).
+#[derive(Subcommand, Debug)]
+pub enum DeviceCmd {
+    /// Attach devices: their nodes appear in the container and its cgroup allows them.
+    Add {
+        id: String,
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Detach devices: the cgroup rule goes first, then the nodes.
+    Remove {
+        id: String,
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// List the container's device nodes (PATH MAJOR:MINOR).
+    List { id: String },
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod confine;
 pub mod exeseal;
+pub mod hotplug;
 pub mod idmap;
 pub mod logger;
 pub mod namespaces;

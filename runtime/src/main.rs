@@ -120,6 +120,7 @@ fn main() {
         } => commands::ps::run(&g, id, *format, ps_args).map(|_| 0),
         Command::Checkpoint(a) => commands::checkpoint::checkpoint(&g, a).map(|_| 0),
         Command::Restore(a) => commands::checkpoint::restore(&g, a),
+        Command::Device(d) => commands::device::run(&g, d).map(|_| 0),
         Command::Spec { bundle, rootless } => commands::spec::run(bundle, *rootless).map(|_| 0),
     };
     match result {

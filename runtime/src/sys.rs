@@ -256,6 +256,12 @@ pub fn mount_setattr_recursive(fd: &impl AsRawFd, set: u64, clr: u64) -> io::Res
 /// Bind what `src` is onto what `target` is, by fds alone (open_tree and move_mount): no path
 /// is resolved, so nothing in a container's filesystem can redirect either end.
 pub fn bind_fd_onto_fd(src: &impl AsRawFd, target: &impl AsRawFd) -> io::Result<()> {
+    move_tree(&clone_tree(src)?, target)
+}
+
+/// A detached bind mount of what `src` is (open_tree OPEN_TREE_CLONE). Made in the mount
+/// namespace `src` is in: it can then be attached in another (`move_tree`).
+pub fn clone_tree(src: &impl AsRawFd) -> io::Result<OwnedFd> {
     let empty = c"";
     // SAFETY: a valid fd, a NUL-terminated empty path with AT_EMPTY_PATH; returns a new fd.
     let tree = unsafe {
@@ -270,7 +276,12 @@ pub fn bind_fd_onto_fd(src: &impl AsRawFd, target: &impl AsRawFd) -> io::Result<
         return Err(io::Error::last_os_error());
     }
     // SAFETY: open_tree returned this fd; nothing else owns it.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(tree as RawFd) })
+}
+
+/// Attach the detached mount `tree` onto what `target` is (move_mount, by fds).
+pub fn move_tree(tree: &OwnedFd, target: &impl AsRawFd) -> io::Result<()> {
+    let empty = c"";
     // SAFETY: two valid fds, empty NUL-terminated paths with the matching EMPTY_PATH flags.
     let r = unsafe {
         libc::syscall(

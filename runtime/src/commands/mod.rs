@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod create;
 pub mod delete;
+pub mod device;
 pub mod events;
 pub mod exec;
 pub mod features;
