@@ -112,7 +112,9 @@ pub fn generate(
             "env": ["NVIDIA_VISIBLE_DEVICES=void", format!("GANTRY_GPU_DRIVER_VERSION={}", driver.version)],
             "deviceNodes": common.devices.iter().map(|n| node(roots, n)).collect::<Vec<_>>(),
             "mounts": mounts,
-            "hooks": [{"hookName": "createContainer", "path": hook, "args": args}],
+            // env set: a hook without it inherits the image's under runc and crun.
+            "hooks": [{"hookName": "createContainer", "path": hook, "args": args,
+                       "env": [crate::cdispec::HOOK_ENV]}],
         }
     }))
 }

@@ -140,6 +140,11 @@ fn notes(notes: &[String]) {
 }
 
 fn main() -> ExitCode {
+    // Before anything reads the environment or loads a library (docs/gpu.md, Safety).
+    if let Err(e) = gantry_gpu::cleanenv::ensure_clean() {
+        let _ = writeln!(std::io::stderr(), "gantry-gpu: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Info { format } => info(&cli.roots, format),
