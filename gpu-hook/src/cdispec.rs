@@ -162,6 +162,18 @@ fn valid_vendor(v: &str) -> Result<(), String> {
     if let Some(c) = v.chars().find(|&c| !(alnum(c) || c == '.' || c == '-')) {
         return Err(format!("vendor {v:?} has the character {c:?}"));
     }
+    // A DNS subdomain: at most 253 characters, labels of 1 to 63 that start and end with a
+    // letter or digit.
+    if v.len() > 253 {
+        return Err(format!("vendor {v:?} is longer than 253 characters"));
+    }
+    for l in v.split('.') {
+        if l.is_empty() || l.len() > 63 || !l.starts_with(alnum) || !l.ends_with(alnum) {
+            return Err(format!(
+                "vendor {v:?}: label {l:?} must be 1 to 63 letters, digits or '-', starting and ending with a letter or digit"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -180,6 +192,9 @@ fn valid_class(c: &str) -> Result<(), String> {
         .find(|&x| !(alnum(x) || matches!(x, '_' | '-' | '.')))
     {
         return Err(format!("class {c:?} has the character {x:?}"));
+    }
+    if c.len() > 63 {
+        return Err(format!("class {c:?} is longer than 63 characters"));
     }
     Ok(())
 }
@@ -318,12 +333,117 @@ impl ContainerEdits {
     }
 }
 
+/// The released cdiVersions, oldest first (the CDI repository's specs-go/version.go; 0.1.0
+/// and 0.2.0 had another format).
+pub const VERSIONS: [&str; 6] = ["0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0"];
+
+fn version_tuple(v: &str) -> Option<(u64, u64, u64)> {
+    let nums: Option<Vec<u64>> = v.split('.').map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some(&[a, b, c]) => Some((a, b, c)),
+        _ => None,
+    }
+}
+
 impl Spec {
-    /// Parse and check a spec file's text.
+    /// Parse and check a spec file's text (JSON).
     pub fn parse(text: &[u8]) -> Result<Spec, String> {
-        let spec: Spec = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        Spec::parse_as(text, false)
+    }
+
+    /// Parse and check a spec file's text, as YAML (which JSON also is) or JSON.
+    pub fn parse_as(text: &[u8], yaml: bool) -> Result<Spec, String> {
+        let spec: Spec = if yaml {
+            serde_norway::from_slice(text).map_err(|e| e.to_string())?
+        } else {
+            serde_json::from_slice(text).map_err(|e| e.to_string())?
+        };
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// Whether a file is read as YAML: any extension but `.json`.
+    pub fn is_yaml_path(path: &Path) -> bool {
+        path.extension().is_none_or(|e| e != "json")
+    }
+
+    fn all_edits(&self) -> impl Iterator<Item = &ContainerEdits> {
+        std::iter::once(&self.container_edits)
+            .chain(self.devices.iter().map(|d| &d.container_edits))
+    }
+
+    /// The lowest cdiVersion whose features this spec uses, by the rules of the CDI
+    /// repository's specs-go/version.go: 0.7.0 for intelRdt or additionalGids; 0.6.0 for
+    /// annotations or a dotted class (`nvidia.com/gpu.shared`); 0.5.0 for a device name
+    /// that starts with a digit or a deviceNode hostPath; 0.4.0 for a mount type; else 0.3.0.
+    pub fn minimum_version(&self) -> &'static str {
+        if self
+            .all_edits()
+            .any(|e| e.intel_rdt.is_some() || !e.additional_gids.is_empty())
+        {
+            return "0.7.0";
+        }
+        let class_dotted = self
+            .kind
+            .split_once('/')
+            .is_some_and(|(_, c)| c.contains('.'));
+        if !self.annotations.is_empty()
+            || self.devices.iter().any(|d| !d.annotations.is_empty())
+            || class_dotted
+        {
+            return "0.6.0";
+        }
+        if self
+            .devices
+            .iter()
+            .any(|d| !d.name.starts_with(|c: char| c.is_ascii_alphabetic()))
+            || self
+                .all_edits()
+                .any(|e| e.device_nodes.iter().any(|n| n.host_path.is_some()))
+        {
+            return "0.5.0";
+        }
+        if self
+            .all_edits()
+            .any(|e| e.mounts.iter().any(|m| m.typ.is_some()))
+        {
+            return "0.4.0";
+        }
+        "0.3.0"
+    }
+
+    /// `validate`, and what `gantry-gpu cdi validate` adds: a released cdiVersion, at least
+    /// the one the features used require.
+    pub fn validate_strict(&self) -> Result<(), String> {
+        self.validate()?;
+        if !VERSIONS.contains(&self.cdi_version.as_str()) {
+            return Err(format!(
+                "cdiVersion {:?} is not a released version ({})",
+                self.cdi_version,
+                VERSIONS.join(", ")
+            ));
+        }
+        let min = self.minimum_version();
+        if version_tuple(&self.cdi_version) < version_tuple(min) {
+            return Err(format!(
+                "cdiVersion {} is too old for the features used: at least {min}",
+                self.cdi_version
+            ));
+        }
+        for (where_, e) in std::iter::once(("containerEdits".to_string(), &self.container_edits))
+            .chain(
+                self.devices
+                    .iter()
+                    .map(|d| (format!("device {:?}", d.name), &d.container_edits)),
+            )
+        {
+            for h in &e.hooks {
+                if h.timeout.is_some_and(|t| t <= 0) {
+                    return Err(format!("{where_}: hook {}: timeout must be > 0", h.path));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -388,8 +508,8 @@ pub enum CdiError {
     },
 }
 
-/// The spec files of the spec dirs, by kind and device name. Files are `*.json` (and
-/// `*.yaml`/`*.yml` whose content is JSON, which is YAML too), read in name order. A later
+/// The spec files of the spec dirs, by kind and device name. Files are `*.json`, and
+/// `*.yaml`/`*.yml` read as YAML, in name order. A later
 /// directory overrides an earlier one for a device both define; two files of one directory
 /// defining one device is an error (CDI's rules).
 #[derive(Debug, Default)]
@@ -438,15 +558,10 @@ impl Registry {
                     path: path.clone(),
                     msg: e.to_string(),
                 })?;
-                let spec = Spec::parse(&text).map_err(|msg| {
-                    let yaml = path.extension().is_some_and(|e| e != "json");
+                let spec = Spec::parse_as(&text, Spec::is_yaml_path(&path)).map_err(|msg| {
                     CdiError::Invalid {
                         path: path.clone(),
-                        msg: if yaml {
-                            format!("{msg} (YAML specs are read only when written as JSON)")
-                        } else {
-                            msg
-                        },
+                        msg,
                     }
                 })?;
                 reg.add(Source { path, spec }, prio)?;
@@ -707,6 +822,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not absolute"), "{e}");
+        let _ = std::fs::remove_dir_all(&t);
+    }
+
+    #[test]
+    fn minimum_versions_follow_the_cdi_table() {
+        let mut s: Spec = serde_json::from_value(serde_json::json!({
+            "cdiVersion": "0.3.0", "kind": "v.com/gpu",
+            "devices": [{"name": "a", "containerEdits": {"deviceNodes": [{"path": "/dev/x"}]}}]
+        }))
+        .unwrap();
+        assert_eq!(s.minimum_version(), "0.3.0");
+        s.validate_strict().unwrap();
+        s.container_edits.mounts.push(Mount {
+            host_path: "/a".into(),
+            container_path: "/a".into(),
+            typ: Some("bind".into()),
+            options: vec![],
+        });
+        assert_eq!(s.minimum_version(), "0.4.0");
+        assert!(s.validate_strict().unwrap_err().contains("at least 0.4.0"));
+        s.devices[0].name = "0".into();
+        assert_eq!(s.minimum_version(), "0.5.0");
+        s.kind = "v.com/gpu.shared".into();
+        assert_eq!(s.minimum_version(), "0.6.0");
+        s.devices[0].container_edits.additional_gids = vec![44];
+        assert_eq!(s.minimum_version(), "0.7.0");
+        s.cdi_version = "0.7.0".into();
+        s.validate_strict().unwrap();
+        s.cdi_version = "0.7.1".into();
+        assert!(s.validate_strict().unwrap_err().contains("not a released"));
+    }
+
+    #[test]
+    fn kinds_follow_the_name_rules() {
+        for k in ["nvidia.com/gpu", "foo.bar.baz/foo-bar123.B_az", "a-b.io/x"] {
+            assert!(valid_kind(k).is_ok(), "{k}");
+        }
+        let long = format!("v.com/{}", "a".repeat(64));
+        for k in [
+            "foo",
+            "vendor.com/foo/",
+            "vendor.com/foo/bar",
+            "bad",
+            "a..b/x",
+            "-a.com/x",
+            "a-.com/x",
+            "v.com/",
+            "v.com/_x",
+            long.as_str(),
+        ] {
+            assert!(valid_kind(k).is_err(), "{k}");
+        }
+    }
+
+    #[test]
+    fn yaml_specs_are_read() {
+        let t = tmp("yaml");
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(
+            t.join("a.yaml"),
+            "cdiVersion: 0.5.0\nkind: v.com/gpu\ndevices:\n- name: \"0\"\n  containerEdits:\n    deviceNodes:\n    - path: /dev/x\n",
+        )
+        .unwrap();
+        let reg = Registry::load(std::slice::from_ref(&t)).unwrap();
+        let (_, d) = reg
+            .find(&QualifiedName::parse("v.com/gpu=0").unwrap())
+            .unwrap();
+        assert_eq!(d.container_edits.device_nodes[0].path, "/dev/x");
         let _ = std::fs::remove_dir_all(&t);
     }
 

@@ -75,13 +75,48 @@ pub enum Cmd {
     },
 }
 
+/// `cdi generate --vendor`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VendorArg {
+    Nvidia,
+    Amd,
+    Intel,
+    /// One spec per vendor found (needs `--output DIR`).
+    All,
+}
+
+/// A CDI spec's file format.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum SpecFormat {
+    Json,
+    Yaml,
+}
+
+/// How devices are named in a generated spec (several may be given).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum NameStrategy {
+    /// `0`, `1`, MIG `1:0`.
+    Index,
+    /// `GPU-<uuid>`, `MIG-<uuid>` (AMD: `GPU-<unique_id>`; Intel GPUs have none).
+    Uuid,
+    /// `gpu0`, MIG `mig1:0`.
+    TypeIndex,
+}
+
 #[derive(Subcommand)]
 pub enum CdiCmd {
-    /// Write a CDI spec (kind nvidia.com/gpu) for this host's NVIDIA GPUs.
+    /// Write a CDI spec for this host's GPUs (kind nvidia.com/gpu, amd.com/gpu, intel.com/gpu).
     Generate {
-        /// Where to write it (default: standard output), e.g. /etc/cdi/gantry-gpu.json.
+        /// Where to write it (default: standard output), e.g. /etc/cdi/gantry-gpu.json; a
+        /// directory with `--vendor all` (one gantry-gpu-VENDOR file each).
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
+        /// Whose GPUs.
+        #[arg(long, value_enum, default_value = "nvidia")]
+        vendor: VendorArg,
+        /// The file format (default: from --output's extension, .yaml/.yml or .json; else json).
+        #[arg(long, value_enum)]
+        format: Option<SpecFormat>,
         /// Where libraries go in containers.
         #[arg(long, default_value = "/usr/lib/x86_64-linux-gnu")]
         lib_dir: PathBuf,
@@ -91,8 +126,27 @@ pub enum CdiCmd {
         /// The gantry-gpu the engines run as the spec's hook (default: this binary).
         #[arg(long)]
         hook_path: Option<PathBuf>,
-        /// The device kind (VENDOR/CLASS) requests name: `--device nvidia.com/gpu=0`.
-        #[arg(long, default_value = crate::cdi::KIND)]
-        kind: String,
+        /// The device kind (VENDOR/CLASS) requests name: `--device nvidia.com/gpu=0`
+        /// (default: the vendor's).
+        #[arg(long)]
+        kind: Option<String>,
+        /// How devices are named; repeat for several (default: index and uuid).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        device_name_strategy: Vec<NameStrategy>,
+        /// No `all` device.
+        #[arg(long)]
+        no_all_device: bool,
+    },
+    /// The devices of the CDI specs in the spec dirs, as fully qualified names.
+    List {
+        /// A spec dir (repeat; default /etc/cdi and /var/run/cdi, the later the higher priority).
+        #[arg(long = "spec-dir", value_name = "DIR")]
+        spec_dirs: Vec<PathBuf>,
+    },
+    /// Check CDI spec files (JSON or YAML): structure, names, and a cdiVersion at least the
+    /// one the features used require.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }

@@ -7,6 +7,7 @@
 pub mod cdi;
 pub mod cdispec;
 pub mod cgroup;
+pub mod cleanenv;
 pub mod cli;
 pub mod devbpf;
 pub mod discover;

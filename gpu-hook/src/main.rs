@@ -2,52 +2,193 @@
 //! them into a container as an OCI hook (`hook`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 
-use gantry_gpu::cli::{CdiCmd, Cli, Cmd, Format};
+use gantry_gpu::cli::{CdiCmd, Cli, Cmd, Format, NameStrategy, SpecFormat, VendorArg};
 use gantry_gpu::inventory::{Inventory, Vendor};
 use gantry_gpu::plan::LibTargets;
 use gantry_gpu::request::Request;
 use gantry_gpu::roots::Roots;
 
-fn cdi_generate(
-    kind: &str,
-    roots: &Roots,
+struct GenerateArgs {
     output: Option<PathBuf>,
+    vendor: VendorArg,
+    format: Option<SpecFormat>,
     lib_dir: PathBuf,
     capabilities: String,
     hook_path: Option<PathBuf>,
-) -> Result<()> {
+    kind: Option<String>,
+    strategies: Vec<NameStrategy>,
+    no_all_device: bool,
+}
+
+/// The format of a spec file: `--format`, else the extension of `--output`, else JSON.
+fn spec_format(format: Option<SpecFormat>, output: Option<&Path>) -> SpecFormat {
+    format.unwrap_or(
+        match output.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => SpecFormat::Yaml,
+            _ => SpecFormat::Json,
+        },
+    )
+}
+
+fn spec_text(spec: &gantry_gpu::cdispec::Spec, format: SpecFormat) -> Result<String> {
+    Ok(match format {
+        SpecFormat::Json => serde_json::to_string_pretty(spec)? + "\n",
+        SpecFormat::Yaml => serde_norway::to_string(spec)?,
+    })
+}
+
+/// Written whole, then renamed: an engine never reads half a spec.
+fn write_spec(path: &Path, text: &str) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+fn cdi_generate(roots: &Roots, a: GenerateArgs) -> Result<()> {
     let req = Request::parse(
         &[
             "NVIDIA_VISIBLE_DEVICES=none".to_string(),
-            format!("NVIDIA_DRIVER_CAPABILITIES={capabilities}"),
+            format!("NVIDIA_DRIVER_CAPABILITIES={}", a.capabilities),
         ],
         [],
     )?;
-    let inv = Inventory::discover(roots, &[Vendor::Nvidia]);
-    let targets = LibTargets::at(lib_dir);
-    let hook = match hook_path {
+    let vendors = match a.vendor {
+        VendorArg::Nvidia => vec![Vendor::Nvidia],
+        VendorArg::Amd => vec![Vendor::Amd],
+        VendorArg::Intel => vec![Vendor::Intel],
+        VendorArg::All => vec![Vendor::Nvidia, Vendor::Amd, Vendor::Intel],
+    };
+    let several = a.vendor == VendorArg::All;
+    if several && a.kind.is_some() {
+        anyhow::bail!("--kind names one vendor's kind: not with --vendor all");
+    }
+    if several && !a.output.as_deref().is_some_and(Path::is_dir) {
+        anyhow::bail!(
+            "--vendor all writes one spec per vendor: give --output DIR (an existing directory)"
+        );
+    }
+    let inv = Inventory::discover(roots, &vendors);
+    let targets = LibTargets::at(a.lib_dir);
+    let hook = match a.hook_path {
         Some(p) => p,
         None => std::env::current_exe()?,
     };
-    let spec = gantry_gpu::cdi::generate(kind, roots, &inv, &req.capabilities, &targets, &hook)
-        .map_err(anyhow::Error::msg)?;
-    let text = serde_json::to_string_pretty(&spec)? + "\n";
-    match output {
-        // Written whole, then renamed: an engine never reads half a spec.
-        Some(path) => {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, &path)?;
+    let opts = gantry_gpu::cdi::Options {
+        kind: a.kind.as_deref(),
+        strategies: &a.strategies,
+        all_device: !a.no_all_device,
+        caps: &req.capabilities,
+        targets: &targets,
+        hook: &hook,
+    };
+    let mut notes_out = inv.notes.clone();
+    let mut written = 0;
+    for v in vendors {
+        let found = match v {
+            Vendor::Nvidia => inv.nvidia.is_some(),
+            _ => inv.of(v).next().is_some(),
+        };
+        if several && !found {
+            notes_out.push(format!("no {v} GPU: no {v} spec written"));
+            continue;
         }
-        None => out(&text)?,
+        let spec = gantry_gpu::cdi::generate(v, roots, &inv, &opts).map_err(anyhow::Error::msg)?;
+        if several {
+            let format = a.format.unwrap_or(SpecFormat::Json);
+            let ext = if format == SpecFormat::Yaml {
+                "yaml"
+            } else {
+                "json"
+            };
+            let dir = a.output.as_deref().unwrap_or(Path::new("."));
+            write_spec(
+                &dir.join(format!("gantry-gpu-{v}.{ext}")),
+                &spec_text(&spec, format)?,
+            )?;
+        } else {
+            let format = spec_format(a.format, a.output.as_deref());
+            let text = spec_text(&spec, format)?;
+            match &a.output {
+                Some(path) => write_spec(path, &text)?,
+                None => out(&text)?,
+            }
+        }
+        written += 1;
     }
-    notes(&inv.notes);
+    notes(&notes_out);
+    if written == 0 {
+        anyhow::bail!("no GPU of any vendor found: no spec written (see `gantry-gpu info`)");
+    }
+    Ok(())
+}
+
+fn cdi_list(spec_dirs: Vec<PathBuf>) -> Result<()> {
+    let dirs: Vec<PathBuf> = if spec_dirs.is_empty() {
+        gantry_gpu::cdispec::DEFAULT_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        spec_dirs
+    };
+    let reg = gantry_gpu::cdispec::Registry::load(&dirs)?;
+    let mut text = String::new();
+    for src in &reg.sources {
+        for d in &src.spec.devices {
+            let q = gantry_gpu::cdispec::QualifiedName {
+                kind: src.spec.kind.clone(),
+                name: d.name.clone(),
+            };
+            // A device a later dir overrides is listed once, from where it is taken.
+            if reg.find(&q).is_some_and(|(s, _)| s.path == src.path) {
+                text += &format!("{q}\t{}\n", src.path.display());
+            }
+        }
+    }
+    out(&text)
+}
+
+fn cdi_validate(files: Vec<PathBuf>) -> Result<()> {
+    let mut bad = 0;
+    let mut text = String::new();
+    for f in &files {
+        let r = std::fs::read(f)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|t| {
+                let yaml = gantry_gpu::cdispec::Spec::is_yaml_path(f);
+                gantry_gpu::cdispec::Spec::parse_as(&t, yaml)
+            })
+            .and_then(|s| s.validate_strict().map(|()| s));
+        match r {
+            Ok(s) => {
+                text += &format!(
+                    "{}: valid: cdiVersion {} (features need {}), kind {}, {} devices\n",
+                    f.display(),
+                    s.cdi_version,
+                    s.minimum_version(),
+                    s.kind,
+                    s.devices.len()
+                )
+            }
+            Err(e) => {
+                bad += 1;
+                let _ = writeln!(std::io::stderr(), "{}: invalid: {e}", f.display());
+            }
+        }
+    }
+    out(&text)?;
+    if bad > 0 {
+        anyhow::bail!("{bad} of {} spec files invalid", files.len());
+    }
     Ok(())
 }
 
@@ -140,6 +281,11 @@ fn notes(notes: &[String]) {
 }
 
 fn main() -> ExitCode {
+    // Before anything reads the environment or loads a library (docs/gpu.md, Safety).
+    if let Err(e) = gantry_gpu::cleanenv::ensure_clean() {
+        let _ = writeln!(std::io::stderr(), "gantry-gpu: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Info { format } => info(&cli.roots, format),
@@ -153,12 +299,35 @@ fn main() -> ExitCode {
             cmd:
                 CdiCmd::Generate {
                     output,
+                    vendor,
+                    format,
                     lib_dir,
                     capabilities,
                     hook_path,
                     kind,
+                    device_name_strategy,
+                    no_all_device,
                 },
-        } => cdi_generate(&kind, &cli.roots, output, lib_dir, capabilities, hook_path),
+        } => cdi_generate(
+            &cli.roots,
+            GenerateArgs {
+                output,
+                vendor,
+                format,
+                lib_dir,
+                capabilities,
+                hook_path,
+                kind,
+                strategies: device_name_strategy,
+                no_all_device,
+            },
+        ),
+        Cmd::Cdi {
+            cmd: CdiCmd::List { spec_dirs },
+        } => cdi_list(spec_dirs),
+        Cmd::Cdi {
+            cmd: CdiCmd::Validate { files },
+        } => cdi_validate(files),
         Cmd::CdiHook {
             links,
             ldconfig_dirs,

@@ -123,6 +123,21 @@ fn resolve(gpus: &[&Gpu], vendor: Vendor, id: &str) -> Result<Picked, SelectErro
         .ok_or_else(unknown)
 }
 
+/// AMD's index ranges (`AMD_VISIBLE_DEVICES=0-2`, as AMD's container toolkit takes them):
+/// `A-B` with A <= B is the indices A to B; anything else is itself.
+fn expand_range(vendor: Vendor, id: &str) -> Vec<String> {
+    if vendor == Vendor::Amd {
+        if let Some((a, b)) = id.split_once('-') {
+            if let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                if a <= b && b - a < 1024 {
+                    return (a..=b).map(|i| i.to_string()).collect();
+                }
+            }
+        }
+    }
+    vec![id.to_string()]
+}
+
 pub fn select(req: &Request, inv: &Inventory, notes: &[String]) -> Result<Selection, SelectError> {
     let mut sel = Selection::default();
     for (&vendor, list) in &req.devices {
@@ -164,9 +179,10 @@ pub fn select(req: &Request, inv: &Inventory, notes: &[String]) -> Result<Select
                 .collect(),
             DeviceList::List(ids) => ids
                 .iter()
+                .flat_map(|id| expand_range(vendor, id))
                 // A GPU in MIG mode selected whole gets its own node only (monitoring, as
                 // with NVIDIA's toolkit); its MIG devices are selected by `GPU:MIG` or UUID.
-                .map(|id| resolve(&gpus, vendor, id))
+                .map(|id| resolve(&gpus, vendor, &id))
                 .collect::<Result<_, _>>()?,
         };
         for p in picked {
@@ -279,5 +295,22 @@ mod tests {
         let r = Request::parse(&["NVIDIA_VISIBLE_DEVICES=all".to_string()], []).unwrap();
         let e = select(&r, &Inventory::default(), &["NVML: cannot load".into()]).unwrap_err();
         assert!(e.to_string().contains("NVML: cannot load"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn amd_index_ranges_expand_and_others_do_not() {
+        assert_eq!(expand_range(Vendor::Amd, "0-2"), ["0", "1", "2"]);
+        assert_eq!(expand_range(Vendor::Amd, "1-1"), ["1"]);
+        assert_eq!(expand_range(Vendor::Amd, "2-1"), ["2-1"]);
+        assert_eq!(
+            expand_range(Vendor::Amd, "GPU-00000000000f4241"),
+            ["GPU-00000000000f4241"]
+        );
+        assert_eq!(expand_range(Vendor::Nvidia, "0-1"), ["0-1"]);
     }
 }

@@ -224,6 +224,73 @@ fn podman_cdi_device_from_a_generated_spec() {
     assert!(l[4].contains("No such device or address"), "{out}");
 }
 
+/// Podman injecting AMD and Intel GPUs from the specs `gantry-gpu cdi generate --vendor amd`
+/// and `--vendor intel` wrote (kinds of this test's own in /etc/cdi, removed after): the
+/// AMD device gets its card and render nodes and the spec's common /dev/kfd, the Intel one
+/// its card and render nodes, with their numbers.
+#[test]
+fn podman_cdi_amd_and_intel_devices_from_generated_specs() {
+    let Some(p) = podman() else { return };
+    let f = gantry_tests::fakegpu::FakeGpu::new(&["--nvidia", "0", "--amd", "1", "--intel", "1"]);
+    struct Rm(Vec<std::path::PathBuf>, bool);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            for f in &self.0 {
+                let _ = std::fs::remove_file(f);
+            }
+            if self.1 {
+                let _ = std::fs::remove_dir("/etc/cdi");
+            }
+        }
+    }
+    let made_dir = !std::path::Path::new("/etc/cdi").exists();
+    std::fs::create_dir_all("/etc/cdi").unwrap();
+    let mut rm = Rm(Vec::new(), made_dir);
+    for (vendor, ext, want) in [
+        (
+            "amd",
+            "json",
+            "c 226:0 /dev/dri/card0|c 226:128 /dev/dri/renderD128|kfd",
+        ),
+        (
+            "intel",
+            "yaml",
+            "c 226:1 /dev/dri/card1|c 226:129 /dev/dri/renderD129|",
+        ),
+    ] {
+        let kind = format!("gantry-e2e-{}.example/{vendor}", std::process::id());
+        let spec = std::path::PathBuf::from(format!(
+            "/etc/cdi/gantry-e2e-{vendor}-{}.{ext}",
+            std::process::id()
+        ));
+        rm.0.push(spec.clone());
+        let (ok, _, err) = f.gpu(&[
+            "cdi",
+            "generate",
+            "--vendor",
+            vendor,
+            "--kind",
+            &kind,
+            "--output",
+            spec.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let (code, out, err) = p.run(&[
+            "run",
+            "--rm",
+            "--device",
+            &format!("{kind}=0"),
+            "localhost/gantry-busybox",
+            "sh",
+            "-c",
+            "for n in /dev/dri/card* /dev/dri/renderD*; do \
+             printf 'c %d:%d %s|' $(stat -c '0x%t 0x%T' $n) $n; done; ls /dev | grep '^kfd$'; true",
+        ]);
+        assert_eq!(code, 0, "{vendor}: {err}");
+        assert_eq!(out.trim(), want, "{vendor}: {out}");
+    }
+}
+
 /// The confinement flags users pass to Podman, applied by Gantry: --read-only, --cap-drop,
 /// --security-opt seccomp=FILE, --cpus, -t (a terminal through conmon's console socket), kill.
 #[test]

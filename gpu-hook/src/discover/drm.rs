@@ -134,7 +134,7 @@ fn amd_from_kfd(roots: &Roots, majors: &Majors, notes: &mut Vec<String>) -> Opti
             notes.push(format!("KFD node {n}: no DRM card for renderD{render}"));
             continue;
         };
-        let g = gpu_of(
+        let mut g = gpu_of(
             roots,
             majors,
             Vendor::Amd,
@@ -144,6 +144,12 @@ fn amd_from_kfd(roots: &Roots, majors: &Majors, notes: &mut Vec<String>) -> Opti
             &dev,
             notes,
         );
+        // ROCm's UUID (rocminfo's, amd-smi's): `GPU-` and the KFD node's unique_id in hex.
+        if g.uuid.is_none() {
+            g.uuid = prop("unique_id")
+                .filter(|u| *u != 0)
+                .map(|u| format!("GPU-{u:016x}"));
+        }
         // location_id is the PCI bus/device/function (bus << 8 | dev << 3 | fn).
         if let (Some(loc), Some(dom)) = (prop("location_id"), prop("domain")) {
             let bdf = format!(
