@@ -22,7 +22,7 @@ pub enum BundleError {
     },
     #[error("config.json: {size} bytes, larger than the limit of {limit}")]
     TooLarge { size: u64, limit: u64 },
-    #[error("config.json: {field}: {msg}")]
+    #[error("{}", one_line(&format!("config.json: {field}: {msg}")))]
     Invalid { field: String, msg: String },
 }
 
@@ -78,11 +78,25 @@ fn check_version(v: &str) -> Result<(), BundleError> {
 }
 
 fn parse_message(file: &Path, field: &str, msg: &str) -> String {
-    if field.is_empty() {
+    one_line(&if field.is_empty() {
         format!("{}: {msg}", file.display())
     } else {
         format!("config.json: {field}: {msg}")
+    })
+}
+
+/// An error is one line (engines show the last line of the log): a control character the
+/// config put in a value or key the message quotes (serde quotes them raw) is escaped.
+fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
     }
+    s.chars()
+        .map(|c| match c {
+            c if c.is_control() => c.escape_default().collect::<String>(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// The largest config.json Gantry reads. Real ones are kilobytes (a big seccomp profile is
@@ -110,8 +124,41 @@ pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
             limit: CONFIG_MAX,
         });
     }
-    let spec = parse(&path, &bytes)?;
-    from_spec(dir, spec)
+    check_config(&dir, &bytes)
+}
+
+/// Parse and check the bytes of a config.json as the one of bundle `dir` (absolute): all that
+/// `load` does after reading the file. It creates and writes nothing; it only looks at the host
+/// (the rootfs, namespace paths, which LSMs and controllers exist). The entry point of the
+/// fuzz target (fuzz/fuzz_targets/config.rs) and of its bounded stable run in CI
+/// (tests/tests/hostile.rs): whatever the bytes, an error naming the field, never a panic.
+pub fn check_config(dir: &Path, bytes: &[u8]) -> Result<Bundle, BundleError> {
+    if bytes.len() as u64 > CONFIG_MAX {
+        return Err(BundleError::TooLarge {
+            size: bytes.len() as u64,
+            limit: CONFIG_MAX,
+        });
+    }
+    let spec = parse(&dir.join("config.json"), bytes)?;
+    from_spec(dir.to_path_buf(), spec)
+}
+
+impl BundleError {
+    /// The field at fault: a config path (`process.user.uid`, `mounts[2].destination`), or
+    /// `config.json` for the file as a whole (a syntax error, a top level that is no object,
+    /// too large); None for the errors of the bundle directory itself.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            BundleError::Dir(..) | BundleError::Read(..) => None,
+            BundleError::Parse { field, .. } | BundleError::Invalid { field, .. }
+                if !field.is_empty() =>
+            {
+                Some(field)
+            }
+            BundleError::Parse { .. } | BundleError::TooLarge { .. } => Some("config.json"),
+            BundleError::Invalid { .. } => None,
+        }
+    }
 }
 
 /// Parse config.json, naming the field of any error (`process.user.uid: invalid type: ...`).
@@ -715,6 +762,15 @@ mod tests {
         assert!(check_version("2.0.0").is_err());
         assert!(check_version("0.9.0").is_err());
         assert!(check_version("banana").is_err());
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let e = invalid("process.args[0]", "\"a\nb\" raw\r\x1b");
+        assert_eq!(
+            e.to_string(),
+            "config.json: process.args[0]: \"a\\nb\" raw\\r\\u{1b}"
+        );
     }
 
     #[test]

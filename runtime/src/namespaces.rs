@@ -171,7 +171,19 @@ pub fn kind_of(f: &File) -> Option<LinuxNamespaceType> {
 /// A namespace path of the config checked before anything is made: it must be a namespace
 /// of the type the entry says (setns would fail later with a bare EINVAL).
 pub fn check_path(t: LinuxNamespaceType, path: &std::path::Path) -> Result<(), String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Only a file of nsfs is opened: open(2) of whatever else the config names could block (a
+    // fifo: create hung there) or act (a device node). statfs looks without opening.
+    const NSFS_MAGIC: libc::c_long = 0x6e73_6673;
+    let fs = nix::sys::statfs::statfs(path).map_err(|e| e.desc().to_string())?;
+    if fs.filesystem_type().0 as libc::c_long != NSFS_MAGIC {
+        return Err(format!("the file is not a {} namespace", spec_name(t)));
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
     match kind_of(&f) {
         Some(k) if k == t => Ok(()),
         Some(k) => Err(format!(
@@ -246,5 +258,25 @@ mod tests {
             p.join,
             vec![(CloneFlags::CLONE_NEWNET, PathBuf::from("/proc/1/ns/net"))]
         );
+    }
+
+    /// A fifo as a namespace path was opened, and create blocked there for good.
+    #[test]
+    fn a_fifo_as_namespace_path_is_refused_without_opening_it() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("ns");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = check_path(LinuxNamespaceType::Network, &fifo).unwrap_err();
+        assert!(e.contains("not a network namespace"), "{e}");
+        assert!(check_path(
+            LinuxNamespaceType::Network,
+            std::path::Path::new("/proc/self/ns/net")
+        )
+        .is_ok());
+        assert!(check_path(
+            LinuxNamespaceType::Pid,
+            std::path::Path::new("/proc/self/ns/net")
+        )
+        .is_err());
     }
 }

@@ -176,3 +176,193 @@ fn no_init_outlives_a_killed_create() {
     assert_recoverable(&rt, &id, &cg);
     assert!(!Path::new(&out).exists() || holders() == 0);
 }
+
+/// The pids in the container's cgroup (`path`, its pids controller).
+fn cgroup_procs(path: &str) -> Vec<i32> {
+    std::fs::read_to_string(cgroup_dir("pids", path).join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+/// `exec` SIGKILLed at several points (before it joins, while its child is in the
+/// container, after the program runs): afterwards the container's cgroup holds only the
+/// init, the container still runs and takes another exec, and delete --force cleans all.
+#[test]
+fn exec_killed_at_any_point_leaves_only_the_init() {
+    let rt = Rt::new();
+    let io = TempDir::new("fault-io");
+    let cg = format!("/gantry-e2e-fault-{}", unique_id("exec"));
+    let b = bundle(&cg);
+    let id = unique_id("fault-exec");
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap() as i32;
+    for delay_us in [0u64, 1000, 2000, 4000, 7000, 10000, 15000, 25000, 50000] {
+        let mut child = rt
+            .cmd()
+            .args(["exec", &id, "sleep", "201"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(io.path().join("out")).unwrap())
+            .stderr(std::fs::File::create(io.path().join("err")).unwrap())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(delay_us));
+        kill(&mut child);
+        wait_for(
+            &format!("only the init in {cg} after exec killed at {delay_us} us"),
+            || cgroup_procs(&cg) == [init],
+        );
+        assert_eq!(
+            rt.status(&id),
+            "running",
+            "after exec killed at {delay_us} us"
+        );
+    }
+    assert_eq!(rt.ok(&["exec", &id, "echo", "still here"]), "still here\n");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!rt.root.path().join(&id).exists(), "{id}: state dir left");
+    for d in cgroup_dirs_of(&cg) {
+        assert!(!d.exists(), "{id}: {} left", d.display());
+    }
+    wait_for("no process of the container", || {
+        !any_process_with("sleep\u{0}201")
+    });
+}
+
+/// Unmounts the tmpfs on drop.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// --root on a full filesystem (a small tmpfs, filled): create fails saying so, and leaves
+/// no state dir, cgroup or process.
+#[test]
+fn create_on_a_full_root_fails_clearly_and_leaves_nothing() {
+    let rt = Rt::new();
+    let root = rt.root.path().to_path_buf();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &root,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        Some("size=64k,mode=0700"),
+    )
+    .unwrap();
+    let _unmount = Unmount(root.clone());
+    // Fill it: a file until ENOSPC.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(root.join(".fill")).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let cg = format!("/gantry-e2e-fault-{}", unique_id("full"));
+    let b = bundle(&cg);
+    let id = unique_id("fault-full");
+    let o = rt.create(&b, &id);
+    let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
+    assert!(!o.status.success(), "create on a full --root succeeded");
+    assert!(
+        err.contains("No space left on device") && err.lines().count() == 1,
+        "not a clear one-line error: {err:?}"
+    );
+    let left: Vec<String> = rt.ids().into_iter().filter(|e| e != ".fill").collect();
+    assert!(left.is_empty(), "left under the full --root: {left:?}");
+    for d in cgroup_dirs_of(&cg) {
+        assert!(!d.exists(), "{} left", d.display());
+    }
+    wait_for("no process of the failed create", || !any_process_with(&id));
+}
+
+/// The rootfs removed, or swapped for a symlink to the host's /, between create and start:
+/// the container never runs in a host path (the root was pinned at create).
+#[test]
+fn rootfs_swapped_or_removed_after_create_never_runs_on_the_host() {
+    for swap in [true, false] {
+        let rt = Rt::new();
+        let out = TempDir::new("fault-out");
+        let cg = format!("/gantry-e2e-fault-{}", unique_id("swap"));
+        let mut b = bundle(&cg);
+        std::fs::write(b.rootfs().join("marker"), "original").unwrap();
+        b.bind(out.path(), "/out");
+        // /etc/debian_version is the host's, not in the busybox rootfs.
+        b.sh("if test -e /etc/debian_version; then echo host; else cat /marker; fi > /out/r");
+        let id = unique_id("fault-swap");
+        let o = rt.create(&b, &id);
+        assert!(
+            o.status.success(),
+            "create: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if swap {
+            std::fs::rename(b.rootfs(), b.path().join("rootfs.real")).unwrap();
+            std::os::unix::fs::symlink("/", b.rootfs()).unwrap();
+        } else {
+            std::fs::remove_dir_all(b.rootfs()).unwrap();
+        }
+        let started = rt.run(&["start", &id]).status.success();
+        if started {
+            wait_for("the container to stop", || rt.status(&id) == "stopped");
+        }
+        let r = std::fs::read_to_string(out.path().join("r")).unwrap_or_default();
+        assert_ne!(
+            r.trim(),
+            "host",
+            "swap={swap}: the container ran on the host's /"
+        );
+        if swap {
+            assert!(started, "swap: start failed");
+            assert_eq!(r.trim(), "original", "swap: not the original rootfs");
+            std::fs::remove_file(b.rootfs()).unwrap();
+        }
+        assert_recoverable(&rt, &id, &cg);
+    }
+}
+
+/// The init SIGKILLed while created: list says stopped, a plain delete works, nothing left.
+#[test]
+fn init_killed_while_created_is_stopped_and_deletable() {
+    let rt = Rt::new();
+    let cg = format!("/gantry-e2e-fault-{}", unique_id("init"));
+    let b = bundle(&cg);
+    let id = unique_id("fault-init");
+    let o = rt.create(&b, &id);
+    assert!(
+        o.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("state to say stopped", || rt.status(&id) == "stopped");
+    let listed: Value = serde_json::from_str(&rt.ok(&["list", "--format", "json"])).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned();
+    assert_eq!(row.map(|r| r["status"].clone()), Some(json!("stopped")));
+    rt.ok(&["delete", &id]);
+    assert!(!rt.root.path().join(&id).exists(), "state dir left");
+    for d in cgroup_dirs_of(&cg) {
+        assert!(!d.exists(), "{} left", d.display());
+    }
+    wait_for("no process of the container", || !any_process_with(&id));
+}

@@ -705,3 +705,368 @@ fn bind_mount_with_an_unknown_option_runs_as_under_runc() {
         );
     }
 }
+
+// --- The fuzz target's bounded stable run (fuzz/fuzz_targets/config.rs runs the same entry
+// point under libFuzzer with nightly; CI has neither, so this runs it on stable for a few
+// seconds): configs derived by seeded random mutation of real ones. ---
+
+/// xorshift64*: a seeded PRNG, so a failure is reproduced with GANTRY_FUZZ_SEED.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len())]
+    }
+}
+
+/// Values a mutation puts anywhere: the edges of each JSON type and the strings that mean
+/// something to a runtime (paths out of the rootfs, magic links, names of real things).
+fn interesting(rng: &mut Rng, keys: &[String]) -> Value {
+    let strings = [
+        "",
+        "/",
+        ".",
+        "..",
+        "../../../etc",
+        "/proc/self/fd/9",
+        "/proc/self/ns/net",
+        "/proc/1/ns/pid",
+        "/dev/null",
+        "/dev/console",
+        "rootfs",
+        "bind",
+        "rbind",
+        "proc",
+        "tmpfs",
+        "ro",
+        "nosuid",
+        "mode=0755",
+        "size=-1",
+        "1.0.2",
+        "1.3.0",
+        "2.0.0",
+        "CAP_SYS_ADMIN",
+        "CAP_BOGUS",
+        "RLIMIT_NOFILE",
+        "RLIMIT_BOGUS",
+        "SCMP_ACT_ALLOW",
+        "SCMP_ARCH_X86_64",
+        "kernel.core_pattern",
+        "net.ipv4.ip_forward",
+        "fs.mqueue.queues_max",
+        "pid",
+        "network",
+        "user",
+        "time",
+        "a\nb",
+        "\u{0}",
+        "\u{202e}x",
+        "%d",
+        "eth0",
+        "0-3,7",
+        "3-1",
+        "slice:prefix:name",
+        "-1",
+    ];
+    let ints: [i64; 10] = [0, 1, -1, -2, 7, 8, 65534, i64::MAX, i64::MIN, 1 << 32];
+    match rng.below(12) {
+        0 => Value::Null,
+        1 => json!(rng.below(2) == 0),
+        2 | 3 => json!(rng.pick(&ints)),
+        4 => json!(u64::MAX),
+        5 => json!(-0.5),
+        6..=8 => json!(rng.pick(&strings)),
+        9 => json!("x".repeat(rng.below(3) * 4000)),
+        10 => json!([interesting_leaf(rng, &strings)]),
+        _ => {
+            let mut m = serde_json::Map::new();
+            m.insert(rng.pick(keys).clone(), interesting_leaf(rng, &strings));
+            Value::Object(m)
+        }
+    }
+}
+
+fn interesting_leaf(rng: &mut Rng, strings: &[&str]) -> Value {
+    match rng.below(3) {
+        0 => json!(rng.pick(strings)),
+        1 => json!(rng.below(70000) as i64 - 2),
+        _ => json!({}),
+    }
+}
+
+/// Every object key in `v`: mutations add them where they do not belong.
+fn collect_keys(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, v)| {
+            out.push(k.clone());
+            collect_keys(v, out)
+        }),
+        Value::Array(a) => a.iter().for_each(|v| collect_keys(v, out)),
+        _ => {}
+    }
+}
+
+/// A random node of `v` (the root included), walking down a random number of steps.
+fn random_node<'a>(rng: &mut Rng, v: &'a mut Value) -> &'a mut Value {
+    let depth = rng.below(7);
+    let mut cur = v;
+    for _ in 0..depth {
+        let n = match &*cur {
+            Value::Object(m) if !m.is_empty() => m.len(),
+            Value::Array(a) if !a.is_empty() => a.len(),
+            _ => break,
+        };
+        let i = rng.below(n);
+        cur = match cur {
+            Value::Object(m) => m.values_mut().nth(i).unwrap(),
+            Value::Array(a) => &mut a[i],
+            _ => unreachable!(),
+        };
+    }
+    cur
+}
+
+/// One structural mutation: replace, remove, add, duplicate or graft a node.
+fn mutate_json(rng: &mut Rng, v: &mut Value, keys: &[String], donors: &[Value]) {
+    let donor = {
+        let mut d = rng.pick(donors).clone();
+        random_node(rng, &mut d).clone()
+    };
+    let new = interesting(rng, keys);
+    let op = rng.below(6);
+    let key = rng.pick(keys).clone();
+    let node = random_node(rng, v);
+    match (op, node) {
+        (0, n) => *n = new,
+        (1, Value::Object(m)) if !m.is_empty() => {
+            let k = m.keys().nth(rng.below(m.len())).unwrap().clone();
+            m.remove(&k);
+        }
+        (1, Value::Array(a)) if !a.is_empty() => {
+            a.remove(rng.below(a.len()));
+        }
+        (2, Value::Object(m)) => {
+            m.insert(key, new);
+        }
+        (2, Value::Array(a)) => a.push(new),
+        (3, Value::Array(a)) if !a.is_empty() => {
+            let e = a[rng.below(a.len())].clone();
+            a.push(e);
+        }
+        (4, n) => *n = donor,
+        (_, Value::String(s)) => {
+            // Keep the string's place: a nearby value of its kind.
+            let mut b = s.clone().into_bytes();
+            if !b.is_empty() {
+                let i = rng.below(b.len());
+                b[i] = *rng.pick(b"/.\\-_%:0aZ ");
+            }
+            b.extend_from_slice(rng.pick::<&[u8]>(&[b"", b"/..", b"/", b"x"]));
+            *s = String::from_utf8_lossy(&b).into_owned();
+        }
+        (_, n) => *n = new,
+    }
+}
+
+/// One byte-level mutation of the text: a flip, a cut, a token put in, a truncation.
+fn mutate_bytes(rng: &mut Rng, b: &mut Vec<u8>) {
+    if b.is_empty() {
+        b.extend_from_slice(b"{");
+        return;
+    }
+    let i = rng.below(b.len());
+    match rng.below(5) {
+        0 => b[i] ^= 1 << rng.below(8),
+        1 => {
+            let end = (i + 1 + rng.below(16)).min(b.len());
+            b.drain(i..end);
+        }
+        2 => {
+            let tok: &[u8] = rng.pick::<&[u8]>(&[
+                b"{", b"}", b"[", b"]", b",", b":", b"\"", b"null", b"-1", b"1e999", b"\\u0000",
+                b"\\ud800", b"\xff",
+            ]);
+            b.splice(i..i, tok.iter().copied());
+        }
+        3 => b.truncate(i),
+        _ => b[i] = rng.next() as u8,
+    }
+}
+
+/// The seeds: the real configs in fuzz/corpus/config (Podman 4.3's, `gantry spec`'s, the
+/// tests' default) and every hostile case above applied to the default.
+fn fuzz_seeds() -> Vec<Vec<u8>> {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/config");
+    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert!(seeds.len() >= 3, "seeds missing in {}", corpus.display());
+    seeds.push(serde_json::to_vec(&gantry::commands::spec::template(false)).unwrap());
+    seeds.push(serde_json::to_vec(&gantry::commands::spec::template(true)).unwrap());
+    let b = Bundle::new(&["true"]);
+    for (_, edit, _) in cases() {
+        seeds.push(match edit {
+            Edit::Json(f) => {
+                let mut c = b.config.clone();
+                f(&mut c);
+                serde_json::to_vec_pretty(&c).unwrap()
+            }
+            Edit::Text(f) => f(&serde_json::to_string_pretty(&b.config).unwrap()),
+        });
+    }
+    seeds
+}
+
+/// Why the entry point's answer to `input` is wrong, if it is: an error that names no field
+/// or spans lines. (A panic is caught around it.)
+fn judge(dir: &std::path::Path, input: &[u8]) -> Option<String> {
+    match gantry::bundle::check_config(dir, input) {
+        Ok(_) => None,
+        Err(e) => {
+            let text = e.to_string();
+            if e.field().is_none() {
+                Some(format!("an error naming no field: {text}"))
+            } else if text.contains('\n') {
+                Some(format!("an error of more than one line: {text:?}"))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Thousands of mutated configs through `bundle::check_config` in a few seconds
+/// (GANTRY_FUZZ_SECS, default 4; GANTRY_FUZZ_SEED to replay): no panic, no input taking more
+/// than 2 s, and every rejection a one-line error naming its field. A failing input is saved
+/// under the temp dir and named.
+#[test]
+fn mutated_configs_never_panic_hang_or_name_no_field() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let secs: u64 = std::env::var("GANTRY_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let seed: u64 = std::env::var("GANTRY_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let seeds = fuzz_seeds();
+    let bundle = TempDir::new("fuzz-bundle");
+    std::fs::create_dir(bundle.path().join("rootfs")).unwrap();
+    let dir = bundle.path().to_path_buf();
+    let current = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel::<Result<Vec<String>, String>>();
+    let (cur, count) = (current.clone(), done.clone());
+    // Quiet the panic hook: a caught panic is reported with its input, not on stderr.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    std::thread::spawn(move || {
+        let mut rng = Rng(seed | 1);
+        let mut findings = Vec::new();
+        let values: Vec<Value> = seeds
+            .iter()
+            .filter_map(|s| serde_json::from_slice(s).ok())
+            .collect();
+        let small: Vec<Value> = values
+            .iter()
+            .filter(|v| v.to_string().len() < 1 << 20)
+            .cloned()
+            .collect();
+        let mut keys = Vec::new();
+        values.iter().for_each(|v| collect_keys(v, &mut keys));
+        keys.sort();
+        keys.dedup();
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut n = 0usize;
+        while n < seeds.len() || Instant::now() < end {
+            // The seeds as they are first, then mutants of them (small ones: the 17 MiB case
+            // is judged once, as a seed).
+            let input = if n < seeds.len() {
+                seeds[n].clone()
+            } else {
+                let mut v = rng.pick(&small).clone();
+                for _ in 0..=rng.below(4) {
+                    mutate_json(&mut rng, &mut v, &keys, &small);
+                }
+                let mut b = if rng.below(2) == 0 {
+                    serde_json::to_vec_pretty(&v).unwrap()
+                } else {
+                    serde_json::to_vec(&v).unwrap()
+                };
+                if rng.below(4) == 0 {
+                    for _ in 0..=rng.below(3) {
+                        mutate_bytes(&mut rng, &mut b);
+                    }
+                }
+                b
+            };
+            *cur.lock().unwrap() = input.clone();
+            let verdict = std::panic::catch_unwind(|| judge(&dir, &input)).unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Some(format!("panic: {msg}"))
+            });
+            if let Some(why) = verdict {
+                let saved = std::env::temp_dir().join(format!("gantry-fuzz-finding-{n}.json"));
+                let _ = std::fs::write(&saved, &input);
+                findings.push(format!("{why} (input {})", saved.display()));
+                if findings.len() >= 20 {
+                    break;
+                }
+            }
+            n += 1;
+            count.store(n, Ordering::SeqCst);
+        }
+        let _ = tx.send(Ok(findings));
+    });
+    // The watchdog: progress at least every 2 s, the whole run within its time and a margin.
+    let deadline = Instant::now() + Duration::from_secs(secs + 60);
+    let mut last = (0, Instant::now());
+    let result = loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(r) => break r,
+            Err(_) => {
+                let n = done.load(Ordering::SeqCst);
+                if n != last.0 {
+                    last = (n, Instant::now());
+                }
+                if last.1.elapsed() > Duration::from_secs(2) || Instant::now() > deadline {
+                    let input = current.lock().unwrap().clone();
+                    let saved = std::env::temp_dir().join("gantry-fuzz-hang.json");
+                    let _ = std::fs::write(&saved, &input);
+                    break Err(format!(
+                        "input {n} has taken over 2 s (saved as {}): {}",
+                        saved.display(),
+                        String::from_utf8_lossy(&input[..input.len().min(400)])
+                    ));
+                }
+            }
+        }
+    };
+    std::panic::set_hook(hook);
+    let findings = result.unwrap();
+    let n = done.load(Ordering::SeqCst);
+    eprintln!("{n} configs checked in about {secs} s (seed {seed})");
+    assert!(
+        n >= 1000,
+        "only {n} inputs in {secs} s: the entry point is slow"
+    );
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+}

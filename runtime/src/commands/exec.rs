@@ -154,6 +154,7 @@ pub fn run(g: &Globals, a: &ExecArgs) -> Result<i32> {
             own_console: !a.detach,
             preserve_fds: a.preserve_fds,
             sub_cgroups,
+            die_with_parent: !a.detach,
         },
     )?;
     if let Some(p) = &a.pid_file {

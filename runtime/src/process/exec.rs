@@ -26,6 +26,9 @@ pub struct ExecOpts<'a> {
     pub preserve_fds: u32,
     /// `exec --cgroup`: sub-cgroups of the container's to run in.
     pub sub_cgroups: crate::cgroups::SubCgroups,
+    /// A foreground exec: the process dies with the runtime process that waits for it (a
+    /// SIGKILLed `gantry exec` leaves nothing in the container).
+    pub die_with_parent: bool,
 }
 
 pub struct Spawned {
@@ -128,6 +131,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                         .linux()
                         .as_ref()
                         .and_then(|l| l.memory_policy().as_ref()),
+                    die_with_parent: o.die_with_parent,
                 },
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
@@ -209,6 +213,22 @@ struct Settle<'a> {
     chroot: Option<&'a File>,
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+    die_with_parent: bool,
+}
+
+/// PR_SET_PDEATHSIG SIGKILL: the kernel clears it when the credentials change, so it is set
+/// right after the clone and again after the user switch, just before execve.
+fn die_with_parent() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
 }
 
 /// The child: wait for the cgroup, join the namespaces, confine, exec. Returns only on error.
@@ -221,6 +241,9 @@ fn child(
     preserve_fds: u32,
     settle: &Settle,
 ) -> Result<(), String> {
+    if settle.die_with_parent {
+        die_with_parent();
+    }
     // Before anything of the container is touched: only our own fds and the passed ones stay.
     let mut keep: Vec<RawFd> = ns_files.iter().map(|(_, _, f)| f.as_raw_fd()).collect();
     keep.push(chan.as_raw_fd());
@@ -273,6 +296,10 @@ fn child(
         preserve_fds,
         &[chan.as_raw_fd()],
     )?;
+    // After the user switch, before the seccomp filter (which may not allow prctl).
+    if settle.die_with_parent {
+        die_with_parent();
+    }
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
         Some(&nix::sys::signal::SigSet::empty()),
