@@ -288,5 +288,5 @@ fn hook_kind_names_and_fatality() {
         ]
     );
     let fatal: Vec<_> = all.iter().map(|k| k.is_fatal()).collect();
-    assert_eq!(fatal, [true, true, true, true, false, false]);
+    assert_eq!(fatal, [true, true, true, true, true, false]);
 }
