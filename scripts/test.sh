@@ -1,7 +1,8 @@
 #!/bin/bash
 # The test command (README, CI): as root on Debian 12. Builds, checks style and lints, runs the
-# unit and end-to-end tests (real containers), the conformance suite and the shared acceptance
-# check, then compares the host with what it was before the tests (scripts/host-state.py).
+# unit and end-to-end tests (real containers), the conformance suite, the shared acceptance
+# check and the benchmark (3 rounds, never gating on time), then compares the host with what it
+# was before the tests (scripts/host-state.py).
 # Prints the time each stage took, the skipped tests by name, and one closing line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,16 @@ checks=0
 if [ -f ../shared/checks/lifecycle.sh ]; then
   GANTRY=$PWD/target/release/gantry bash ../shared/checks/lifecycle.sh || status=1
   checks=1
+fi
+# The benchmark (bench/run.sh, docs/performance.md) with 3 rounds, only to prove it works: its
+# times gate nothing (shared, noisy hosts), but an error in the bench or an incomplete result
+# fails the run, and the host compare below catches anything it leaves behind.
+stage bench
+if ! bench/run.sh -n 3 --warmup 1 --par-count 10 --json "$work/bench.json" >"$work/bench.out" 2>&1 ||
+  ! python3 bench/check.py "$work/bench.json"; then
+  cat "$work/bench.out"
+  echo "FAIL: bench/run.sh"
+  status=1
 fi
 # The host must be as before: no cgroup, mount, process, state dir, engine storage, CDI spec,
 # user or temporary dir left by any test.
