@@ -767,3 +767,35 @@ fn a_proc_swapped_during_create_gets_the_sysctls_masks_and_readonly_binds() {
         "the sysctl went into the look-alike"
     );
 }
+
+/// CVE-2025-31133 class: the container's /dev/null made a symlink (here by a createContainer
+/// hook, after the devices and before the masks, as an image or a container sharing the rootfs
+/// could) to a host-global procfs file. A runtime that binds "the container's /dev/null" over
+/// each masked path then binds kernel/core_pattern there, writable. The mask must be the real
+/// null device (1:3) whatever /dev/null has become.
+#[test]
+fn masked_paths_get_the_null_device_when_dev_null_is_a_symlink() {
+    let Some(masked) = ["kcore", "keys", "timer_list", "version"]
+        .into_iter()
+        .find(|f| std::path::Path::new("/proc").join(f).is_file())
+    else {
+        return skip("no maskable regular file in this kernel's /proc");
+    };
+    let mut b = Bundle::new(&["stat", "-c", "%F %t:%T", &format!("/proc/{masked}")]);
+    let link = format!(
+        "rm -f {r}/dev/null; ln -s /proc/sys/kernel/core_pattern {r}/dev/null",
+        r = b.rootfs().display()
+    );
+    let mask = format!("/proc/{masked}");
+    b.edit(|c| {
+        c["linux"]["maskedPaths"] = json!([mask]);
+        c["hooks"] = json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", link]}]});
+    });
+    let (code, out, err) = Rt::new().run_fg(&b, &unique_id("nullink"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "character special file 1:3",
+        "/proc/{masked} is not masked by the null device"
+    );
+}
