@@ -647,13 +647,23 @@ pub fn join_init_hierarchies(init: i32, pid: i32, subs: &SubCgroups) -> Result<(
         // Opened without following symlinks below the container's cgroup: cgroupfs has none,
         // but the container may own its cgroup directory and must not steer us elsewhere.
         let target = dir.join(sub);
-        let procs = open_beneath(&dir, &sub.join("cgroup.procs")).map_err(|e| {
-            CgroupError::SubCgroup(if e.kind() == std::io::ErrorKind::NotFound {
-                format!("sub-cgroup {} does not exist", target.display())
-            } else {
-                format!("sub-cgroup {}: {e}", target.display())
+        let procs = std::fs::File::open(&dir)
+            .and_then(|base| {
+                crate::sys::open_beneath(
+                    &base,
+                    &sub.join("cgroup.procs"),
+                    nix::fcntl::OFlag::O_WRONLY,
+                )
+                .map(std::fs::File::from)
+                .map_err(std::io::Error::from)
             })
-        })?;
+            .map_err(|e| {
+                CgroupError::SubCgroup(if e.kind() == std::io::ErrorKind::NotFound {
+                    format!("sub-cgroup {} does not exist", target.display())
+                } else {
+                    format!("sub-cgroup {}: {e}", target.display())
+                })
+            })?;
         std::io::Write::write_all(&mut &procs, pid.to_string().as_bytes()).map_err(|e| {
             CgroupError::Join {
                 path: target,
@@ -663,21 +673,6 @@ pub fn join_init_hierarchies(init: i32, pid: i32, subs: &SubCgroups) -> Result<(
         })?;
     }
     Ok(())
-}
-
-/// Open `rel` below `dir` for writing, refusing symlinks and `..` (openat2 RESOLVE_BENEATH
-/// and RESOLVE_NO_SYMLINKS).
-fn open_beneath(dir: &Path, rel: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let base = std::fs::File::open(dir)?;
-    let how = nix::fcntl::OpenHow::new()
-        .flags(nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC)
-        .resolve(
-            nix::fcntl::ResolveFlag::RESOLVE_BENEATH | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS,
-        );
-    let fd = nix::fcntl::openat2(base.as_raw_fd(), rel, how)?;
-    // SAFETY: openat2 just returned this fd; nothing else owns it.
-    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 /// Whether this host has an rdma controller: a v1 rdma hierarchy, or rdma available in a

@@ -253,6 +253,25 @@ pub fn mount_setattr_recursive(fd: &impl AsRawFd, set: u64, clr: u64) -> io::Res
     Ok(())
 }
 
+/// Open `rel` below the directory `dir` (with `flags`, close-on-exec), beneath it and without
+/// following any symlink or magic link (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS): nothing a container renames or links can lead elsewhere.
+pub fn open_beneath(
+    dir: &impl AsRawFd,
+    rel: &std::path::Path,
+    flags: nix::fcntl::OFlag,
+) -> nix::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_SYMLINKS
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    );
+    let fd = nix::fcntl::openat2(dir.as_raw_fd(), rel, how)?;
+    // SAFETY: openat2 just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Bind what `src` is onto what `target` is, by fds alone (open_tree and move_mount): no path
 /// is resolved, so nothing in a container's filesystem can redirect either end.
 pub fn bind_fd_onto_fd(src: &impl AsRawFd, target: &impl AsRawFd) -> io::Result<()> {

@@ -316,7 +316,9 @@ fn write_sysctl(root: &Root, key: &str, value: &str) -> Result<(), String> {
         None => rootfs::pseudo::detached_procfs()
             .map_err(|e| format!("a procfs for the sysctl writes: {e}"))
             .and_then(|proc| {
-                rootfs::pseudo::open_write_beneath(&proc, &rel).map_err(|e| e.to_string())
+                crate::sys::open_beneath(&proc, &rel, flags)
+                    .map(std::fs::File::from)
+                    .map_err(|e| e.to_string())
             }),
     }
     .map_err(|e| format!("linux.sysctl {key}: {e}"))?;

@@ -13,7 +13,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::OFlag;
 
 use super::RootfsError;
 
@@ -55,20 +55,10 @@ pub(crate) fn open_mounted(root: &super::Root, dest: &Path) -> Result<OwnedFd, R
         });
     };
     let parent = root.resolve_masked(parent)?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
-    nix::fcntl::openat2(parent.as_raw_fd(), Path::new(name), how)
-        // SAFETY: openat2 just returned this fd; nothing else owns it.
-        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-        .map_err(super::sys(format!(
-            "open {} after mounting on it",
-            dest.display()
-        )))
+    crate::sys::open_beneath(&parent, Path::new(name), OFlag::O_PATH).map_err(super::sys(format!(
+        "open {} after mounting on it",
+        dest.display()
+    )))
 }
 
 /// Whether `fd` is the root of a filesystem of type `magic`.
@@ -123,23 +113,15 @@ impl Pseudos {
         } else {
             rest
         };
-        let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
         Some(
-            nix::fcntl::openat2(m.root.as_raw_fd(), rest, how)
-                // SAFETY: openat2 just returned this fd; nothing else owns it.
-                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-                .map_err(|e| RootfsError::Sys {
-                    what: format!(
-                        "open {} in the container's {} (no symlinks followed)",
-                        p.display(),
-                        m.dest.display()
-                    ),
-                    source: e,
-                }),
+            crate::sys::open_beneath(&m.root, rest, flags).map_err(|e| RootfsError::Sys {
+                what: format!(
+                    "open {} in the container's {} (no symlinks followed)",
+                    p.display(),
+                    m.dest.display()
+                ),
+                source: e,
+            }),
         )
     }
 }
@@ -191,20 +173,6 @@ pub fn detached_procfs() -> std::io::Result<OwnedFd> {
     }
     // SAFETY: fsmount returned this fd; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(m as i32) })
-}
-
-/// Open `rel` (below a procfs root fd) for writing, beneath it and with no symlink followed.
-pub fn open_write_beneath(root: &OwnedFd, rel: &Path) -> nix::Result<std::fs::File> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC)
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_SYMLINKS
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
-        );
-    let fd = nix::fcntl::openat2(root.as_raw_fd(), rel, how)?;
-    // SAFETY: openat2 just returned this fd; nothing else owns it.
-    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
