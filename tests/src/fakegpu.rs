@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::Bundle;
+use crate::{Bundle, Rt};
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -103,6 +103,18 @@ impl FakeGpu {
             .collect()
     }
 
+    /// `gantry [--cdi-spec-dirs DIR] --gpu-*-root ... ARGS`: Gantry with its own GPU
+    /// discovery on this environment.
+    pub fn gantry(&self, rt: &Rt, specs: Option<&Path>, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<String> = Vec::new();
+        if let Some(d) = specs {
+            all.extend(["--cdi-spec-dirs".to_string(), d.display().to_string()]);
+        }
+        all.extend(self.runtime_flags());
+        all.extend(args.iter().map(|s| s.to_string()));
+        rt.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     pub fn gpu(&self, args: &[&str]) -> (bool, String, String) {
         let o = Command::new(gpu_bin())
             .args(self.flags())
@@ -132,4 +144,14 @@ impl FakeGpu {
         .sh(script);
         b
     }
+}
+
+/// The v1 devices.list of `pid`'s cgroup, or `None` (a recorded skip) where devices is not on
+/// cgroup v1.
+pub fn devices_list(pid: i64) -> Option<String> {
+    if !crate::v1_or_skip(&["devices"]) {
+        return None;
+    }
+    let cg = crate::pid_cgroup(pid, "devices").expect("a devices cgroup");
+    Some(std::fs::read_to_string(crate::cgroup_dir("devices", &cg).join("devices.list")).unwrap())
 }

@@ -9,7 +9,7 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use gantry_tests::fakegpu::FakeGpu;
+use gantry_tests::fakegpu::{devices_list, FakeGpu};
 use gantry_tests::*;
 use serde_json::{json, Value};
 
@@ -95,10 +95,7 @@ impl SpecDir {
 
 /// `gantry --cdi-spec-dirs DIR --gpu-*-root ... ARGS`.
 fn gantry(rt: &Rt, f: &FakeGpu, specs: &Path, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["--cdi-spec-dirs".to_string(), specs.display().to_string()];
-    all.extend(f.runtime_flags());
-    all.extend(args.iter().map(|s| s.to_string()));
-    rt.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    f.gantry(rt, Some(specs), args)
 }
 
 /// A busybox bundle with no hook, writing what it sees to /out/result (a host dir).
@@ -121,15 +118,6 @@ fn bundle(out: &Path, env: &[&str], ann: &[(&str, &str)]) -> Bundle {
     ));
     assert!(b.config["hooks"].is_null(), "no hook in config.json");
     b
-}
-
-/// The container's v1 devices.list, or `None` (recorded skip) where devices is not on v1.
-fn devices_list(pid: i64) -> Option<String> {
-    if !v1_or_skip(&["devices"]) {
-        return None;
-    }
-    let cg = pid_cgroup(pid, "devices").expect("a devices cgroup");
-    Some(std::fs::read_to_string(cgroup_dir("devices", &cg).join("devices.list")).unwrap())
 }
 
 /// The config state.json keeps for `id`.

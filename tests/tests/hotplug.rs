@@ -7,19 +7,12 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use gantry_tests::fakegpu::FakeGpu;
+use gantry_tests::fakegpu::{devices_list, FakeGpu};
 use gantry_tests::*;
 use serde_json::{json, Value};
 
-/// `gantry [--cdi-spec-dirs DIR] --gpu-*-root ... ARGS`.
 fn gantry(rt: &Rt, f: &FakeGpu, specs: Option<&Path>, args: &[&str]) -> std::process::Output {
-    let mut all: Vec<String> = Vec::new();
-    if let Some(d) = specs {
-        all.extend(["--cdi-spec-dirs".to_string(), d.display().to_string()]);
-    }
-    all.extend(f.runtime_flags());
-    all.extend(args.iter().map(|s| s.to_string()));
-    rt.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    f.gantry(rt, specs, args)
 }
 
 fn ok(o: std::process::Output) -> String {
@@ -45,14 +38,6 @@ fn seen(rt: &Rt, id: &str) -> String {
         "-c",
         "stat -c '%F %t:%T' /dev/nvidia1 2>&1; head -c1 /dev/nvidia1 2>&1 >/dev/null | sed 's/.*: //'",
     ])
-}
-
-fn devices_list(pid: i64) -> Option<String> {
-    if !v1_or_skip(&["devices"]) {
-        return None;
-    }
-    let cg = pid_cgroup(pid, "devices").expect("a devices cgroup");
-    Some(std::fs::read_to_string(cgroup_dir("devices", &cg).join("devices.list")).unwrap())
 }
 
 fn saved_devices(rt: &Rt, id: &str) -> Value {
