@@ -76,6 +76,9 @@ pub struct Saved {
     pub cgroup: crate::cgroups::Placement,
     /// The config as planned (hooks for delete, namespaces for later commands).
     pub config: Spec,
+    /// Created with --no-new-keyring: `exec` keeps its caller's session keyring too, as runc.
+    #[serde(default)]
+    pub no_new_keyring: bool,
 }
 
 /// The runtime-spec state, plus runc's extra fields, as `state` prints it.

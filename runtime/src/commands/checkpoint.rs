@@ -499,6 +499,7 @@ pub fn restore(g: &Globals, a: &RestoreArgs) -> Result<i32> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: placement,
         config: spec.clone(),
+        no_new_keyring: false,
     };
     dir.save(&saved)?;
     if let Some(p) = &a.pid_file {
@@ -556,6 +557,7 @@ mod tests {
                 created_parents: vec![],
             },
             config: spec(),
+            no_new_keyring: false,
         };
         let a = CheckpointArgs {
             id: "c".into(),

@@ -2,6 +2,7 @@
 //! no_new_privs, LSM labels. (Seccomp, applied last, comes with the confinement issue.)
 
 pub mod caps;
+pub mod keyring;
 pub mod lsm;
 pub mod personality;
 pub mod rlimits;

@@ -132,6 +132,10 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                         .as_ref()
                         .and_then(|l| l.memory_policy().as_ref()),
                     die_with_parent: o.die_with_parent,
+                    keyring: (!saved.no_new_keyring).then(|| {
+                        let userns = nss.iter().any(|(t, _, _)| *t == LinuxNamespaceType::User);
+                        (saved.id.as_str(), userns)
+                    }),
                 },
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
@@ -214,6 +218,9 @@ struct Settle<'a> {
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
     die_with_parent: bool,
+    /// The container's session keyring to join: its id and whether it has a user namespace
+    /// (None: created with --no-new-keyring).
+    keyring: Option<(&'a str, bool)>,
 }
 
 /// PR_SET_PDEATHSIG SIGKILL: the kernel clears it when the credentials change, so it is set
@@ -275,6 +282,10 @@ fn child(
         nix::unistd::fchdir(root.as_raw_fd())
             .and_then(|_| nix::unistd::chroot("."))
             .map_err(|e| format!("chroot into the container's root: {e}"))?;
+    }
+    // Not the caller's session keyring: the container's, by name (made by its init).
+    if let Some((id, userns)) = settle.keyring {
+        crate::confine::keyring::join_session(id, userns)?;
     }
     if let Some(p) = settle.personality {
         crate::confine::personality::apply(p)?;

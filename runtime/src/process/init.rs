@@ -18,6 +18,7 @@ use crate::rootfs::{self, devices, mounts::MountCtx, Root};
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitCtx<'a> {
+    pub id: &'a str,
     pub bundle: &'a Bundle,
     pub ns: &'a NsPlan,
     pub chan: Channel,
@@ -264,7 +265,8 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
         super::console::setup(sock, size, true)?;
     }
     if !ctx.no_new_keyring {
-        join_session_keyring(&ctx.bundle.spec)?;
+        let in_userns = has_ns(&ctx.bundle.spec, LinuxNamespaceType::User);
+        crate::confine::keyring::join_session(ctx.id, in_userns)?;
     }
     let program = super::finalize::confine_and_find(
         process,
@@ -344,31 +346,6 @@ fn set_names(spec: &Spec) -> Result<(), String> {
                 "domainname {d:?}: {}",
                 std::io::Error::last_os_error()
             ));
-        }
-    }
-    Ok(())
-}
-
-/// A fresh session keyring named for the container, so containers don't share the host's.
-fn join_session_keyring(spec: &Spec) -> Result<(), String> {
-    let _ = spec;
-    let name = c"_ses.gantry";
-    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING with a NUL-terminated name.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            1, /* KEYCTL_JOIN_SESSION_KEYRING */
-            name.as_ptr(),
-        )
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        // Kernels or seccomp profiles without keyrings: go on without one, as runc does.
-        if !matches!(
-            e.raw_os_error(),
-            Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EACCES)
-        ) {
-            return Err(format!("join session keyring: {e}"));
         }
     }
     Ok(())

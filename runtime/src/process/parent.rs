@@ -227,6 +227,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
             undo.host_bind = None;
             std::mem::forget(undo);
             init::run(InitCtx {
+                id: o.id,
                 bundle: &bundle,
                 ns: &ns,
                 chan: child_chan,
@@ -324,6 +325,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: placement,
         config: spec.clone(),
+        no_new_keyring: o.no_new_keyring,
     };
     parent_chan.expect(Msg::RunHooks).map_err(|e| anyhow!(e))?;
     let hook_state = state::oci_state(&saved, Status::Creating);
