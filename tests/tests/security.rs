@@ -799,3 +799,117 @@ fn masked_paths_get_the_null_device_when_dev_null_is_a_symlink() {
         "/proc/{masked} is not masked by the null device"
     );
 }
+
+/// The swap loop of the CVE-2021-30465 test: exchanges `dir` and `link` (a directory and a
+/// symlink out of the rootfs) with RENAME_EXCHANGE until `stop`, as a container sharing the
+/// volume would.
+fn swap_loop(
+    dir: std::path::PathBuf,
+    link: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        use std::os::unix::ffi::OsStrExt;
+        let a = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        let b = std::ffi::CString::new(link.as_os_str().as_bytes()).unwrap();
+        let mut swaps = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: two NUL-terminated paths, relative to no dir fd.
+            let r = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    b.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+            swaps += 1;
+        }
+        swaps
+    })
+}
+
+/// CVE-2021-30465 class: a volume shared with a hostile container, which swaps a directory
+/// of it for a symlink out of the rootfs (to a host dir) in a RENAME_EXCHANGE loop while the
+/// victim is created with a second mount inside that volume. A runtime that resolves the
+/// destination and then mounts by path mounts on the host dir whenever the swap falls between
+/// the two. Each create's createContainer hook (in the container's mount namespace, before
+/// pivot_root, where such a mount would be seen) records whether anything is mounted on the
+/// host dir; a first run whose hook itself mounts there shows the record works.
+#[test]
+fn a_volume_swapped_for_a_symlink_during_creates_never_mounts_outside_the_root() {
+    let tmp = TempDir::new("volswap");
+    let volume = tmp.path().join("volume");
+    let outside = tmp.path().join("outside");
+    let log = tmp.path().join("log");
+    std::fs::create_dir_all(volume.join("sub")).unwrap();
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, volume.join("link")).unwrap();
+    std::fs::write(&log, "").unwrap();
+    let record = |mount_first: bool| {
+        let pre = if mount_first {
+            format!("mount -t tmpfs control {o}; ", o = outside.display())
+        } else {
+            String::new()
+        };
+        format!(
+            "{pre}if grep -q ' {o} ' /proc/self/mountinfo; then echo escaped >> {l}; \
+             else echo contained >> {l}; fi",
+            o = outside.display(),
+            l = log.display()
+        )
+    };
+    let bundle = |hook: String| {
+        let mut b = Bundle::new(&["true"]);
+        b.bind(&volume, "/data");
+        b.edit(|c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/data/sub", "type": "tmpfs", "source": "victim"}));
+            c["hooks"] =
+                json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+        });
+        b
+    };
+    let rt = Rt::new();
+    // The control: the record sees a mount on the host dir.
+    let (code, _, err) = rt.run_fg(&bundle(record(true)), &unique_id("swapctl"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "escaped\n");
+    std::fs::write(&log, "").unwrap();
+
+    let b = bundle(record(false));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = swap_loop(volume.join("sub"), volume.join("link"), stop.clone());
+    let (mut ran, mut refused) = (0, Vec::new());
+    for i in 0..40 {
+        let (code, _, err) = rt.run_fg(&b, &unique_id(&format!("swap{i}")));
+        if code == 0 {
+            ran += 1;
+        } else {
+            refused.push(err);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    let records = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !records.contains("escaped"),
+        "a mount landed on the host dir ({ran} ran, {swaps} swaps): {records}"
+    );
+    // A create that met the symlink is either contained (mounted inside the rootfs) or
+    // refused with an error naming the mount; it is never anything else.
+    for err in &refused {
+        assert!(err.contains("/data/sub"), "{err}");
+    }
+    assert_eq!(records.lines().count(), ran, "{records}");
+    eprintln!(
+        "{ran} of 40 creates ran, {} refused (first: {:?}), {swaps} swaps",
+        refused.len(),
+        refused.first()
+    );
+    assert!(swaps > 40, "the swap loop did not run during the creates");
+}
