@@ -58,6 +58,9 @@ if ! bench/run.sh -n 3 --warmup 1 --par-count 10 --json "$work/bench.json" >"$wo
   echo "FAIL: bench/run.sh"
   status=1
 fi
+# The config fuzz target for 30 s (issue 16): a finding fails the run.
+stage fuzz
+scripts/fuzz.sh 30 || status=1
 # The host must be as before: no cgroup, mount, process, state dir, engine storage, CDI spec,
 # user or temporary dir left by any test.
 stage "host compare"
