@@ -2,7 +2,7 @@
 # The soak on demand (issue 16): scripts/soak.sh [N] [M] runs N lifecycles in a row (default
 # 1000), M concurrent creates and deletes (default 100) and N/20 rounds of racing commands on
 # one id, then checks that no fd, mount, cgroup, state dir, process or zombie is left
-# (tests/tests/soak.rs; CI runs it with N=100, M=20 as part of the test suite).
+# (tests/tests/soak.rs; CI runs it with N=100, M=100 as part of the test suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}

@@ -1,7 +1,7 @@
 //! Load (issue 16): lifecycles in a row, concurrent creates and deletes, and racing commands on
 //! one id, with no leak afterwards: no fd of this process, no mount, no cgroup dir, no state
 //! dir, no process or zombie of the runtime. CI runs GANTRY_SOAK_N=100 lifecycles and
-//! GANTRY_SOAK_M=20 concurrent containers; scripts/soak.sh runs 1000 and 100 on demand.
+//! GANTRY_SOAK_M=100 concurrent containers; scripts/soak.sh runs 1000 and 100 on demand.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -170,7 +170,7 @@ fn lifecycles_in_a_row_leak_nothing() {
 #[test]
 fn concurrent_creates_and_deletes_leak_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let m = env_n("GANTRY_SOAK_M", 20);
+    let m = env_n("GANTRY_SOAK_M", 100);
     let tag = unique_id("soakpar");
     let rt = Rt::new();
     let b = bundle(&["sleep", "300"], None);
