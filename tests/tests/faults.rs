@@ -236,6 +236,115 @@ fn exec_killed_at_any_point_leaves_only_the_init() {
     });
 }
 
+/// The command line of `pid` (NULs between the arguments), empty once it is gone.
+fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// `exec` SIGKILLed at each named phase, each reached for certain rather than by a delay:
+/// (1) waiting for the container's lock (held here), before anything is made; (2) its child
+/// in the container's namespaces and cgroup, before execve (the container is paused and the
+/// exec is `--ignore-paused`: the child freezes the moment it joins the cgroup); (3) the
+/// program running. After each, only the init is left in the container's cgroup (the child
+/// and the program die with the exec, by PR_SET_PDEATHSIG), the container runs on, and
+/// delete --force leaves nothing. (runc 1.1.5 fails it at once: its exec takes no lock on the
+/// container, and leaves a program whose exec was killed running.)
+#[test]
+fn exec_killed_at_each_named_phase_leaves_only_the_init() {
+    if !v1_or_skip(&["freezer", "pids"]) {
+        return;
+    }
+    let rt = Rt::new();
+    let io = TempDir::new("fault-io");
+    let cg = format!("/gantry-e2e-fault-{}", unique_id("execph"));
+    let b = bundle(&cg);
+    let id = unique_id("fault-execph");
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let init = rt.state(&id).unwrap()["pid"].as_i64().unwrap() as i32;
+    let spawn_exec = |extra: &[&str]| {
+        rt.cmd()
+            .arg("exec")
+            .args(extra)
+            .args([&id, "sleep", "201"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(io.path().join("out")).unwrap())
+            .stderr(std::fs::File::create(io.path().join("err")).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let only_init = |phase: &str| {
+        wait_for(
+            &format!("only the init in {cg} after exec killed {phase}"),
+            || cgroup_procs(&cg) == [init],
+        );
+        assert_eq!(rt.status(&id), "running", "after exec killed {phase}");
+    };
+
+    // (1) Waiting for the lock: the exec blocks before it has read the state.
+    {
+        use std::os::fd::AsRawFd;
+        let dir = std::fs::File::open(rt.root.path().join(&id)).unwrap();
+        // SAFETY: flock on a live fd we own; released when `dir` drops.
+        assert_eq!(unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let mut exec = spawn_exec(&[]);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            exec.try_wait().unwrap().is_none(),
+            "exec did not wait for the lock"
+        );
+        assert_eq!(cgroup_procs(&cg), [init], "exec went past the lock");
+        kill(&mut exec);
+    }
+    only_init("waiting for the lock");
+
+    // (2) Its child in the container, frozen before execve.
+    rt.ok(&["pause", &id]);
+    let mut exec = spawn_exec(&["--ignore-paused"]);
+    let mut child = 0;
+    wait_for("the exec's child in the paused container's cgroup", || {
+        child = cgroup_procs(&cg)
+            .into_iter()
+            .find(|p| *p != init)
+            .unwrap_or(0);
+        child != 0
+    });
+    assert!(
+        !cmdline(child).starts_with("sleep\u{0}201"),
+        "the child ran the program in a frozen cgroup"
+    );
+    kill(&mut exec);
+    rt.ok(&["resume", &id]);
+    only_init("with its child in the container before execve");
+
+    // (3) The program running.
+    let mut exec = spawn_exec(&[]);
+    wait_for("the exec'd program", || {
+        cgroup_procs(&cg)
+            .into_iter()
+            .any(|p| cmdline(p).starts_with("sleep\u{0}201"))
+    });
+    kill(&mut exec);
+    only_init("with its program running");
+
+    assert_eq!(rt.ok(&["exec", &id, "echo", "still here"]), "still here\n");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!rt.root.path().join(&id).exists(), "{id}: state dir left");
+    for d in cgroup_dirs_of(&cg) {
+        assert!(!d.exists(), "{id}: {} left", d.display());
+    }
+    wait_for("no process of the container", || {
+        !any_process_with("sleep\u{0}201")
+    });
+}
+
 /// Unmounts the tmpfs on drop.
 struct Unmount(std::path::PathBuf);
 
