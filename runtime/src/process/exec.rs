@@ -126,7 +126,6 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         Forked::Child => {
             drop(parent_chan);
             let r = child(
-                selfjoin.as_ref(),
                 &child_chan,
                 process,
                 &ns_files,
@@ -146,6 +145,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                         .as_ref()
                         .and_then(|l| l.memory_policy().as_ref()),
                     die_with_parent: o.die_with_parent,
+                    cgroups: selfjoin.as_ref(),
                 },
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
@@ -230,6 +230,8 @@ struct Settle<'a> {
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
     die_with_parent: bool,
+    /// The cgroups the process moves itself into (cgroups_selfjoin.rs).
+    cgroups: Option<&'a crate::cgroups_selfjoin::SelfJoin>,
 }
 
 /// PR_SET_PDEATHSIG SIGKILL: the kernel clears it when the credentials change, so it is set
@@ -250,7 +252,6 @@ fn die_with_parent() {
 /// The child: join or wait for the cgroup, join the namespaces, confine, exec. Returns only on
 /// error.
 fn child(
-    cgroups: Option<&crate::cgroups_selfjoin::SelfJoin>,
     chan: &sync::Channel,
     process: &Process,
     ns_files: &[(LinuxNamespaceType, CloneFlags, File)],
@@ -262,7 +263,7 @@ fn child(
     if settle.die_with_parent {
         die_with_parent();
     }
-    if let Some(c) = cgroups {
+    if let Some(c) = settle.cgroups {
         c.join()?;
     }
     // Before anything of the container is touched: only our own fds and the passed ones stay.
