@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
+use crate::mountinfo::Mount;
 use crate::state::Saved;
 
 #[derive(Debug, thiserror::Error)]
@@ -223,27 +224,31 @@ fn add_task(mgr: &AnyCgroupManager, pid: i32) -> Result<(), libcgroups::common::
 }
 
 /// `create_dir_all`, made again while a shared parent vanishes under it (see `add_task`).
-fn create_dir_all_racing(d: &Path) -> std::io::Result<()> {
+pub(crate) fn create_dir_all_racing(d: &Path) -> std::io::Result<()> {
     retried(
         || std::fs::create_dir_all(d),
         |e| e.kind() == std::io::ErrorKind::NotFound,
     )
 }
 
-/// Put `pid` into the container's cgroup and apply the resources of the spec.
+/// Put `pid` into the container's cgroup (unless it joined by itself: `self_joined`, see
+/// cgroups_selfjoin.rs) and apply the resources of the spec.
 pub fn join_and_apply(
     mgr: &AnyCgroupManager,
     placement: &Placement,
     pid: i32,
     spec: &Spec,
+    self_joined: bool,
 ) -> Result<(), CgroupError> {
     let path = &placement.path;
-    add_task(mgr, pid).map_err(|e| CgroupError::Join {
-        path: path.to_path_buf(),
-        pid,
-        msg: e.to_string(),
-    })?;
-    join_extra(placement, pid)?;
+    if !self_joined {
+        add_task(mgr, pid).map_err(|e| CgroupError::Join {
+            path: path.to_path_buf(),
+            pid,
+            msg: e.to_string(),
+        })?;
+        join_extra(placement, pid)?;
+    }
     let empty = LinuxResources::default();
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
@@ -399,28 +404,35 @@ pub fn remove_if_empty(p: &Placement) -> Result<bool, CgroupError> {
     }
     let rel = p.path.strip_prefix("/").unwrap_or(&p.path);
     let mounts = cgroup_mounts();
-    if mounts.is_empty() || mounts.iter().any(|(_, root, ..)| root != "/") {
+    if mounts.is_empty() || mounts.iter().any(|m| m.root != "/") {
         return Ok(false);
     }
-    let dirs: Vec<PathBuf> = mounts
-        .iter()
-        .map(|(mp, ..)| mp.join(rel))
-        .filter(|d| d.is_dir())
-        .collect();
+    // A hierarchy mounted twice (an overmounted /sys/fs/cgroup) is one directory: once.
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in mounts.iter().map(|m| m.mount_point.join(rel)) {
+        if !dirs.contains(&d) && d.is_dir() {
+            dirs.push(d);
+        }
+    }
     for d in &dirs {
         let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+        // The entry's own type (getdents' d_type), not a stat of each of its ~30 files.
         let child = std::fs::read_dir(d)
-            .map(|mut e| e.any(|x| x.is_ok_and(|x| x.path().is_dir())))
+            .map(|mut e| e.any(|x| x.is_ok_and(|x| x.file_type().is_ok_and(|t| t.is_dir()))))
             .unwrap_or(true);
         if !procs.trim().is_empty() || child {
             return Ok(false);
         }
     }
     for d in &dirs {
-        std::fs::remove_dir(d).map_err(|e| CgroupError::Remove {
-            path: d.clone(),
-            msg: e.to_string(),
-        })?;
+        match std::fs::remove_dir(d) {
+            // Gone already (the same hierarchy at two mount points): removed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            r => r.map_err(|e| CgroupError::Remove {
+                path: d.clone(),
+                msg: e.to_string(),
+            })?,
+        }
     }
     remove_parents(p);
     Ok(true)
@@ -429,7 +441,7 @@ pub fn remove_if_empty(p: &Placement) -> Result<bool, CgroupError> {
 /// On a v1 host runc also puts the container in the named systemd hierarchy and, in hybrid
 /// mode, in the cgroup2 one, at the same path (libcgroups' v1 driver manages neither), so
 /// systemd and v2-aware tools see it where they expect.
-fn extra_dirs(p: &Placement) -> Vec<PathBuf> {
+pub(crate) fn extra_dirs(p: &Placement) -> Vec<PathBuf> {
     if p.root.is_some() || p.systemd {
         return Vec::new();
     }
@@ -486,50 +498,29 @@ fn remove_default_parent(path: &Path) {
     }
 }
 
-/// The cgroup mounts of this process's mount namespace: (mount point, root inside the
-/// hierarchy, fstype, super options).
-fn cgroup_mounts() -> Vec<(PathBuf, String, String, Vec<String>)> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        if l.len() < 5 || r.len() < 3 || !r[0].starts_with("cgroup") {
-            continue;
-        }
-        let unescape = |s: &str| s.replace("\\040", " ");
-        out.push((
-            PathBuf::from(unescape(l[4])),
-            unescape(l[3]),
-            r[0].to_string(),
-            r[2].split(',').map(str::to_string).collect(),
-        ));
-    }
-    out
+/// The cgroup mounts of this process's mount namespace (one mountinfo read).
+fn cgroup_mounts() -> Vec<Mount> {
+    crate::cgroups_view::View::read().mounts
 }
 
-/// The directory of one `/proc/PID/cgroup` line's hierarchy and path, if it is mounted here.
-fn hierarchy_dir(
-    mounts: &[(PathBuf, String, String, Vec<String>)],
-    ctrls: &str,
-    path: &str,
-) -> Option<PathBuf> {
+/// The directory of one `/proc/PID/cgroup` line's hierarchy and path, if it is mounted here
+/// (a v1 line's controllers all in the mount's options; cgroup2 for an empty list).
+pub(crate) fn hierarchy_dir(mounts: &[Mount], ctrls: &str, path: &str) -> Option<PathBuf> {
     mounts
         .iter()
-        .find(|(_, root, fstype, opts)| {
+        .find(|m| {
             let kind = if ctrls.is_empty() {
-                fstype == "cgroup2"
+                m.fstype == "cgroup2"
             } else {
-                fstype == "cgroup" && ctrls.split(',').all(|c| opts.iter().any(|o| o == c))
+                m.fstype == "cgroup" && ctrls.split(',').all(|c| m.has_super_opt(c))
             };
-            kind && Path::new(path).starts_with(root)
+            kind && Path::new(path).starts_with(&m.root)
         })
-        .map(|(mnt, root, _, _)| {
-            let rel = Path::new(path).strip_prefix(root).unwrap_or(Path::new(""));
-            mnt.join(rel)
+        .map(|m| {
+            let rel = Path::new(path)
+                .strip_prefix(&m.root)
+                .unwrap_or(Path::new(""));
+            m.mount_point.join(rel)
         })
 }
 
@@ -678,13 +669,11 @@ pub fn join_init_hierarchies(init: i32, pid: i32, subs: &SubCgroups) -> Result<(
 /// Whether this host has an rdma controller: a v1 rdma hierarchy, or rdma available in a
 /// cgroup2 mount.
 pub fn rdma_available() -> bool {
-    cgroup_mounts()
-        .iter()
-        .any(|(mnt, _, fstype, opts)| match fstype.as_str() {
-            "cgroup" => opts.iter().any(|o| o == "rdma"),
-            _ => std::fs::read_to_string(mnt.join("cgroup.controllers"))
-                .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma")),
-        })
+    cgroup_mounts().iter().any(|m| match m.fstype.as_str() {
+        "cgroup" => m.has_super_opt("rdma"),
+        _ => std::fs::read_to_string(m.mount_point.join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma")),
+    })
 }
 
 /// `linux.resources.rdma`: one `rdma.max` line per device ("mlx4_0 hca_handle=2
@@ -707,18 +696,19 @@ fn apply_rdma(placement: &Placement, resources: &LinuxResources) -> Result<(), C
     let mounts = cgroup_mounts();
     let v1 = mounts
         .iter()
-        .find(|(_, _, t, o)| t == "cgroup" && o.iter().any(|o| o == "rdma"));
+        .find(|m| m.fstype == "cgroup" && m.has_super_opt("rdma"));
     let dir = match v1 {
-        Some((mnt, _, _, _)) => mnt.join(&rel),
+        Some(m) => m.mount_point.join(&rel),
         None => {
-            let (mnt, _, _, _) = mounts
+            let mnt = &mounts
                 .iter()
-                .find(|(mnt, _, t, _)| {
-                    t == "cgroup2"
-                        && std::fs::read_to_string(mnt.join("cgroup.controllers"))
+                .find(|m| {
+                    m.fstype == "cgroup2"
+                        && std::fs::read_to_string(m.mount_point.join("cgroup.controllers"))
                             .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma"))
                 })
-                .ok_or_else(|| err("this host has no rdma cgroup controller".into()))?;
+                .ok_or_else(|| err("this host has no rdma cgroup controller".into()))?
+                .mount_point;
             // Enable rdma from the root down to the container's parent.
             let mut d = mnt.clone();
             for c in rel.components() {

@@ -39,12 +39,11 @@ type Result<T> = std::result::Result<T, ResctrlError>;
 
 /// Where resctrl is mounted in the runtime's mount namespace.
 pub fn mount_point() -> Option<PathBuf> {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mi.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let point = pre.split(' ').nth(4)?;
-        (post.split(' ').next()? == "resctrl").then(|| PathBuf::from(point))
-    })
+    crate::mountinfo::own()
+        .ok()?
+        .into_iter()
+        .find(|m| m.fstype == "resctrl")
+        .map(|m| m.mount_point)
 }
 
 /// The schemata lines to write, in the spec's order.

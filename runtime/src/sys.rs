@@ -33,9 +33,20 @@ pub enum Forked {
 /// The caller must be single-threaded (the runtime is), as with fork(2): only the calling
 /// thread exists in the child.
 pub fn clone3(flags: u64) -> io::Result<Forked> {
+    clone3_into(flags, None)
+}
+
+/// CLONE_INTO_CGROUP (linux/sched.h): the child starts in the cgroup2 directory given by fd.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone3`, the child born in the cgroup2 cgroup `cgroup` (an fd of its directory) if given:
+/// no migration afterwards (cgroups_selfjoin.rs says why that matters).
+pub fn clone3_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
+    let into = cgroup.map_or(0, |_| CLONE_INTO_CGROUP);
     let mut args = CloneArgs {
-        flags: flags | libc::CLONE_PIDFD as u64,
+        flags: flags | libc::CLONE_PIDFD as u64 | into,
+        cgroup: cgroup.map_or(0, |fd| fd as u64),
         pidfd: &mut pidfd as *mut RawFd as u64,
         // With CLONE_PARENT the kernel takes the caller's exit signal and refuses another.
         exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {

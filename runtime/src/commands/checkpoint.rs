@@ -474,7 +474,7 @@ pub fn restore(g: &Globals, a: &RestoreArgs) -> Result<i32> {
         let (_, start) = crate::state::proc_stat(pid)
             .ok_or_else(|| anyhow!("criu restore reported pid {pid}, which is not running"))?;
         let mgr = crate::cgroups::manager(&placement, &a.id)?;
-        if let Err(e) = crate::cgroups::join_and_apply(&mgr, &placement, pid, spec) {
+        if let Err(e) = crate::cgroups::join_and_apply(&mgr, &placement, pid, spec, false) {
             crate::state::kill_init(pid, start);
             let _ = crate::cgroups::release(&placement, &a.id);
             return Err(e.into());

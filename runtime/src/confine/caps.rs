@@ -7,6 +7,13 @@ use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use super::{ConfineError, Result};
 
+/// The capabilities this kernel knows, probed once per process (the caps crate's probe is a
+/// PR_CAPBSET_READ per capability; it ran for every name of every set, ~400 prctl calls).
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
+}
+
 fn convert(set: &Option<Capabilities>) -> Result<CapsHashSet> {
     let mut out = CapsHashSet::new();
     for c in set.iter().flatten() {
@@ -17,7 +24,7 @@ fn convert(set: &Option<Capabilities>) -> Result<CapsHashSet> {
             format!("CAP_{}", name.to_uppercase())
         };
         match Capability::from_str(&name) {
-            Ok(cap) if caps::runtime::thread_all_supported().contains(&cap) => {
+            Ok(cap) if supported().contains(&cap) => {
                 out.insert(cap);
             }
             // A capability this kernel does not know cannot be granted: skip it, as runc does.
@@ -59,8 +66,11 @@ fn err(what: &str) -> impl FnOnce(caps::errors::CapsError) -> ConfineError + '_ 
 /// Drop from the bounding set what the config does not keep. Done while still privileged,
 /// before the user switch.
 pub fn drop_bounding(p: &CapPlan) -> Result<()> {
-    for cap in caps::read(None, CapSet::Bounding).map_err(err("read bounding"))? {
-        if !p.bounding.contains(&cap) {
+    // A PR_CAPBSET_READ per capability this kernel knows (caps::read probes every one the
+    // crate names), then a drop of each one set and not kept.
+    for &cap in supported() {
+        let set = caps::has_cap(None, CapSet::Bounding, cap).map_err(err("read bounding"))?;
+        if set && !p.bounding.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).map_err(err("drop bounding"))?;
         }
     }

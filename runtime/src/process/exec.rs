@@ -103,7 +103,20 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         nix::sched::setns(f.as_fd(), CloneFlags::CLONE_NEWPID)
             .context("enter the container's pid namespace")?;
     }
-    let forked = sys::clone3(0).context("clone3 the exec process")?;
+    // The process moves itself into the init's cgroups (cgroups_selfjoin.rs), unless it
+    // goes to sub-cgroups or its CPU affinity must be set before the move.
+    let selfjoin = if saved.cgroup.skipped
+        || !o.sub_cgroups.is_empty()
+        || process.exec_cpu_affinity().is_some()
+    {
+        None
+    } else {
+        crate::cgroups_selfjoin::for_exec(saved.pid)
+            .transpose()
+            .map_err(|e| anyhow!("exec: join the container's cgroup: {e}"))?
+    };
+    let forked = sys::clone3_into(0, selfjoin.as_ref().and_then(|s| s.clone_into()))
+        .context("clone3 the exec process")?;
     if let Forked::Parent { .. } = forked {
         // Only the runtime goes back; the child stays in the container's pid namespace.
         nix::sched::setns(own_pidns.as_fd(), CloneFlags::CLONE_NEWPID)
@@ -136,6 +149,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                         let userns = nss.iter().any(|(t, _, _)| *t == LinuxNamespaceType::User);
                         (saved.id.as_str(), userns)
                     }),
+                    cgroups: selfjoin.as_ref(),
                 },
             );
             let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
@@ -145,12 +159,14 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     };
     drop(child_chan);
     drop(console);
+    let self_joined = selfjoin.is_some();
+    drop(selfjoin);
     let fail = |e: anyhow::Error| {
         let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    if !saved.cgroup.skipped {
+    if !saved.cgroup.skipped && !self_joined {
         // With sub-cgroups the process goes straight where asked (libcgroups' manager joins
         // only the container's own cgroup; runc writes cgroupfs directly in that case too).
         if o.sub_cgroups.is_empty() {
@@ -221,6 +237,8 @@ struct Settle<'a> {
     /// The container's session keyring to join: its id and whether it has a user namespace
     /// (None: created with --no-new-keyring).
     keyring: Option<(&'a str, bool)>,
+    /// The cgroups the process moves itself into (cgroups_selfjoin.rs).
+    cgroups: Option<&'a crate::cgroups_selfjoin::SelfJoin>,
 }
 
 /// PR_SET_PDEATHSIG SIGKILL: the kernel clears it when the credentials change, so it is set
@@ -238,7 +256,8 @@ fn die_with_parent() {
     };
 }
 
-/// The child: wait for the cgroup, join the namespaces, confine, exec. Returns only on error.
+/// The child: join or wait for the cgroup, join the namespaces, confine, exec. Returns only on
+/// error.
 fn child(
     chan: &sync::Channel,
     process: &Process,
@@ -250,6 +269,9 @@ fn child(
 ) -> Result<(), String> {
     if settle.die_with_parent {
         die_with_parent();
+    }
+    if let Some(c) = settle.cgroups {
+        c.join()?;
     }
     // Before anything of the container is touched: only our own fds and the passed ones stay.
     let mut keep: Vec<RawFd> = ns_files.iter().map(|(_, _, f)| f.as_raw_fd()).collect();

@@ -34,6 +34,8 @@ pub struct InitCtx<'a> {
     pub extra_env: Vec<String>,
     /// linux.seccomp, compiled by the parent before the clone.
     pub seccomp: Option<crate::seccomp::Program>,
+    /// The cgroups the init moves itself into (cgroups_selfjoin), if the parent made them.
+    pub cgroups: Option<crate::cgroups_selfjoin::SelfJoin>,
 }
 
 /// Run the init; never returns: the program is exec'd, or the init exits after reporting.
@@ -91,6 +93,9 @@ fn setup(ctx: &InitCtx) -> Result<Exec, String> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().clone().unwrap_or_default();
     let process = spec.process().as_ref();
+    if let Some(c) = &ctx.cgroups {
+        c.join()?;
+    }
     // Before anything of the container is touched: only our own fds and the passed ones stay.
     let mut keep = vec![ctx.chan.as_raw_fd(), ctx.fifo.as_raw_fd()];
     keep.extend(ctx.console.as_ref().map(|c| c.as_raw_fd()));

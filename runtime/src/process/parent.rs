@@ -196,6 +196,13 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let rootless = !nix::unistd::geteuid().is_root();
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
 
+    // The init moves itself into its cgroups (cgroups_selfjoin.rs: no RCU grace period), so
+    // they are made and opened now. Not through the intermediate process that joins a user
+    // namespace by path (the parent joins that init as before).
+    let mut selfjoin = match ns.join_user {
+        None => crate::cgroups_selfjoin::for_create(&placement).transpose()?,
+        Some(_) => None,
+    };
     // A pid namespace joined by path applies to children only: enter it for the clone, then
     // return to our own.
     let own_pidns = match &ns.join_pid {
@@ -206,12 +213,20 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         }
         _ => None,
     };
-    let forked = clone_init(
+    let forked = match clone_init(
         ns.clone_flags.bits() as u64,
         ns.join_user.as_deref(),
         ns.join_pid.as_deref(),
-    )
-    .context("clone3 the container init")?;
+        selfjoin.as_ref().and_then(|s| s.clone_into()),
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            if let Some(s) = selfjoin.take() {
+                s.undo();
+            }
+            return Err(e.context("clone3 the container init"));
+        }
+    };
     if let (Some(own), Forked::Parent { .. }) = (&own_pidns, &forked) {
         // Only the runtime goes back; the init stays where it was cloned.
         nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID)
@@ -238,10 +253,13 @@ pub fn create(o: CreateOpts) -> Result<Created> {
                 pass_fds,
                 extra_env,
                 seccomp,
+                cgroups: selfjoin.take(),
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    // Our copies of the files the init joins through are no longer needed.
+    let self_joined = selfjoin.take().is_some();
     drop(child_chan);
     drop(console);
     undo.child = Some((pid, pidfd.try_clone()?));
@@ -278,7 +296,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         parent_chan.send(&Msg::TimeSet)?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
-    match cgroups::join_and_apply(mgr, &placement, pid, spec) {
+    match cgroups::join_and_apply(mgr, &placement, pid, spec, self_joined) {
         Ok(()) => {}
         // Rootless, as runc and crun do: without a cgroup delegated to us (it cannot be made
         // or joined: permission denied), run without one. Any other failure, such as
@@ -408,10 +426,15 @@ fn send_or_init_error(chan: &sync::Channel, m: &Msg) -> Result<()> {
 /// its own. The intermediate joins it (then the pid namespace to join, with the user namespace's
 /// privileges), clones the init as the runtime's child (CLONE_PARENT), reports the init's pid
 /// and exits.
-fn clone_init(flags: u64, join_user: Option<&Path>, join_pid: Option<&Path>) -> Result<Forked> {
+fn clone_init(
+    flags: u64,
+    join_user: Option<&Path>,
+    join_pid: Option<&Path>,
+    cgroup: Option<std::os::fd::RawFd>,
+) -> Result<Forked> {
     use std::io::{Read, Write};
     let Some(userns) = join_user else {
-        return Ok(sys::clone3(flags)?);
+        return Ok(sys::clone3_into(flags, cgroup)?);
     };
     let user = File::open(userns).with_context(|| format!("open {}", userns.display()))?;
     let pidns = match join_pid {

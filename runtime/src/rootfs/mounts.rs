@@ -152,19 +152,13 @@ fn finish(root: &Root, dest: &Path, o: &MountOpts, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The cgroup hierarchies mounted on this host, from /proc/self/mountinfo:
+/// The cgroup hierarchies mounted on this host, from one mountinfo read (cgroups_view.rs):
 /// (mount point, fs type, super options).
 fn host_cgroup_mounts() -> Vec<(PathBuf, String, String)> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let mp = PathBuf::from(pre.split(' ').nth(4)?);
-            let mut post = post.split(' ');
-            let fstype = post.next()?.to_string();
-            let sopts = post.nth(1)?.to_string();
-            (fstype == "cgroup" || fstype == "cgroup2").then_some((mp, fstype, sopts))
-        })
+    crate::cgroups_view::View::read()
+        .mounts
+        .into_iter()
+        .map(|m| (m.mount_point, m.fstype, m.super_opts))
         .collect()
 }
 
