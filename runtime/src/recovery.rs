@@ -22,11 +22,14 @@ pub struct Creating {
     pub cgroup: Placement,
 }
 
-/// Write the record (one small write to a new file: it lands whole or not at all).
+/// Write (or replace) the record: a new file renamed over the old, so that a kill at any
+/// point leaves either record whole.
 pub fn record(dir: &Path, rec: &Creating) -> Result<(), StateError> {
     let p = dir.join(CREATING_RECORD);
+    let tmp = dir.join(format!("{CREATING_RECORD}.new"));
     let data = serde_json::to_vec(rec).map_err(|e| StateError::Corrupt(p.clone(), e))?;
-    std::fs::write(&p, data).map_err(|e| StateError::Io(p, e))
+    std::fs::write(&tmp, data).map_err(|e| StateError::Io(tmp.clone(), e))?;
+    std::fs::rename(&tmp, &p).map_err(|e| StateError::Io(p, e))
 }
 
 /// Whether `dir` is a create that nobody is running any more: no state.json, and its lock is
@@ -46,14 +49,16 @@ pub fn clean(root: &Path, id: &str) -> Result<(), StateError> {
     if dir.path.join(state::STATE_FILE).exists() {
         return Ok(());
     }
-    // No record, or one cut short by the kill (an empty file): the create died before the
-    // record was whole, so before it joined the init to a cgroup; the init, cloned or not,
-    // exits by itself on the end-of-file of its sync channel.
+    // No record: the create died before it made a cgroup; the init, cloned or not, exits by
+    // itself on the end-of-file of its sync channel. A record with pid 0: the cgroup was
+    // being made, the init not yet recorded (it too exits on that end-of-file).
     let rec = std::fs::read(dir.path.join(CREATING_RECORD))
         .ok()
         .and_then(|d| serde_json::from_slice::<Creating>(&d).ok());
     if let Some(rec) = rec {
-        state::kill_init(rec.pid, rec.pid_start);
+        if rec.pid > 0 {
+            state::kill_init(rec.pid, rec.pid_start);
+        }
         if let Err(e) = crate::cgroups::release(&rec.cgroup, id) {
             crate::logger::warn(&format!("cleanup of the abandoned create of {id}: {e}"));
         }

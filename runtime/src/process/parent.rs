@@ -199,6 +199,16 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     // The init moves itself into its cgroups (cgroups_selfjoin.rs: no RCU grace period), so
     // they are made and opened now. Not through the intermediate process that joins a user
     // namespace by path (the parent joins that init as before).
+    // They are made before the init exists: record the cgroup first (pid 0: no init yet), so
+    // that a create killed from here on is still cleaned up by a later delete.
+    crate::recovery::record(
+        &dir_path,
+        &crate::recovery::Creating {
+            pid: 0,
+            pid_start: 0,
+            cgroup: placement.clone(),
+        },
+    )?;
     let mut selfjoin = match ns.join_user {
         None => crate::cgroups_selfjoin::for_create(&placement).transpose()?,
         Some(_) => None,
