@@ -431,18 +431,15 @@ fn send_or_init_error(chan: &sync::Channel, m: &Msg) -> Result<()> {
     }
 }
 
-/// Clone the init. Joining a user namespace by path takes an intermediate process, as in runc:
-/// the new namespaces must be created from inside that user namespace while the runtime stays in
-/// its own. The intermediate joins it (then the pid namespace to join, with the user namespace's
-/// privileges), clones the init as the runtime's child (CLONE_PARENT), reports the init's pid
-/// and exits.
+/// Clone the init. Joining a user namespace by path takes an intermediate process
+/// (via_userns.rs): the new namespaces must be created from inside that user namespace while
+/// the runtime stays in its own.
 fn clone_init(
     flags: u64,
     join_user: Option<&Path>,
     join_pid: Option<&Path>,
     cgroup: Option<std::os::fd::RawFd>,
 ) -> Result<Forked> {
-    use std::io::{Read, Write};
     let Some(userns) = join_user else {
         return Ok(sys::clone3_into(flags, cgroup)?);
     };
@@ -451,51 +448,8 @@ fn clone_init(
         Some(p) => Some(File::open(p).with_context(|| format!("open {}", p.display()))?),
         None => None,
     };
-    let (rd, wr) = nix::unistd::pipe().context("pipe")?;
-    let (rd, wr) = (File::from(rd), File::from(wr));
-    match sys::clone3(0)? {
-        Forked::Child => {
-            drop(rd);
-            let cloned = nix::sched::setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
-                .and_then(|_| match &pidns {
-                    Some(p) => nix::sched::setns(p.as_fd(), CloneFlags::CLONE_NEWPID),
-                    None => Ok(()),
-                })
-                .map_err(std::io::Error::from)
-                .and_then(|_| sys::clone3(flags | libc::CLONE_PARENT as u64));
-            match cloned {
-                Ok(Forked::Child) => Ok(Forked::Child), // the init goes on
-                Ok(Forked::Parent { pid, .. }) => {
-                    let mut wr = wr;
-                    let _ = wr.write_all(&pid.to_ne_bytes());
-                    sys::exit_now(0)
-                }
-                Err(e) => {
-                    let mut wr = wr;
-                    let _ =
-                        wr.write_all(&(-e.raw_os_error().unwrap_or(libc::EINVAL)).to_ne_bytes());
-                    sys::exit_now(1)
-                }
-            }
-        }
-        Forked::Parent { pid: mid, .. } => {
-            drop(wr);
-            let mut buf = [0u8; 4];
-            let got = (&rd).read_exact(&mut buf);
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(mid), None);
-            let what = || format!("join the user namespace {}", userns.display());
-            got.with_context(what)?;
-            // The intermediate's pid namespace is ours, so the pid is valid here.
-            let pid = i32::from_ne_bytes(buf);
-            if pid < 0 {
-                return Err(std::io::Error::from_raw_os_error(-pid)).with_context(what);
-            }
-            Ok(Forked::Parent {
-                pid,
-                pidfd: sys::pidfd_open(pid)?,
-            })
-        }
-    }
+    super::via_userns::clone(flags, &user, pidns.as_ref(), None)
+        .with_context(|| format!("join the user namespace {}", userns.display()))
 }
 
 /// prestart (deprecated, still used by NVIDIA's hook) and createRuntime hooks, in the runtime's
