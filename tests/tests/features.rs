@@ -249,6 +249,11 @@ fn features_has_the_spec_shape() {
             "SCMP_ARCH_PARISC",
             "SCMP_ARCH_PARISC64",
             "SCMP_ARCH_RISCV64",
+            // Added to config-linux.md's list after runtime-spec 1.1.
+            "SCMP_ARCH_LOONGARCH64",
+            "SCMP_ARCH_M68K",
+            "SCMP_ARCH_SH",
+            "SCMP_ARCH_SHEB",
         ],
     );
     let flags = [
