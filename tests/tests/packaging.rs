@@ -271,6 +271,24 @@ fn make_install_destdir() {
     let zsh = root.join("share/zsh/site-functions/_gantry");
     let fish = root.join("share/fish/vendor_completions.d/gantry.fish");
     assert!(zsh.exists() && fish.exists());
+    // Hidden flags are not offered there either (fish's own argument list keeps them, so that
+    // a line with one still parses).
+    let zsh_text = std::fs::read_to_string(&zsh).unwrap();
+    assert!(zsh_text.contains("'--memory="), "{zsh_text}");
+    let fish_text = std::fs::read_to_string(&fish).unwrap();
+    assert!(fish_text.contains(" -l memory "), "{fish_text}");
+    for flag in ["kernel-memory", "kernel-memory-tcp", "cgroup-root"] {
+        assert!(
+            !zsh_text.contains(&format!("'--{flag}")),
+            "zsh offers --{flag}"
+        );
+        assert!(
+            !fish_text
+                .lines()
+                .any(|l| l.starts_with("complete ") && l.contains(&format!(" -l {flag} "))),
+            "fish offers --{flag}"
+        );
+    }
     for (shell, file) in [("zsh", &zsh), ("fish", &fish)] {
         if Path::new("/usr/bin").join(shell).exists() {
             let (ok, _, err) = run(Command::new(shell).arg("-n").arg(file));

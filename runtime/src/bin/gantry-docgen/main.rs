@@ -6,6 +6,7 @@
 //!     gantry-docgen completions SHELL FILE [PROGRAM] bash, zsh or fish completions into FILE
 
 mod bash;
+mod hidden;
 mod man;
 
 use std::path::Path;
@@ -62,9 +63,13 @@ fn completions(shell: &str, file: &Path, program: &str) -> std::io::Result<()> {
     let mut cmd = command(program)?;
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, program, &mut out);
-    if shell == Shell::Bash {
-        let script = String::from_utf8(out).map_err(std::io::Error::other)?;
-        out = bash::fix(&script, &cmd, program).into_bytes();
-    }
-    std::fs::write(file, out)
+    let script = String::from_utf8(out).map_err(std::io::Error::other)?;
+    let hidden = hidden::longs(&cmd);
+    let script = match shell {
+        Shell::Bash => bash::fix(&script, &cmd, program),
+        Shell::Zsh => hidden::drop_zsh(&script, &hidden),
+        Shell::Fish => hidden::drop_fish(&script, &hidden),
+        _ => script,
+    };
+    std::fs::write(file, script)
 }
