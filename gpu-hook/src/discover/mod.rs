@@ -5,3 +5,4 @@ pub mod drm;
 pub mod mig;
 pub mod nvidia;
 pub mod nvml;
+pub mod searched;

@@ -2,6 +2,7 @@
 //! Every step that acquires something is undone if a later one fails, so a failed create
 //! leaves no state dir, cgroup or process behind.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -16,6 +17,7 @@ use super::sync::{self, Msg};
 use crate::bundle::{self, Bundle};
 use crate::cgroups;
 use crate::namespaces;
+use crate::setup_oom::SetupOomKill;
 use crate::state::{self, ContainerDir, Saved, Status};
 use crate::sys::{self, Forked};
 
@@ -57,6 +59,9 @@ struct Undo<'a> {
     host_bind: Option<std::path::PathBuf>,
     /// The container's resctrl groups (linux.intelRdt).
     resctrl: Option<crate::resctrl::Group>,
+    /// The memory cgroup under a limit, and where an OOM kill of the init is reported.
+    oom: Option<crate::setup_oom::Watch>,
+    oom_seen: &'a Cell<Option<SetupOomKill>>,
     _root: &'a Path,
 }
 
@@ -87,6 +92,9 @@ impl Drop for Undo<'_> {
             }
         }
         if let Some((mgr, path)) = self.cgroup.take() {
+            // Read before the cgroup goes: an init the OOM killer took is the real error.
+            self.oom_seen
+                .set(self.oom.as_ref().and_then(|w| w.oom_kill()));
             if let Err(e) = cgroups::remove(&mgr, &path) {
                 crate::logger::warn(&format!("cleanup: {e}"));
             }
@@ -111,6 +119,18 @@ fn passed_fds(preserve: u32) -> Result<(u32, Vec<String>)> {
 }
 
 pub fn create(o: CreateOpts) -> Result<Created> {
+    let oom = Cell::new(None);
+    create_watched(o, &oom).map_err(|e| match oom.take() {
+        // The init's death explains whatever create saw next (a closed sync channel).
+        Some(kill) => {
+            crate::logger::debug(&format!("create failed: {e:#}"));
+            anyhow::Error::new(kill)
+        }
+        None => e,
+    })
+}
+
+fn create_watched(o: CreateOpts, oom_seen: &Cell<Option<SetupOomKill>>) -> Result<Created> {
     let (pass_fds, extra_env) = passed_fds(o.preserve_fds)?;
     state::validate_id(o.id)?;
     let existing = o.root.join(o.id);
@@ -164,6 +184,8 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         cgroup: None,
         host_bind: None,
         resctrl: None,
+        oom: None,
+        oom_seen,
         _root: o.root,
     };
     let dir_path = undo.dir.as_ref().expect("dir").path.clone();
@@ -306,6 +328,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         parent_chan.send(&Msg::TimeSet)?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
+    undo.oom = crate::setup_oom::Watch::before_limits(mgr, &placement, spec);
     match cgroups::join_and_apply(mgr, &placement, pid, spec, self_joined) {
         Ok(()) => {}
         // Rootless, as runc and crun do: without a cgroup delegated to us (it cannot be made
