@@ -99,3 +99,15 @@ pub fn run_on_unified(rt: &Rt, b: &Bundle, id: &str) -> std::process::Output {
         id,
     ])
 }
+
+/// Build the CVE-2019-5736 attack program (fixtures/attack.c), static, at `dest`.
+pub fn build_attack(dest: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/attack.c");
+    let o = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(dest)
+        .arg(&src)
+        .output()
+        .expect("gcc (build-essential) builds the attack program");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

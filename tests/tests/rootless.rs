@@ -388,3 +388,58 @@ fn unprivileged_user_limits_without_a_cgroup_are_an_error() {
     );
     assert!(!any_process_with(&id));
 }
+
+/// CVE-2019-5736 class, rootless: an exec's child joins the container's user namespace and
+/// waits there on the container's /etc/passwd (a fifo the attacker made). The attacker, root
+/// of that user namespace and so the same host user, tries /proc/PID/exe, ptrace,
+/// /proc/PID/root and /proc/PID/fd of it: a dumpable child would give it all (the user's host
+/// view through root/); non-dumpable, every one is refused.
+#[test]
+fn unprivileged_user_exec_child_is_closed_to_the_container() {
+    if !is_gantry() {
+        return skip_not_gantry("rootless runc needs its own setup");
+    }
+    let Some((uid, _)) = ensure_user() else {
+        return skip("useradd could not create the test user");
+    };
+    let out = TempDir::new("attack-out");
+    chown_tree(out.path(), uid);
+    let out_dir = out.path().display().to_string();
+    let b = rootless_bundle(uid, |c| {
+        c["process"]["args"] =
+            serde_json::json!(["/bin/attack", "-", "/out/result", "/etc/passwd"]);
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/out", "type": "bind", "source": out_dir, "options": ["rbind"]}
+        ));
+    });
+    build_attack(&b.rootfs().join("bin/attack"));
+    chown_tree(b.path(), uid);
+    let id = unique_id("rootless-attack");
+    let result = out.path().join("result");
+    let xdg = TempDir::new("xdg");
+    chown_tree(xdg.path(), uid);
+    let script = format!(
+        "export XDG_RUNTIME_DIR={xdg}; cd {bundle}; G={bin}
+         $G run -d --bundle . {id} >/dev/null
+         for i in $(seq 200); do grep -q ready {r} 2>/dev/null && break; sleep 0.05; done
+         $G exec {id} true </dev/null >/dev/null 2>&1 &
+         for i in $(seq 600); do grep -q done {r} 2>/dev/null && break; sleep 0.05; done
+         wait; $G delete --force {id}",
+        r = result.display(),
+        xdg = xdg.path().display(),
+        bundle = b.path().display(),
+        bin = runtime_bin().display(),
+    );
+    let (code, _, err) = as_user(&script);
+    let r = std::fs::read_to_string(&result).unwrap_or_default();
+    assert_eq!(code, 0, "{err}\nattacker: {r}");
+    assert!(r.lines().any(|l| l == "done"), "attacker: {r}");
+    for k in ["exe_read", "exe_write", "ptrace", "root", "fd"] {
+        let line = r
+            .lines()
+            .find(|l| l.starts_with(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {r}"));
+        assert!(line.contains("errno"), "{k} allowed: {r}");
+    }
+}

@@ -4,7 +4,7 @@
 //! /proc/PID/exe (CVE-2019-5736).
 
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use gantry_tests::*;
 use serde_json::{json, Value};
@@ -487,18 +487,6 @@ const DOCKER_CAPS: [&str; 14] = [
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
-
-/// Build the attack program (fixtures/attack.c), static, at `dest`.
-fn build_attack(dest: &std::path::Path) {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/attack.c");
-    let o = Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(dest)
-        .arg(&src)
-        .output()
-        .expect("gcc (build-essential) builds the attack program");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
 
 /// A copy of the runtime binary in a temp dir, named `gantry`, used as the runtime: the
 /// attacks may write to it, never to the build's own binary. (Fields drop in order: the
