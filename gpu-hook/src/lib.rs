@@ -9,7 +9,6 @@ pub mod cdispec;
 pub mod cgroup;
 pub mod cleanenv;
 pub mod cli;
-pub mod devbpf;
 pub mod discover;
 pub mod hook;
 pub mod inject;

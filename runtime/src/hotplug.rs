@@ -158,7 +158,7 @@ fn apply_rules(saved: &Saved, changed: &Node, allow: bool) -> Result<()> {
     if saved.cgroup.skipped {
         return Ok(()); // rootless without a cgroup: nothing restricts devices
     }
-    let t = gantry_gpu::cgroup::targets(saved.pid).map_err(|e| anyhow!("device rules: {e}"))?;
+    let t = cgroup_devices::locate::targets(saved.pid).map_err(|e| anyhow!("device rules: {e}"))?;
     if let Some(dir) = &t.v1 {
         let (file, what) = if allow {
             ("devices.allow", "allow")
