@@ -13,6 +13,7 @@ pub mod discover;
 pub mod hook;
 pub mod inject;
 pub mod inventory;
+pub mod jit;
 pub mod ldcache;
 pub mod libs;
 pub mod majors;

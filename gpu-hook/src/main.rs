@@ -192,6 +192,18 @@ fn cdi_validate(files: Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+fn cdi_jit(roots: &Roots, rootfs: &Path, hook_path: Option<PathBuf>) -> Result<()> {
+    let input: gantry_gpu::jit::Input =
+        serde_json::from_reader(std::io::stdin().lock()).context("the jit request on stdin")?;
+    let hook = match hook_path {
+        Some(p) => p,
+        None => std::env::current_exe()?,
+    };
+    let jit = gantry_gpu::jit::spec(roots, &input, rootfs, &hook)?;
+    notes(&jit.notes);
+    out(&(serde_json::to_string(&jit.spec)? + "\n"))
+}
+
 fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) -> Result<()> {
     let mut plan = gantry_gpu::plan::Plan::default();
     for l in &links {
@@ -328,6 +340,9 @@ fn main() -> ExitCode {
         Cmd::Cdi {
             cmd: CdiCmd::Validate { files },
         } => cdi_validate(files),
+        Cmd::Cdi {
+            cmd: CdiCmd::Jit { rootfs, hook_path },
+        } => cdi_jit(&cli.roots, &rootfs, hook_path),
         Cmd::CdiHook {
             links,
             ldconfig_dirs,

@@ -407,7 +407,7 @@ impl Cli {
         crate::cdi::GpuOpts {
             spec_dirs: self.cdi_spec_dirs.clone(),
             jit: !self.no_cdi_jit,
-            roots: gantry_gpu::roots::Roots {
+            roots: crate::cdi::Discovery {
                 driver_root: self.gpu_driver_root.clone(),
                 dev_root: self.gpu_dev_root.clone(),
                 proc_root: self.gpu_proc_root.clone(),

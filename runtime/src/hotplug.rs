@@ -41,7 +41,7 @@ pub fn resolve(g: &Globals, saved: &Saved, devices: &[String]) -> Result<Vec<Nod
     let mut names = Vec::new();
     let mut plain = Vec::new();
     for d in devices {
-        if gantry_gpu::cdispec::QualifiedName::looks_qualified(d) {
+        if gantry_cdi::QualifiedName::looks_qualified(d) {
             names.push(d.clone());
         } else if let Some((vendor, list)) = d.split_once(':') {
             plain.push(format!("{vendor}:{list}"));
@@ -67,7 +67,7 @@ pub fn resolve(g: &Globals, saved: &Saved, devices: &[String]) -> Result<Vec<Nod
         spec["annotations"]["cdi.k8s.io/gantry-device-add"] = names.join(",").into();
     }
     if !plain.is_empty() {
-        spec["annotations"][gantry_gpu::request::ANNOTATION] = plain.join(";").into();
+        spec["annotations"][gantry_cdi::request::ANNOTATION] = plain.join(";").into();
     }
     let spec: Spec = serde_json::from_value(spec)?;
     let mut b = Bundle {
