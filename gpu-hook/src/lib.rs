@@ -17,6 +17,7 @@ pub mod jit;
 pub mod ldcache;
 pub mod libs;
 pub mod majors;
+pub mod node;
 pub mod plan;
 pub mod request;
 pub mod require;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use gantry_gpu::cli::{CdiCmd, Cli, Cmd, Format, NameStrategy, SpecFormat, VendorArg};
-use gantry_gpu::inventory::{Inventory, Vendor};
+use gantry_gpu::inventory::Vendor;
 use gantry_gpu::plan::LibTargets;
 use gantry_gpu::request::Request;
 use gantry_gpu::roots::Roots;
@@ -76,7 +76,7 @@ fn cdi_generate(roots: &Roots, a: GenerateArgs) -> Result<()> {
             "--vendor all writes one spec per vendor: give --output DIR (an existing directory)"
         );
     }
-    let inv = Inventory::discover(roots, &vendors);
+    let inv = gantry_gpu::discover::discover(roots, &vendors);
     let targets = LibTargets::at(a.lib_dir);
     let hook = match a.hook_path {
         Some(p) => p,
@@ -220,7 +220,7 @@ fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) 
 }
 
 fn info(roots: &Roots, format: Format) -> Result<()> {
-    let inv = Inventory::discover(roots, &[Vendor::Nvidia, Vendor::Amd, Vendor::Intel]);
+    let inv = gantry_gpu::discover::discover(roots, &[Vendor::Nvidia, Vendor::Amd, Vendor::Intel]);
     match format {
         Format::Json => out(&(serde_json::to_string_pretty(&inv)? + "\n")),
         Format::Table => {
