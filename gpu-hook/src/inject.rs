@@ -8,11 +8,12 @@
 //! replaced; a symlink where a file is mounted is replaced by an empty file; a directory where
 //! a file is expected is an error naming it.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gantry_sys::fd_path;
 use nix::mount::{mount, MsFlags};
 use pathrs::flags::OpenFlags;
 use pathrs::{InodeType, Root};
@@ -51,10 +52,6 @@ fn perr<E: std::error::Error>(what: &'static str, path: &Path) -> impl FnOnce(E)
         path,
         msg: chain(&e),
     }
-}
-
-fn fd_path(fd: &impl AsRawFd) -> PathBuf {
-    format!("/proc/self/fd/{}", fd.as_raw_fd()).into()
 }
 
 /// Applies `plan` to the container whose init is `pid`, with root filesystem `rootfs` (a host
