@@ -190,8 +190,9 @@ where
     F: FnOnce() -> Result<(), String>,
 {
     let fd = report.as_raw_fd();
-    // SAFETY: setns on fds we own; only this (now sole, single-threaded) process is affected.
     let joined_user = match user {
+        // SAFETY: setns on fds we own; only this (now sole, single-threaded) process is
+        // affected.
         Some(u) if unsafe { libc::setns(u.as_raw_fd(), libc::CLONE_NEWUSER) } < 0 => Err(format!(
             "setns into the user namespace: {}",
             io::Error::last_os_error()

@@ -25,8 +25,8 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     let fd = fd.as_raw_fd();
     // SAFETY: fcntl F_GETFL/F_SETFL on a valid fd borrowed for the call.
     let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) }.into())?;
-    // SAFETY: as above.
     check(
+        // SAFETY: as above.
         unsafe { libc::fcntl(fd, libc::F_SETFL, flags as libc::c_int | libc::O_NONBLOCK) }.into(),
     )?;
     Ok(())
@@ -67,6 +67,7 @@ impl SigpipeGuard {
         let set = sigpipe_set();
         // SAFETY: plain data, filled in by pthread_sigmask/sigpending below.
         let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid pointers to local sigsets; SIG_BLOCK cannot fail with them.
         let was_pending = unsafe {
