@@ -64,9 +64,13 @@ pub fn inject(
     ldconfig: &Path,
 ) -> Result<(), InjectError> {
     let owner = container_root(pid);
-    hooks::author::in_mount_namespace(pid, || {
-        apply(rootfs, plan, dev_root, ldconfig, owner).map_err(|e| e.to_string())
-    })?;
+    // SAFETY: gantry-gpu is single-threaded: it starts no thread, and discovery's NVML
+    // handle is shut down (dropped) before the plan is applied.
+    unsafe {
+        hooks::author::in_mount_namespace(pid, || {
+            apply(rootfs, plan, dev_root, ldconfig, owner).map_err(|e| e.to_string())
+        })
+    }?;
     Ok(())
 }
 

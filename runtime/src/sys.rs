@@ -30,10 +30,15 @@ pub enum Forked {
 /// A fork-like clone3 (no CLONE_VM, no new stack): the child continues on a copy of the
 /// caller's stack, in new namespaces given by `flags`, and the parent gets a pidfd for it.
 ///
-/// The caller must be single-threaded (the runtime is), as with fork(2): only the calling
-/// thread exists in the child.
-pub fn clone3(flags: u64) -> io::Result<Forked> {
-    clone3_into(flags, None)
+/// # Safety
+///
+/// The caller must be single-threaded, as with fork(2) (which nix marks unsafe for the
+/// same reason): only the calling thread exists in the child, so a lock another thread
+/// held at the clone (the allocator's, stdio's, the logger's) would stay locked in it
+/// forever. The runtime is single-threaded where it clones (its scoped threads are joined).
+pub unsafe fn clone3(flags: u64) -> io::Result<Forked> {
+    // SAFETY: the caller's contract is clone3_into's.
+    unsafe { clone3_into(flags, None) }
 }
 
 /// CLONE_INTO_CGROUP (linux/sched.h): the child starts in the cgroup2 directory given by fd.
@@ -41,7 +46,11 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// `clone3`, the child born in the cgroup2 cgroup `cgroup` (an fd of its directory) if given:
 /// no migration afterwards (cgroups_selfjoin.rs says why that matters).
-pub fn clone3_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
+///
+/// # Safety
+///
+/// As [`clone3`]: the caller must be single-threaded.
+pub unsafe fn clone3_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
     let into = cgroup.map_or(0, |_| CLONE_INTO_CGROUP);
     let mut args = CloneArgs {

@@ -115,7 +115,8 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
             .transpose()
             .map_err(|e| anyhow!("exec: join the container's cgroup: {e}"))?
     };
-    let forked = sys::clone3_into(0, selfjoin.as_ref().and_then(|s| s.clone_into()))
+    // SAFETY: exec is single-threaded here (no thread of its own runs at the clone).
+    let forked = unsafe { sys::clone3_into(0, selfjoin.as_ref().and_then(|s| s.clone_into())) }
         .context("clone3 the exec process")?;
     if let Forked::Parent { .. } = forked {
         // Only the runtime goes back; the child stays in the container's pid namespace.

@@ -444,7 +444,8 @@ fn clone_init(
 ) -> Result<Forked> {
     use std::io::{Read, Write};
     let Some(userns) = join_user else {
-        return Ok(sys::clone3_into(flags, cgroup)?);
+        // SAFETY: create is single-threaded here (no thread of its own runs at the clone).
+        return Ok(unsafe { sys::clone3_into(flags, cgroup) }?);
     };
     let user = File::open(userns).with_context(|| format!("open {}", userns.display()))?;
     let pidns = match join_pid {
@@ -453,7 +454,8 @@ fn clone_init(
     };
     let (rd, wr) = nix::unistd::pipe().context("pipe")?;
     let (rd, wr) = (File::from(rd), File::from(wr));
-    match sys::clone3(0)? {
+    // SAFETY: create is single-threaded here (no thread of its own runs at the clone).
+    match unsafe { sys::clone3(0) }? {
         Forked::Child => {
             drop(rd);
             let cloned = nix::sched::setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
@@ -462,7 +464,8 @@ fn clone_init(
                     None => Ok(()),
                 })
                 .map_err(std::io::Error::from)
-                .and_then(|_| sys::clone3(flags | libc::CLONE_PARENT as u64));
+                // SAFETY: the intermediate child has only the thread that cloned it.
+                .and_then(|_| unsafe { sys::clone3(flags | libc::CLONE_PARENT as u64) });
             match cloned {
                 Ok(Forked::Child) => Ok(Forked::Child), // the init goes on
                 Ok(Forked::Parent { pid, .. }) => {
