@@ -182,7 +182,7 @@ fn apply_rules(saved: &Saved, changed: &Node, allow: bool) -> Result<()> {
             .and_then(|l| l.resources().as_ref())
             .and_then(|r| r.devices().clone())
             .unwrap_or_default();
-        crate::cgroups_v2_devices::apply(dir, &rules).map_err(|e| anyhow!(e))?;
+        crate::cgroups::v2_devices::apply(dir, &rules).map_err(|e| anyhow!(e))?;
     }
     Ok(())
 }

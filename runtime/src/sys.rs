@@ -45,7 +45,7 @@ pub unsafe fn clone3(flags: u64) -> io::Result<Forked> {
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// `clone3`, the child born in the cgroup2 cgroup `cgroup` (an fd of its directory) if given:
-/// no migration afterwards (cgroups_selfjoin.rs says why that matters).
+/// no migration afterwards (cgroups/selfjoin.rs says why that matters).
 ///
 /// # Safety
 ///

@@ -196,7 +196,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
     let rootless = !nix::unistd::geteuid().is_root();
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
 
-    // The init moves itself into its cgroups (cgroups_selfjoin.rs: no RCU grace period), so
+    // The init moves itself into its cgroups (cgroups/selfjoin.rs: no RCU grace period), so
     // they are made and opened now. Not through the intermediate process that joins a user
     // namespace by path (the parent joins that init as before).
     // They are made before the init exists: record the cgroup first (pid 0: no init yet), so
@@ -210,7 +210,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         },
     )?;
     let mut selfjoin = match ns.join_user {
-        None => crate::cgroups_selfjoin::for_create(&placement).transpose()?,
+        None => crate::cgroups::selfjoin::for_create(&placement).transpose()?,
         Some(_) => None,
     };
     // A pid namespace joined by path applies to children only: enter it for the clone, then
