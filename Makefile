@@ -10,6 +10,8 @@
 # (docgen/src/main.rs), so neither binary carries any of that.
 #
 # `install` builds nothing when the binaries are there (build first, then install as root).
+# It also installs gpu-hook/scripts/gantry-gpu-runtime (docs/kubernetes.md, docs/gpu.md: the
+# containerd 1.6 GPU handler), its paths to gantry and gantry-gpu set to $(BINDIR).
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -24,6 +26,7 @@ CARGO ?= cargo
 INSTALL ?= install
 RELEASE := target/release
 BINS := $(RELEASE)/gantry $(RELEASE)/gantry-gpu
+GPU_RUNTIME := gpu-hook/scripts/gantry-gpu-runtime
 DOCGEN := $(RELEASE)/gantry-docgen
 GEN := $(RELEASE)/generated
 
@@ -53,6 +56,8 @@ install: $(BINS) generate
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	sed 's|/usr/local/bin/|$(BINDIR)/|g' $(GPU_RUNTIME) >$(DESTDIR)$(BINDIR)/gantry-gpu-runtime
+	chmod 0755 $(DESTDIR)$(BINDIR)/gantry-gpu-runtime
 	$(INSTALL) -m 0644 $(GEN)/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 0644 $(GEN)/completions/gantry $(DESTDIR)$(BASHCOMPDIR)/gantry
 	$(INSTALL) -m 0644 $(GEN)/completions/_gantry $(DESTDIR)$(ZSHCOMPDIR)/_gantry
@@ -62,7 +67,7 @@ install: $(BINS) generate
 	$(INSTALL) -m 0644 $(GEN)/completions/gantry-gpu.fish $(DESTDIR)$(FISHCOMPDIR)/gantry-gpu.fish
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/gantry $(DESTDIR)$(BINDIR)/gantry-gpu
+	rm -f $(DESTDIR)$(BINDIR)/gantry $(DESTDIR)$(BINDIR)/gantry-gpu $(DESTDIR)$(BINDIR)/gantry-gpu-runtime
 	rm -f $(DESTDIR)$(MANDIR)/man8/gantry.8 $(DESTDIR)$(MANDIR)/man8/gantry-*.8
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/gantry $(DESTDIR)$(ZSHCOMPDIR)/_gantry \
 		$(DESTDIR)$(FISHCOMPDIR)/gantry.fish $(DESTDIR)$(BASHCOMPDIR)/gantry-gpu \

@@ -9,3 +9,4 @@ pub mod harness;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod stream;

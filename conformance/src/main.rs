@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use gantry_conformance::{gaps::KnownGaps, registry, report, runner};
+use std::io::IsTerminal;
+
+use gantry_conformance::{gaps::KnownGaps, registry, report, runner, stream::Stream};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -67,20 +69,32 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    // TAP goes out as checks finish; the table and JSON need every result first.
+    let tap = matches!(args.format, Format::Tap);
+    let stream = Stream::new(
+        &checks,
+        args.runtime.len(),
+        tap,
+        std::io::stderr().is_terminal(),
+    );
     let runs: Vec<_> = args
         .runtime
         .iter()
-        .map(|rt| runner::run(rt, &checks, args.jobs, &gaps))
+        .map(|rt| {
+            stream.begin(rt);
+            let run = runner::run(rt, &checks, args.jobs, &gaps, &|i, r| stream.done(i, r));
+            stream.end(&run);
+            run
+        })
         .collect();
     // The checks' cgroups live under /conformance, which the runtimes made and could not remove
     // while other checks used it: remove it (where empty) once they are all done.
     gantry_conformance::cgroupfs::remove_everywhere("/conformance");
-    let out = match args.format {
-        Format::Tap => report::tap(&checks, &runs),
-        Format::Table => report::table(&checks, &runs),
-        Format::Json => report::json(&checks, &runs),
-    };
-    print!("{out}");
+    match args.format {
+        Format::Tap => {}
+        Format::Table => print!("{}", report::table(&checks, &runs)),
+        Format::Json => print!("{}", report::json(&checks, &runs)),
+    }
     let mut failed = false;
     for run in &runs {
         eprintln!("{}: {}", run.name, report::summary(run));

@@ -10,27 +10,45 @@ use crate::runner::{CheckResult, RuntimeRun, Status};
 /// TAP 13: one stream, the runtimes one after another, each introduced by a comment.
 /// A known gap is `not ok ... # TODO`, which TAP consumers count as an expected failure.
 pub fn tap(checks: &[&Check], runs: &[RuntimeRun]) -> String {
-    let mut s = format!("TAP version 13\n1..{}\n", checks.len() * runs.len());
+    let mut s = tap_header(checks.len() * runs.len());
     let mut n = 0;
     for run in runs {
-        let _ = writeln!(s, "# runtime: {}", run.runtime.display());
+        s.push_str(&tap_runtime(&run.runtime));
         for (c, r) in checks.iter().zip(&run.results) {
             n += 1;
-            let line = match (&r.status, &r.known_gap) {
-                (Status::Pass, _) => format!("ok {n} - {}", c.name),
-                (Status::Skip(why), _) => format!("ok {n} - {} # SKIP {}", c.name, one_line(why)),
-                (Status::Fail(why), Some(gap)) => format!(
-                    "not ok {n} - {} # TODO known gap: {gap}: {}",
-                    c.name,
-                    one_line(why)
-                ),
-                (Status::Fail(why), None) => format!("not ok {n} - {} # {}", c.name, one_line(why)),
-            };
-            let _ = writeln!(s, "{line}");
+            s.push_str(&tap_line(n, c, r));
         }
-        let _ = writeln!(s, "# {}: {}", run.name, summary(run));
+        s.push_str(&tap_summary(run));
     }
     s
+}
+
+/// The pieces of [`tap`], for a stream printed as checks finish.
+pub fn tap_header(total: usize) -> String {
+    format!("TAP version 13\n1..{total}\n")
+}
+
+pub fn tap_runtime(runtime: &std::path::Path) -> String {
+    format!("# runtime: {}\n", runtime.display())
+}
+
+/// Test point `n` (1-based across all runtimes).
+pub fn tap_line(n: usize, c: &Check, r: &CheckResult) -> String {
+    let line = match (&r.status, &r.known_gap) {
+        (Status::Pass, _) => format!("ok {n} - {}", c.name),
+        (Status::Skip(why), _) => format!("ok {n} - {} # SKIP {}", c.name, one_line(why)),
+        (Status::Fail(why), Some(gap)) => format!(
+            "not ok {n} - {} # TODO known gap: {gap}: {}",
+            c.name,
+            one_line(why)
+        ),
+        (Status::Fail(why), None) => format!("not ok {n} - {} # {}", c.name, one_line(why)),
+    };
+    line + "\n"
+}
+
+pub fn tap_summary(run: &RuntimeRun) -> String {
+    format!("# {}: {}\n", run.name, summary(run))
 }
 
 pub fn summary(run: &RuntimeRun) -> String {

@@ -50,8 +50,15 @@ pub fn runtime_name(runtime: &Path) -> String {
         .unwrap_or_else(|| runtime.display().to_string())
 }
 
-/// Run `checks` against `runtime`, `jobs` at a time.
-pub fn run(runtime: &Path, checks: &[&Check], jobs: usize, gaps: &KnownGaps) -> RuntimeRun {
+/// Run `checks` against `runtime`, `jobs` at a time; `done(i, result)` is called as check `i`
+/// finishes (from the thread that ran it), so results can be shown before all are in.
+pub fn run(
+    runtime: &Path,
+    checks: &[&Check],
+    jobs: usize,
+    gaps: &KnownGaps,
+    done: &(dyn Fn(usize, &CheckResult) + Sync),
+) -> RuntimeRun {
     let name = runtime_name(runtime);
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<CheckResult>>> = checks.iter().map(|_| Mutex::new(None)).collect();
@@ -63,6 +70,7 @@ pub fn run(runtime: &Path, checks: &[&Check], jobs: usize, gaps: &KnownGaps) -> 
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(check) = checks.get(i) else { break };
                     let r = run_one(&ctx, check, gaps.reason(&name, check.name));
+                    done(i, &r);
                     *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
                 }
             });

@@ -5,6 +5,10 @@
 //!     gantry-docgen man DIR                          PROGRAM.8 and PROGRAM-COMMAND.8 into DIR
 //!     gantry-docgen completions SHELL FILE [PROGRAM] bash, zsh or fish completions into FILE
 
+mod bash;
+mod hidden;
+mod man;
+
 use std::path::Path;
 
 use clap::CommandFactory;
@@ -14,7 +18,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["man", dir] => man(Path::new(dir)),
+        ["man", dir] => man::all(Path::new(dir)),
         ["completions", shell, file] => completions(shell, Path::new(file), "gantry"),
         ["completions", shell, file, program] => completions(shell, Path::new(file), program),
         _ => {
@@ -41,41 +45,6 @@ fn command(program: &str) -> std::io::Result<clap::Command> {
     }
 }
 
-/// Section 8 (system administration), as runc's man pages: PROGRAM.8, then one page per
-/// command named as git's are (gantry-create.8, gantry-gpu-hook.8).
-fn man(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for program in ["gantry", "gantry-gpu"] {
-        let mut cmd = command(program)?;
-        cmd.build();
-        let version = cmd.get_version().unwrap_or_default().to_string();
-        write_page(dir, cmd.clone(), program, &version)?;
-        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-            if sub.get_name() == "help" {
-                continue;
-            }
-            // Names are &'static in clap (no "string" feature): a one-shot generator may leak.
-            let name: &'static str =
-                Box::leak(format!("{program}-{}", sub.get_name()).into_boxed_str());
-            let bin: &'static str =
-                Box::leak(format!("{program} {}", sub.get_name()).into_boxed_str());
-            let sub = sub.clone().name(name).bin_name(bin);
-            write_page(dir, sub, name, &version)?;
-        }
-    }
-    Ok(())
-}
-
-fn write_page(dir: &Path, cmd: clap::Command, name: &str, version: &str) -> std::io::Result<()> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd)
-        .section("8")
-        .manual("Gantry Manual")
-        .source(format!("Gantry {version}"))
-        .render(&mut out)?;
-    std::fs::write(dir.join(format!("{name}.8")), out)
-}
-
 fn completions(shell: &str, file: &Path, program: &str) -> std::io::Result<()> {
     use clap_complete::Shell;
     let shell = match shell {
@@ -91,7 +60,16 @@ fn completions(shell: &str, file: &Path, program: &str) -> std::io::Result<()> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
+    let mut cmd = command(program)?;
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut command(program)?, program, &mut out);
-    std::fs::write(file, out)
+    clap_complete::generate(shell, &mut cmd, program, &mut out);
+    let script = String::from_utf8(out).map_err(std::io::Error::other)?;
+    let hidden = hidden::longs(&cmd);
+    let script = match shell {
+        Shell::Bash => bash::fix(&script, &cmd, program),
+        Shell::Zsh => hidden::drop_zsh(&script, &hidden),
+        Shell::Fish => hidden::drop_fish(&script, &hidden),
+        _ => script,
+    };
+    std::fs::write(file, script)
 }

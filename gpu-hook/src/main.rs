@@ -233,7 +233,15 @@ fn info(roots: &Roots, format: Format) -> Result<()> {
                     d.source
                 );
             }
-            text += &inv.table();
+            if inv.gpus.is_empty() && inv.nvidia.is_none() && inv.refused.is_empty() {
+                // Not an empty table: say that nothing was found, and where it was looked for.
+                text += "No GPU found: no NVIDIA driver, and no AMD or Intel GPU. Looked at:\n";
+                for place in gantry_gpu::discover::searched::describe(roots) {
+                    text += &format!("  {place}\n");
+                }
+            } else {
+                text += &inv.table();
+            }
             out(&text)?;
             notes(&inv.notes);
             Ok(())

@@ -10,6 +10,7 @@
 pub mod author;
 mod error;
 mod kind;
+mod observe;
 mod output;
 mod run;
 mod spawn;
@@ -17,6 +18,7 @@ mod sys;
 
 pub use error::{HookError, HookId, SpawnStage};
 pub use kind::HookKind;
+pub use observe::set_logger;
 pub use oci_spec::runtime::{ContainerState, Hook, State as OciState};
 pub use output::{HookOutput, OUTPUT_LIMIT};
 pub use run::run_hook;

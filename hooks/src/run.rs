@@ -33,7 +33,20 @@ pub fn run_hook(
 }
 
 /// `namespaces` = Some: open the executable here, join them in the child, exec by fd.
+/// Its start and end go to the registered logger (observe.rs).
 pub(crate) fn run_one(
+    id: HookId,
+    hook: &Hook,
+    state_json: &[u8],
+    namespaces: Option<&[NsFd]>,
+) -> Result<HookOutput, HookError> {
+    let started = Instant::now();
+    let r = run_observed(id.clone(), hook, state_json, namespaces);
+    crate::observe::ended(&id, started.elapsed(), &r);
+    r
+}
+
+fn run_observed(
     id: HookId,
     hook: &Hook,
     state_json: &[u8],
@@ -82,6 +95,7 @@ pub(crate) fn run_one(
         [stdin_r.as_fd(), stdout_w.as_fd(), stderr_w.as_fd()],
     )
     .map_err(spawn_err)?;
+    crate::observe::started(&id, pid, hook, timeout);
     let mut child = Child {
         pid,
         pidfd,

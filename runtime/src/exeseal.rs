@@ -137,17 +137,26 @@ fn detached(fs: &std::ffi::CStr, opts: &[(&std::ffi::CStr, &str)]) -> io::Result
 }
 
 /// The binary's directory as the top layer of a read-only overlay. overlayfs wants two lower
-/// layers without an upper one, and refuses overlapping ones: the second is an empty
-/// detached tmpfs, named through our fd table (it exists only for the mount call).
+/// layers without an upper one, and refuses overlapping ones. The second is an existing
+/// directory apart from the binary's (/dev, else /etc): its entries only show beside the
+/// binary in a view that nothing but our execveat walks (nodev, nosuid). A mount of our own
+/// for it would cost a second detached mount, whose close waits for an RCU grace period.
+/// Where no such directory serves, an empty detached tmpfs does (named through our fd table).
 fn overlay_view(dir: &Path) -> io::Result<OwnedFd> {
+    let top = dir
+        .to_str()
+        .filter(|d| !d.contains([':', ',', '\\']))
+        .ok_or_else(|| io::Error::other("binary directory unusable as a layer"))?;
+    let apart = ["/dev", "/etc"]
+        .into_iter()
+        .find(|o| !dir.starts_with(o) && !Path::new(o).starts_with(dir));
+    if let Some(other) = apart {
+        if let Ok(m) = detached(c"overlay", &[(c"lowerdir", &format!("{top}:{other}"))]) {
+            return Ok(m);
+        }
+    }
     let empty = detached(c"tmpfs", &[(c"mode", "0500"), (c"size", "4k")])?;
-    let lower = format!(
-        "{}:/proc/self/fd/{}",
-        dir.to_str()
-            .filter(|d| !d.contains([':', ',', '\\']))
-            .ok_or_else(|| io::Error::other("binary directory unusable as a layer"))?,
-        empty.as_raw_fd()
-    );
+    let lower = format!("{top}:/proc/self/fd/{}", empty.as_raw_fd());
     detached(c"overlay", &[(c"lowerdir", &lower)])
 }
 

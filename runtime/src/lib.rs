@@ -20,6 +20,7 @@ pub mod recovery;
 pub mod resctrl;
 pub mod rootfs;
 pub mod seccomp;
+pub mod setup_oom;
 pub mod signal;
 pub mod state;
 pub mod sys;

@@ -48,6 +48,10 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
         None => None,
     };
     let min = if debug { Level::Debug } else { Level::Info };
+    if debug {
+        // Each hook's start and end (a long hook otherwise shows nothing until it is done).
+        hooks::set_logger(self::debug);
+    }
     *LOGGER.lock().unwrap_or_else(|e| e.into_inner()) = Some(Logger { file, format, min });
     Ok(())
 }

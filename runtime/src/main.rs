@@ -60,11 +60,13 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if enters_containers && nix::unistd::geteuid().is_root() {
+    let exec = matches!(cli.command, Command::Exec(_));
+    if enters_containers && (exec || nix::unistd::geteuid().is_root()) {
         // These put runtime processes into containers' namespaces (the init until its exec,
-        // an exec's child): nothing there may ptrace them or open their /proc/PID/exe.
-        // Rootless, the binary is not ours to overwrite, and the user's own hooks must still
-        // open the init's namespaces (non-dumpable, they would belong to root).
+        // an exec's child): nothing there may ptrace them or open their /proc/PID/exe, root
+        // or fd/ (rootless too: they lead to the user's host view). A rootless create stays
+        // dumpable: the user's own hooks must open the init's namespaces, which non-dumpable
+        // would belong to root.
         if let Err(e) = gantry::sys::set_dumpable(false) {
             eprintln!("gantry: prctl(PR_SET_DUMPABLE): {e}");
             std::process::exit(1);

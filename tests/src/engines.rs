@@ -39,27 +39,24 @@ impl Podman {
         let dir = TempDir::new("podman");
         let d = dir.path();
         // The configuration docs/podman.md documents (docs/examples/podman-containers.conf),
-        // naming the Gantry under test, plus what keeps this Podman apart from others on the
-        // host: its own tmp_dir and file locks (Podman instances sharing /run/libpod and the
-        // /libpod_lock shared-memory locks trip over each other's lock numbers).
+        // naming the Gantry under test; its tmp_dir (its own, with file locks, apart from the
+        // host's other Podman) moved under this test's directory, apart from other tests'.
         let documented = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/podman-containers.conf"),
         )
         .unwrap();
         let gantry = crate::runtime_bin().canonicalize().unwrap();
+        assert!(documented.contains("lock_type = \"file\"\n"));
         let conf = documented
             .replace(
                 "\"/usr/local/bin/gantry\"",
                 &format!("\"{}\"", gantry.display()),
             )
-            .replacen(
-                "[engine]\n",
-                &format!(
-                    "[engine]\nlock_type = \"file\"\ntmp_dir = \"{}/tmp\"\n",
-                    d.display()
-                ),
-                1,
+            .replace(
+                "tmp_dir = \"/run/gantry-podman\"",
+                &format!("tmp_dir = \"{}/tmp\"", d.display()),
             );
+        assert!(conf.contains(&format!("tmp_dir = \"{}/tmp\"", d.display())));
         assert!(conf.contains(&format!("gantry = [\"{}\"]", gantry.display())));
         std::fs::write(d.join("containers.conf"), conf).unwrap();
         std::fs::write(

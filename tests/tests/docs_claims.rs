@@ -208,3 +208,150 @@ fn conformance_numbers_in_the_docs_match_the_suite() {
         assert_eq!(number_after(&readme, phrase), want, "README: {what}");
     }
 }
+
+/// docs/podman.md's containers.conf is the example file the Podman tests run, word for word,
+/// and keeps that Podman apart from the host's other one: file locks and a tmp_dir of its own
+/// (not /run/libpod and the /libpod_lock shared memory).
+#[test]
+fn podman_conf_is_the_tested_file_and_shares_no_locks() {
+    let page = read("docs/podman.md");
+    let example = read("docs/examples/podman-containers.conf");
+    let start = page
+        .find("```toml\n# Gantry as Podman's runtime")
+        .expect("docs/podman.md: no containers.conf block")
+        + "```toml\n".len();
+    let shown = &page[start..start + page[start..].find("```").unwrap()];
+    assert_eq!(
+        shown.trim_end(),
+        example.trim_end(),
+        "docs/podman.md's block against docs/examples/podman-containers.conf"
+    );
+    let engine: Vec<&str> = example
+        .lines()
+        .skip_while(|l| *l != "[engine]")
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .collect();
+    assert!(engine.contains(&"lock_type = \"file\""), "{engine:?}");
+    let tmp = engine
+        .iter()
+        .find_map(|l| l.strip_prefix("tmp_dir = "))
+        .expect("no tmp_dir in [engine]");
+    assert!(!tmp.contains("/run/libpod"), "tmp_dir {tmp}");
+    // The test harness runs this very file (its tmp_dir moved under its temporary dir).
+    let harness = read("tests/src/engines.rs");
+    assert!(harness.contains("docs/examples/podman-containers.conf"));
+    assert!(harness.contains(&format!("tmp_dir = {}", tmp.replace('"', "\\\""))));
+}
+
+/// docs/containerd.md: the shim sends `kill --all` for `ctr task kill --all` and `ctr task
+/// delete --force` only (engine_flags.rs records every call and checks that), not after every
+/// init exit as the page once said.
+#[test]
+fn containerd_kill_all_claim() {
+    let page = read("docs/containerd.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        !page.contains("after every init exit"),
+        "docs/containerd.md"
+    );
+    assert!(
+        page.contains("`kill --all ID SIGNAL` (for `ctr task kill --all`, and for `ctr task delete --force` of a running task;"),
+        "docs/containerd.md's kill --all sentence"
+    );
+    let test = read("tests/tests/engine_flags.rs");
+    assert!(
+        test.contains("\"task\", \"delete\", \"--force\"") && test.contains("kill_all_windows")
+    );
+}
+
+/// docs/kubernetes.md names /usr/local/bin/gantry-gpu-runtime: `make install` puts it there
+/// (packaging.rs installs and checks it).
+#[test]
+fn the_gpu_runtime_kubernetes_md_names_is_installed() {
+    assert!(read("docs/kubernetes.md").contains("/usr/local/bin/gantry-gpu-runtime"));
+    let make = read("Makefile");
+    assert!(
+        make.contains("$(DESTDIR)$(BINDIR)/gantry-gpu-runtime"),
+        "the Makefile's install target"
+    );
+    assert!(read("tests/tests/packaging.rs").contains("bin/gantry-gpu-runtime"));
+}
+
+/// Every seccomp architecture the docs name is among those `gantry features` lists, and the
+/// list holds the three filtered with their own numbers and the others docs/architecture.md
+/// says are accepted (runtime/src/commands/features.rs checks each is accepted).
+#[test]
+fn seccomp_architectures_in_docs_and_features_agree() {
+    let f: serde_json::Value =
+        serde_json::from_str(&stdout(Command::new(bin("gantry")).arg("features"))).unwrap();
+    let archs: BTreeSet<String> = f["linux"]["seccomp"]["archs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    for want in [
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_AARCH64",
+    ] {
+        assert!(archs.contains(want), "features lacks {want}: {archs:?}");
+    }
+    assert!(archs.len() > 3, "{archs:?}");
+    for doc in ["README.md", "docs/architecture.md", "docs/security.md"] {
+        let text = read(doc);
+        for (i, _) in text.match_indices("SCMP_ARCH_") {
+            let name: String = text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name != "SCMP_ARCH_NATIVE" {
+                assert!(
+                    archs.contains(&name),
+                    "{doc} names {name}, features does not"
+                );
+            }
+        }
+    }
+}
+
+/// `gantry-gpu info` on a host without a GPU driver (empty roots here) says so and where it
+/// looked, instead of printing a bare table header.
+#[test]
+fn gpu_info_without_a_driver_says_where_it_looked() {
+    let empty = gantry_tests::TempDir::new("no-driver");
+    let e = empty.path();
+    let out = stdout(
+        Command::new(gpu_bin())
+            .arg("--driver-root")
+            .arg(e)
+            .arg("--dev-root")
+            .arg(e)
+            .arg("--proc-root")
+            .arg(e.join("proc"))
+            .arg("--sysfs-root")
+            .arg(e.join("sys"))
+            .arg("info"),
+    );
+    assert!(
+        out.starts_with("No GPU found: no NVIDIA driver, and no AMD or Intel GPU. Looked at:\n"),
+        "{out}"
+    );
+    assert!(!out.contains("VENDOR"), "{out}");
+    for place in [
+        e.join("proc/driver/nvidia/gpus"),
+        e.join("sys/class/drm"),
+        e.join("sys/class/kfd/kfd/topology/nodes"),
+    ] {
+        assert!(
+            out.contains(&format!("{}: absent", place.display())),
+            "{}: {out}",
+            place.display()
+        );
+    }
+    assert!(out.contains("libnvidia-ml.so.1"), "{out}");
+}

@@ -350,14 +350,47 @@ fn containerd_flags_all_accepted() {
     wait_stopped(&c, "bg");
     c.ok(&["task", "delete", "bg"]);
     c.ok(&["container", "rm", "bg"]);
-    // kill --all, and deleting a running task.
+    // kill --all, and deleting a running task: the only ctr commands that make the shim send
+    // `kill --all` (docs/containerd.md), each call's window of recorded calls noted.
+    let mut kill_all_windows = Vec::new();
     ctr_run(&c, &rec.wrapper(), &["-d", img, "bg2", "sleep", "300"]);
+    let from = rec.calls().len();
     c.ok(&["task", "kill", "-a", "-s", "KILL", "bg2"]);
+    kill_all_windows.push(from..rec.calls().len());
     wait_stopped(&c, "bg2");
     c.ok(&["task", "delete", "bg2"]);
     c.ok(&["container", "rm", "bg2"]);
+    ctr_run(&c, &rec.wrapper(), &["-d", img, "bg3", "sleep", "300"]);
+    let from = rec.calls().len();
+    c.ok(&["task", "delete", "--force", "bg3"]);
+    kill_all_windows.push(from..rec.calls().len());
+    c.ok(&["container", "rm", "bg3"]);
 
-    let seen = check_calls("containerd", &rec.calls());
+    let calls = rec.calls();
+    let kill_all: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            let (_, command, flags) = split_argv(&c.argv);
+            command == "kill" && flags.iter().any(|f| f == "--all" || f == "-a")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for w in &kill_all_windows {
+        assert!(
+            kill_all.iter().any(|i| w.contains(i)),
+            "no `kill --all` in calls {w:?}: {kill_all:?}"
+        );
+    }
+    for i in &kill_all {
+        assert!(
+            kill_all_windows.iter().any(|w| w.contains(i)),
+            "`kill --all` outside ctr task kill --all and task delete --force: {:?}",
+            calls[*i].argv
+        );
+    }
+
+    let seen = check_calls("containerd", &calls);
     for cmd in [
         "create", "start", "exec", "pause", "resume", "kill", "delete", "ps",
     ] {

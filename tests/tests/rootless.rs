@@ -93,6 +93,7 @@ fn unprivileged_user_lifecycle() {
          $G create {id}; $G state {id} | grep -q '\"created\"'; echo created
          $G start {id}; $G state {id} | grep -q '\"running\"'; echo running
          cat /proc/$($G state {id} | sed -n 's/.*\"pid\": \\([0-9]*\\).*/\\1/p')/uid_map | tr -s ' ' | sed 's/^ //'
+         $G exec {id} cat /proc/1/comm
          $G kill {id} KILL; sleep 0.5; $G delete --force {id}; echo deleted; ls $XDG_RUNTIME_DIR/gantry | wc -l",
         xdg = xdg.path().display(),
         bundle = b.path().display(),
@@ -107,8 +108,11 @@ fn unprivileged_user_lifecycle() {
         lines[2].split_whitespace().collect::<Vec<_>>(),
         vec!["0".to_string(), uid.to_string(), "1".to_string()]
     );
-    assert_eq!(lines[3], "deleted");
-    assert_eq!(lines[4], "0", "state left behind");
+    // Exec joins the container's user namespace first: its pid namespace is the
+    // container's (pid 1 is the container's init, not the host's).
+    assert_eq!(lines[3], "sleep");
+    assert_eq!(lines[4], "deleted");
+    assert_eq!(lines[5], "0", "state left behind");
 }
 
 /// A rootless container (an unprivileged user running gantry) gets a GPU through the hook:

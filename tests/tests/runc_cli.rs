@@ -409,3 +409,148 @@ fn missing_cwd_is_created() {
         }
     }
 }
+
+/// A hook that runs long shows itself with --debug: each hook's start (path, pid, args,
+/// timeout) and end (exit, duration) go to the --log at debug level, from the runtime
+/// (createRuntime) and from the container's init (createContainer) alike; nothing without
+/// --debug. Gantry's own lines (runc 1.1 logs no hook).
+#[test]
+fn debug_log_shows_each_hooks_start_and_end() {
+    if !is_gantry() {
+        return skip_not_gantry("Gantry's debug lines");
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new(&["sleep", "300"]);
+    b.edit(|c| {
+        c["hooks"] = json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 1"], "timeout": 10}],
+            "createContainer": [{"path": "/bin/busybox", "args": ["busybox", "true"]}],
+        })
+    });
+    let dir = TempDir::new("hooklog");
+    for debug in [true, false] {
+        let log = dir.path().join(format!("log-{debug}"));
+        let id = unique_id("hooklog");
+        let mut args = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+        if debug {
+            args.push("--debug");
+        }
+        args.extend(["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+        let o = rt.run(&args);
+        assert!(o.status.success(), "{}", err(&o));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let msgs: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["level"] == "debug")
+            .filter_map(|v| v["msg"].as_str().map(str::to_string))
+            .filter(|m| m.contains(" hook #"))
+            .collect();
+        if !debug {
+            assert!(msgs.is_empty(), "hook lines without --debug: {msgs:?}");
+            continue;
+        }
+        let find = |prefix: &str| {
+            msgs.iter()
+                .find(|m| m.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no line {prefix:?} in {msgs:?}"))
+                .clone()
+        };
+        let start = find("createRuntime hook #0 (/bin/sh): started, pid ");
+        assert!(
+            start.ends_with(r#"args ["sh", "-c", "sleep 1"], timeout 10s"#),
+            "{start}"
+        );
+        let end = find("createRuntime hook #0 (/bin/sh): exited 0 after ");
+        let secs: f64 = end
+            .rsplit(' ')
+            .next()
+            .and_then(|s| s.strip_suffix('s'))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no duration in {end}"));
+        assert!((1.0..10.0).contains(&secs), "{end}");
+        find("createContainer hook #0 (/bin/busybox): started, pid ");
+        find("createContainer hook #0 (/bin/busybox): exited 0 after ");
+    }
+}
+
+/// A memory limit below what the container's setup needs: runc refuses it when the kernel
+/// does ("unable to set memory limit to L (current usage: U, ...)"); Gantry's smaller init
+/// often gets the limit and is then OOM-killed while it sets up, which create reported as
+/// "the container's init exited during setup" (or a reset sync channel). Both runtimes must
+/// fail naming the limit and the usage, and leave nothing.
+#[test]
+fn memory_limit_below_setup_usage_names_limit_and_usage() {
+    if !v1_or_skip(&["memory"]) {
+        return;
+    }
+    for rt in runtimes() {
+        let n = name(&rt);
+        for limit in [4096, 100_000] {
+            let mut b = Bundle::new(&["true"]);
+            b.edit(|c| c["linux"]["resources"]["memory"] = json!({"limit": limit}));
+            let msg = rt.create_refused(&b, &unique_id("memlow"));
+            assert!(
+                msg.contains(&limit.to_string()) && msg.contains("usage"),
+                "{n}, limit {limit}: {msg}"
+            );
+            assert!(
+                !msg.contains("exited during setup") && !msg.contains("ECONNRESET"),
+                "{n}, limit {limit}: {msg}"
+            );
+            if !is_runc(&rt) {
+                // Gantry's OOM-kill explanation, or the kernel's refusal as runc's.
+                assert!(
+                    msg.contains(&format!(
+                        "linux.resources.memory.limit {limit} bytes is too low for the container's setup: the kernel's OOM killer killed its init (memory usage "
+                    )) || msg.contains(&format!("unable to set memory limit to {limit} (current usage: ")),
+                    "{n}, limit {limit}: {msg}"
+                );
+            }
+        }
+    }
+}
+
+/// `update --memory` below what the container uses (30 MB of tmpfs it cannot give back
+/// without swap): refused naming the limit and the usage, as runc does, and the container
+/// runs on with its old limit.
+#[test]
+fn update_memory_below_usage_names_limit_and_usage() {
+    if !v1_or_skip(&["memory"]) {
+        return;
+    }
+    for rt in runtimes() {
+        let n = name(&rt);
+        let b = Bundle::new(&[
+            "sh",
+            "-c",
+            "head -c 30000000 /dev/zero >/dev/shm/fill && touch /dev/shm/full && exec sleep 300",
+        ]);
+        let id = unique_id("memupd");
+        let o = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+        assert!(o.status.success(), "{n}: {}", err(&o));
+        let full = || {
+            rt.run(&["exec", &id, "test", "-e", "/dev/shm/full"])
+                .status
+                .success()
+        };
+        let mut filled = false;
+        for _ in 0..100 {
+            filled = full();
+            if filled {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(filled, "{n}: the container never filled its tmpfs");
+        let o = rt.run(&["update", "--memory", "5M", &id]);
+        assert!(!o.status.success(), "{n}: a limit below usage was taken");
+        let msg = err(&o);
+        assert!(
+            msg.contains("unable to set memory limit to 5242880 (current usage: "),
+            "{n}: {msg}"
+        );
+        assert_eq!(rt.status(&id), "running", "{n}");
+        rt.ok(&["delete", "--force", &id]);
+    }
+}

@@ -6,6 +6,7 @@ pub mod found;
 pub mod mig;
 pub mod nvidia;
 pub mod nvml;
+pub mod searched;
 
 use crate::inventory::{Inventory, Node, Vendor};
 use crate::majors::Majors;

@@ -86,7 +86,7 @@ pub fn discover(
 
 /// `--nvml-lib`, else libnvidia-ml.so.1 in the driver root's library directories, else the
 /// bare soname for the dynamic loader (a real host with the default driver root).
-fn nvml_path(roots: &Roots) -> PathBuf {
+pub(crate) fn nvml_path(roots: &Roots) -> PathBuf {
     if let Some(p) = &roots.nvml_lib {
         return p.clone();
     }

@@ -39,24 +39,13 @@ fn stats_event(mgr: &AnyCgroupManager, saved: &Saved) -> Result<serde_json::Valu
 
 /// The OOM watch of the container's memory cgroup.
 fn watch_oom(mgr: &AnyCgroupManager, saved: &Saved) -> std::io::Result<Oom> {
-    let rel = saved.cgroup.fs_rel_abs();
-    let rel = rel.strip_prefix("/").unwrap_or(&rel);
-    match mgr {
-        AnyCgroupManager::V1(_) => {
-            let mnt = libcgroups::v1::util::get_subsystem_mount_point(
-                &libcgroups::v1::ControllerType::Memory,
-            )
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()))?;
-            oom::watch_v1(&mnt.join(rel))
-        }
-        _ => {
-            let root = saved
-                .cgroup
-                .root
-                .clone()
-                .unwrap_or_else(|| "/sys/fs/cgroup".into());
-            oom::watch_v2(&root.join(rel))
-        }
+    match crate::setup_oom::memory_dir(mgr, &saved.cgroup) {
+        Some((dir, false)) => oom::watch_v1(&dir),
+        Some((dir, true)) => oom::watch_v2(&dir),
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no cgroup v1 memory hierarchy",
+        )),
     }
 }
 

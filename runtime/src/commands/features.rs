@@ -24,9 +24,9 @@ pub fn document() -> serde_json::Value {
                     "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
                 "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
                     "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-                // Filtered with their own numbers; other architectures are accepted but never
-                // run on this kernel (see seccomp/mod.rs).
-                "archs": ["SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
+                // Every architecture linux.seccomp.architectures accepts (features.md: the
+                // recognized ones); see seccomp_archs.
+                "archs": seccomp_archs(),
                 "knownFlags": crate::seccomp::KNOWN_FLAGS,
                 // What is applied here: the kernel must know the flag, and
                 // WAIT_KILLABLE_RECV needs a notify listener Gantry does not make.
@@ -51,6 +51,56 @@ pub fn document() -> serde_json::Value {
     })
 }
 
+/// The architectures a profile may name, as runc lists libseccomp's: x86_64, x86 and x32 are
+/// filtered with their own syscall numbers; the others are accepted and never run on an
+/// x86_64 kernel, so no rules are compiled for them (seccomp/mod.rs). SCMP_ARCH_NATIVE is
+/// accepted too, as the machine's own, but is not an architecture of its own.
+fn seccomp_archs() -> Vec<String> {
+    use oci_spec::runtime::Arch::{self, *};
+    // Exhaustive: a new variant in oci-spec must be placed here.
+    let listed = |a: Arch| match a {
+        ScmpArchNative => false,
+        ScmpArchX86 | ScmpArchX86_64 | ScmpArchX32 | ScmpArchArm | ScmpArchAarch64
+        | ScmpArchMips | ScmpArchMips64 | ScmpArchMips64n32 | ScmpArchMipsel | ScmpArchMipsel64
+        | ScmpArchMipsel64n32 | ScmpArchPpc | ScmpArchPpc64 | ScmpArchPpc64le | ScmpArchS390
+        | ScmpArchS390x | ScmpArchParisc | ScmpArchParisc64 | ScmpArchRiscv64
+        | ScmpArchLoongarch64 | ScmpArchM68k | ScmpArchSh | ScmpArchSheb => true,
+    };
+    let all = [
+        ScmpArchNative,
+        ScmpArchX86,
+        ScmpArchX86_64,
+        ScmpArchX32,
+        ScmpArchArm,
+        ScmpArchAarch64,
+        ScmpArchMips,
+        ScmpArchMips64,
+        ScmpArchMips64n32,
+        ScmpArchMipsel,
+        ScmpArchMipsel64,
+        ScmpArchMipsel64n32,
+        ScmpArchPpc,
+        ScmpArchPpc64,
+        ScmpArchPpc64le,
+        ScmpArchS390,
+        ScmpArchS390x,
+        ScmpArchParisc,
+        ScmpArchParisc64,
+        ScmpArchRiscv64,
+        ScmpArchLoongarch64,
+        ScmpArchM68k,
+        ScmpArchSh,
+        ScmpArchSheb,
+    ];
+    let mut names: Vec<String> = all
+        .into_iter()
+        .filter(|a| listed(*a))
+        .filter_map(|a| serde_json::to_value(a).ok()?.as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
 pub fn run() -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&document())?);
     Ok(())
@@ -68,5 +118,37 @@ mod tests {
             .unwrap()
             .iter()
             .any(|o| o == "rbind"));
+    }
+
+    /// Each architecture features lists is one a profile may name (beside x86_64).
+    #[test]
+    fn every_listed_seccomp_arch_is_accepted() {
+        for a in super::seccomp_archs() {
+            let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", a],
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+            }))
+            .unwrap();
+            if let Err(e) = crate::seccomp::build(&s) {
+                panic!("{a}: {e}");
+            }
+        }
+    }
+
+    /// features says idmapped mounts are disabled, and a config asking for one is refused.
+    #[test]
+    fn idmap_disabled_as_create_refuses_it() {
+        let doc = super::document();
+        assert_eq!(doc["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+        let dir = std::env::temp_dir().join(format!("gantry-features-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        let mut c = crate::commands::spec::template(false);
+        c["mounts"][0]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 1}]);
+        let e = crate::bundle::check_config(&dir, c.to_string().as_bytes()).err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = e.expect("an idmapped mount was accepted").to_string();
+        assert!(e.contains("idmapped mounts are not supported"), "{e}");
     }
 }

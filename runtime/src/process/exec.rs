@@ -95,12 +95,23 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         Some(File::open(&p).with_context(|| format!("open {p}"))?)
     };
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
+    let runtime_pidfd = match o.die_with_parent {
+        true => Some(sys::pidfd_open(std::process::id() as i32).context("pidfd of the runtime")?),
+        false => None,
+    };
     let own_pidns = File::open("/proc/self/ns/pid")?;
-    if let Some((_, _, f)) = ns_files
+    let pidns = ns_files
         .iter()
-        .find(|(t, _, _)| *t == LinuxNamespaceType::Pid)
-    {
-        nix::sched::setns(f.as_fd(), CloneFlags::CLONE_NEWPID)
+        .position(|(t, _, _)| *t == LinuxNamespaceType::Pid);
+    // Rootless, the container's namespaces belong to its user namespace: only from inside it
+    // can they be entered, and the runtime cannot come back out (via_userns.rs). Root holds
+    // every capability over descendant user namespaces and enters them from here.
+    let userns = ns_files
+        .iter()
+        .position(|(t, _, _)| *t == LinuxNamespaceType::User)
+        .filter(|_| !nix::unistd::geteuid().is_root());
+    if let (Some(i), None) = (pidns, userns) {
+        nix::sched::setns(ns_files[i].2.as_fd(), CloneFlags::CLONE_NEWPID)
             .context("enter the container's pid namespace")?;
     }
     // The process moves itself into the init's cgroups (cgroups/selfjoin.rs), unless it
@@ -115,10 +126,23 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
             .transpose()
             .map_err(|e| anyhow!("exec: join the container's cgroup: {e}"))?
     };
-    // SAFETY: exec is single-threaded here (no thread of its own runs at the clone).
-    let forked = unsafe { sys::clone3_into(0, selfjoin.as_ref().and_then(|s| s.clone_into())) }
-        .context("clone3 the exec process")?;
-    if let Forked::Parent { .. } = forked {
+    let into = selfjoin.as_ref().and_then(|s| s.clone_into());
+    let forked = match userns {
+        // SAFETY: exec is single-threaded here (no thread of its own runs at the clone).
+        None => unsafe { sys::clone3_into(0, into) }.context("clone3 the exec process")?,
+        Some(u) => {
+            let pid = pidns.map(|i| &ns_files[i].2);
+            // SAFETY: exec is single-threaded here (no thread of its own runs at the clone).
+            unsafe { super::via_userns::clone(0, &ns_files[u].2, pid, into) }
+                .context("enter the container's user and pid namespaces")?
+        }
+    };
+    if let Some(u) = userns {
+        // The child is in the user namespace already: setns to it again would be EINVAL.
+        if let Forked::Child = forked {
+            ns_files.remove(u);
+        }
+    } else if let (Forked::Parent { .. }, Some(_)) = (&forked, pidns) {
         // Only the runtime goes back; the child stays in the container's pid namespace.
         nix::sched::setns(own_pidns.as_fd(), CloneFlags::CLONE_NEWPID)
             .context("return to own pid namespace")?;
@@ -145,7 +169,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                         .linux()
                         .as_ref()
                         .and_then(|l| l.memory_policy().as_ref()),
-                    die_with_parent: o.die_with_parent,
+                    die_with_parent: runtime_pidfd.as_ref(),
                     keyring: (!saved.no_new_keyring).then(|| {
                         let userns = nss.iter().any(|(t, _, _)| *t == LinuxNamespaceType::User);
                         (saved.id.as_str(), userns)
@@ -153,8 +177,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
                     cgroups: selfjoin.as_ref(),
                 },
             );
-            let _ = child_chan.send(&Msg::Error(r.unwrap_err()));
-            sys::exit_now(1)
+            child_chan.fail(r.unwrap_err())
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -215,6 +238,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     match reply.map(|(m, _)| m) {
         Err(SyncError::Closed) => {} // close-on-exec: the program is running
         Ok(Msg::Error(e)) => {
+            drop(parent_chan); // the child lingers until we close (Channel::fail)
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             bail!("exec: {e}")
         }
@@ -234,7 +258,8 @@ struct Settle<'a> {
     chroot: Option<&'a File>,
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
-    die_with_parent: bool,
+    /// A pidfd of the runtime process the child must die with (a foreground exec).
+    die_with_parent: Option<&'a OwnedFd>,
     /// The container's session keyring to join: its id and whether it has a user namespace
     /// (None: created with --no-new-keyring).
     keyring: Option<(&'a str, bool)>,
@@ -243,8 +268,10 @@ struct Settle<'a> {
 }
 
 /// PR_SET_PDEATHSIG SIGKILL: the kernel clears it when the credentials change, so it is set
-/// right after the clone and again after the user switch, just before execve.
-fn die_with_parent() {
+/// right after the clone and again after the user switch, just before execve. A parent that
+/// died before either call sends no signal: its pidfd (readable once it has exited) tells,
+/// and the child goes too (else a SIGKILLed exec could leave its program running).
+fn die_with_parent(parent: &OwnedFd) {
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(
@@ -255,6 +282,13 @@ fn die_with_parent() {
             0,
         )
     };
+    let mut p = [nix::poll::PollFd::new(
+        parent.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    if nix::poll::poll(&mut p, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0) {
+        sys::exit_now(1);
+    }
 }
 
 /// The child: join or wait for the cgroup, join the namespaces, confine, exec. Returns only on
@@ -268,8 +302,8 @@ fn child(
     preserve_fds: u32,
     settle: &Settle,
 ) -> Result<(), String> {
-    if settle.die_with_parent {
-        die_with_parent();
+    if let Some(p) = settle.die_with_parent {
+        die_with_parent(p);
     }
     if let Some(c) = settle.cgroups {
         c.join()?;
@@ -279,6 +313,7 @@ fn child(
     keep.push(chan.as_raw_fd());
     keep.extend(console.map(|c| c.as_raw_fd()));
     keep.extend(settle.chroot.map(|f| f.as_raw_fd()));
+    keep.extend(settle.die_with_parent.map(|f| f.as_raw_fd()));
     super::finalize::close_inherited(&keep, preserve_fds)?;
     // config.md execCPUAffinity: `initial` until the move into the container's cgroup
     // (which resets the affinity to its cpuset), `final` after it.
@@ -328,11 +363,17 @@ fn child(
         seccomp,
         &[],
         preserve_fds,
-        &[chan.as_raw_fd()],
+        &[
+            Some(chan.as_raw_fd()),
+            settle.die_with_parent.map(|f| f.as_raw_fd()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>(),
     )?;
     // After the user switch, before the seccomp filter (which may not allow prctl).
-    if settle.die_with_parent {
-        die_with_parent();
+    if let Some(p) = settle.die_with_parent {
+        die_with_parent(p);
     }
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,

@@ -55,10 +55,7 @@ pub fn run(ctx: InitCtx) -> ! {
             }
             finish(&ctx, exec)
         }
-        Err(e) => {
-            let _ = chan.send(&Msg::Error(e));
-            crate::sys::exit_now(1)
-        }
+        Err(e) => chan.fail(e),
     }
 }
 

@@ -8,3 +8,4 @@ pub mod init;
 pub mod parent;
 pub mod sync;
 pub mod tty_proxy;
+pub mod via_userns;

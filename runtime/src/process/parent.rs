@@ -2,6 +2,7 @@
 //! Every step that acquires something is undone if a later one fails, so a failed create
 //! leaves no state dir, cgroup or process behind.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -16,6 +17,7 @@ use super::sync::{self, Msg};
 use crate::bundle::{self, Bundle};
 use crate::cgroups;
 use crate::namespaces;
+use crate::setup_oom::SetupOomKill;
 use crate::state::{self, ContainerDir, Saved, Status};
 use crate::sys::{self, Forked};
 
@@ -57,6 +59,9 @@ struct Undo<'a> {
     host_bind: Option<std::path::PathBuf>,
     /// The container's resctrl groups (linux.intelRdt).
     resctrl: Option<crate::resctrl::Group>,
+    /// The memory cgroup under a limit, and where an OOM kill of the init is reported.
+    oom: Option<crate::setup_oom::Watch>,
+    oom_seen: &'a Cell<Option<SetupOomKill>>,
     _root: &'a Path,
 }
 
@@ -87,6 +92,9 @@ impl Drop for Undo<'_> {
             }
         }
         if let Some((mgr, path)) = self.cgroup.take() {
+            // Read before the cgroup goes: an init the OOM killer took is the real error.
+            self.oom_seen
+                .set(self.oom.as_ref().and_then(|w| w.oom_kill()));
             if let Err(e) = cgroups::remove(&mgr, &path) {
                 crate::logger::warn(&format!("cleanup: {e}"));
             }
@@ -111,6 +119,18 @@ fn passed_fds(preserve: u32) -> Result<(u32, Vec<String>)> {
 }
 
 pub fn create(o: CreateOpts) -> Result<Created> {
+    let oom = Cell::new(None);
+    create_watched(o, &oom).map_err(|e| match oom.take() {
+        // The init's death explains whatever create saw next (a closed sync channel).
+        Some(kill) => {
+            crate::logger::debug(&format!("create failed: {e:#}"));
+            anyhow::Error::new(kill)
+        }
+        None => e,
+    })
+}
+
+fn create_watched(o: CreateOpts, oom_seen: &Cell<Option<SetupOomKill>>) -> Result<Created> {
     let (pass_fds, extra_env) = passed_fds(o.preserve_fds)?;
     state::validate_id(o.id)?;
     let existing = o.root.join(o.id);
@@ -164,6 +184,8 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         cgroup: None,
         host_bind: None,
         resctrl: None,
+        oom: None,
+        oom_seen,
         _root: o.root,
     };
     let dir_path = undo.dir.as_ref().expect("dir").path.clone();
@@ -306,6 +328,7 @@ pub fn create(o: CreateOpts) -> Result<Created> {
         parent_chan.send(&Msg::TimeSet)?;
     }
     let (mgr, _) = undo.cgroup.as_ref().expect("cgroup");
+    undo.oom = crate::setup_oom::Watch::before_limits(mgr, &placement, spec);
     match cgroups::join_and_apply(mgr, &placement, pid, spec, self_joined) {
         Ok(()) => {}
         // Rootless, as runc and crun do: without a cgroup delegated to us (it cannot be made
@@ -431,18 +454,15 @@ fn send_or_init_error(chan: &sync::Channel, m: &Msg) -> Result<()> {
     }
 }
 
-/// Clone the init. Joining a user namespace by path takes an intermediate process, as in runc:
-/// the new namespaces must be created from inside that user namespace while the runtime stays in
-/// its own. The intermediate joins it (then the pid namespace to join, with the user namespace's
-/// privileges), clones the init as the runtime's child (CLONE_PARENT), reports the init's pid
-/// and exits.
+/// Clone the init. Joining a user namespace by path takes an intermediate process
+/// (via_userns.rs): the new namespaces must be created from inside that user namespace while
+/// the runtime stays in its own.
 fn clone_init(
     flags: u64,
     join_user: Option<&Path>,
     join_pid: Option<&Path>,
     cgroup: Option<std::os::fd::RawFd>,
 ) -> Result<Forked> {
-    use std::io::{Read, Write};
     let Some(userns) = join_user else {
         // SAFETY: create is single-threaded here (no thread of its own runs at the clone).
         return Ok(unsafe { sys::clone3_into(flags, cgroup) }?);
@@ -452,53 +472,9 @@ fn clone_init(
         Some(p) => Some(File::open(p).with_context(|| format!("open {}", p.display()))?),
         None => None,
     };
-    let (rd, wr) = nix::unistd::pipe().context("pipe")?;
-    let (rd, wr) = (File::from(rd), File::from(wr));
     // SAFETY: create is single-threaded here (no thread of its own runs at the clone).
-    match unsafe { sys::clone3(0) }? {
-        Forked::Child => {
-            drop(rd);
-            let cloned = nix::sched::setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
-                .and_then(|_| match &pidns {
-                    Some(p) => nix::sched::setns(p.as_fd(), CloneFlags::CLONE_NEWPID),
-                    None => Ok(()),
-                })
-                .map_err(std::io::Error::from)
-                // SAFETY: the intermediate child has only the thread that cloned it.
-                .and_then(|_| unsafe { sys::clone3(flags | libc::CLONE_PARENT as u64) });
-            match cloned {
-                Ok(Forked::Child) => Ok(Forked::Child), // the init goes on
-                Ok(Forked::Parent { pid, .. }) => {
-                    let mut wr = wr;
-                    let _ = wr.write_all(&pid.to_ne_bytes());
-                    sys::exit_now(0)
-                }
-                Err(e) => {
-                    let mut wr = wr;
-                    let _ =
-                        wr.write_all(&(-e.raw_os_error().unwrap_or(libc::EINVAL)).to_ne_bytes());
-                    sys::exit_now(1)
-                }
-            }
-        }
-        Forked::Parent { pid: mid, .. } => {
-            drop(wr);
-            let mut buf = [0u8; 4];
-            let got = (&rd).read_exact(&mut buf);
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(mid), None);
-            let what = || format!("join the user namespace {}", userns.display());
-            got.with_context(what)?;
-            // The intermediate's pid namespace is ours, so the pid is valid here.
-            let pid = i32::from_ne_bytes(buf);
-            if pid < 0 {
-                return Err(std::io::Error::from_raw_os_error(-pid)).with_context(what);
-            }
-            Ok(Forked::Parent {
-                pid,
-                pidfd: sys::pidfd_open(pid)?,
-            })
-        }
-    }
+    unsafe { super::via_userns::clone(flags, &user, pidns.as_ref(), None) }
+        .with_context(|| format!("join the user namespace {}", userns.display()))
 }
 
 /// prestart (deprecated, still used by NVIDIA's hook) and createRuntime hooks, in the runtime's

@@ -202,6 +202,20 @@ impl Channel {
         }
     }
 
+    /// Report a fatal setup error and exit. The peer may have sent a message we have not read:
+    /// closing with it queued makes the peer's next read ECONNRESET instead of our error, so
+    /// we read on until the peer closes (it does once it has the error), for at most a second.
+    pub fn fail(&self, e: String) -> ! {
+        let _ = self.send(&Msg::Error(e));
+        let _ = nix::sys::socket::setsockopt(
+            &self.fd,
+            nix::sys::socket::sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(1, 0),
+        );
+        while self.recv().is_ok() {}
+        crate::sys::exit_now(1)
+    }
+
     /// Receive and require a given message; an Error from the peer becomes Err(text).
     pub fn expect(&self, want: Msg) -> Result<(), String> {
         match self.recv() {
