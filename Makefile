@@ -7,7 +7,7 @@
 #
 # The man pages (section 8) and the bash, zsh and fish completions of gantry and gantry-gpu are
 # generated from their clap definitions by target/release/gantry-docgen
-# (runtime/src/bin/gantry-docgen.rs), so neither binary carries any of that.
+# (docgen/src/main.rs), so neither binary carries any of that.
 #
 # `install` builds nothing when the binaries are there (build first, then install as root).
 # It also installs gpu-hook/scripts/gantry-gpu-runtime (docs/kubernetes.md, docs/gpu.md: the
@@ -35,12 +35,12 @@ GEN := $(RELEASE)/generated
 all: build
 
 build:
-	$(CARGO) build --release -p gantry -p gantry-gpu
+	$(CARGO) build --release -p gantry -p gantry-gpu -p gantry-docgen
 	$(MAKE) generate
 
 # Only when missing: `make install` on a built tree runs no cargo.
 $(BINS) $(DOCGEN):
-	$(CARGO) build --release -p gantry -p gantry-gpu
+	$(CARGO) build --release -p gantry -p gantry-gpu -p gantry-docgen
 
 generate: $(DOCGEN)
 	rm -rf $(GEN)

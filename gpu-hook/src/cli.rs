@@ -1,5 +1,5 @@
 //! The `gantry-gpu` command line (clap), in the library so that the man pages and shell
-//! completions can be generated from it (runtime/src/bin/gantry-docgen.rs).
+//! completions can be generated from it (docgen/src/main.rs).
 
 use std::path::PathBuf;
 
@@ -148,5 +148,16 @@ pub enum CdiCmd {
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// The runtime's jit request (`{"env": [...], "annotations": {...}}` on stdin) as a CDI
+    /// spec on stdout (gantry's native injection; see jit.rs).
+    #[command(hide = true)]
+    Jit {
+        /// The container's rootfs (where its libraries go depends on the image).
+        #[arg(long)]
+        rootfs: PathBuf,
+        /// The gantry-gpu the spec's createRuntime hook runs (default: this binary).
+        #[arg(long)]
+        hook_path: Option<PathBuf>,
     },
 }

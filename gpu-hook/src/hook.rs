@@ -17,7 +17,7 @@ pub struct HookOpts {
 
 /// Everything before touching the container: request, discovery, selection, requirements, plan.
 pub fn plan_for(roots: &Roots, req: &Request, targets: &LibTargets) -> Result<(Inventory, Plan)> {
-    let inv = Inventory::discover(roots, &req.vendors());
+    let inv = crate::discover::discover(roots, &req.vendors());
     let sel = crate::select::select(req, &inv, &inv.notes)?;
     let facts = crate::require::Facts {
         cuda: inv.nvidia.as_ref().and_then(|d| d.cuda_version.clone()),

@@ -8,11 +8,12 @@
 //! replaced; a symlink where a file is mounted is replaced by an empty file; a directory where
 //! a file is expected is an error naming it.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use gantry_sys::fd_path;
 use nix::mount::{mount, MsFlags};
 use pathrs::flags::OpenFlags;
 use pathrs::{InodeType, Root};
@@ -53,10 +54,6 @@ fn perr<E: std::error::Error>(what: &'static str, path: &Path) -> impl FnOnce(E)
     }
 }
 
-fn fd_path(fd: &impl AsRawFd) -> PathBuf {
-    format!("/proc/self/fd/{}", fd.as_raw_fd()).into()
-}
-
 /// Applies `plan` to the container whose init is `pid`, with root filesystem `rootfs` (a host
 /// path, as the container's mount namespace sees it before pivot_root).
 pub fn inject(
@@ -67,9 +64,13 @@ pub fn inject(
     ldconfig: &Path,
 ) -> Result<(), InjectError> {
     let owner = container_root(pid);
-    hooks::author::in_mount_namespace(pid, || {
-        apply(rootfs, plan, dev_root, ldconfig, owner).map_err(|e| e.to_string())
-    })?;
+    // SAFETY: gantry-gpu is single-threaded: it starts no thread, and discovery's NVML
+    // handle is shut down (dropped) before the plan is applied.
+    unsafe {
+        hooks::author::in_mount_namespace(pid, || {
+            apply(rootfs, plan, dev_root, ldconfig, owner).map_err(|e| e.to_string())
+        })
+    }?;
     Ok(())
 }
 

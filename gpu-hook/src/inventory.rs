@@ -1,11 +1,8 @@
 //! What discovery finds: GPUs of every vendor, their device nodes, and the NVIDIA driver.
 
-use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
-
 use serde::Serialize;
 
-use crate::roots::Roots;
+pub use crate::node::{Node, Refused};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -33,64 +30,6 @@ impl std::fmt::Display for Vendor {
             Vendor::Amd => "amd",
             Vendor::Intel => "intel",
         })
-    }
-}
-
-/// A character device node: its path as the container sees it (and as the host does under
-/// the dev root), with the numbers read from the host node itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Node {
-    pub path: PathBuf,
-    pub major: u32,
-    pub minor: u32,
-}
-
-impl Node {
-    /// The node at `path` (a /dev path) under the dev root, if it exists and is a character
-    /// device.
-    pub fn find(roots: &Roots, path: impl AsRef<Path>) -> Option<Node> {
-        use std::os::unix::fs::MetadataExt;
-        let path = path.as_ref();
-        let meta = std::fs::metadata(roots.dev(path)).ok()?;
-        if !meta.file_type().is_char_device() {
-            return None;
-        }
-        let rdev = meta.rdev();
-        Some(Node {
-            path: path.to_path_buf(),
-            major: nix::sys::stat::major(rdev) as u32,
-            minor: nix::sys::stat::minor(rdev) as u32,
-        })
-    }
-}
-
-/// A node found under the dev root that /proc/devices contradicts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Refused {
-    pub path: PathBuf,
-    pub why: String,
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.path.display(), self.why)
-    }
-}
-
-impl Node {
-    /// `find`, then checked against /proc/devices (see `Majors::check`): `Ok(None)` when
-    /// the node is not there.
-    pub fn find_checked(
-        roots: &Roots,
-        majors: &crate::majors::Majors,
-        path: impl AsRef<Path>,
-        module: &str,
-        minor: u32,
-    ) -> Result<Option<Node>, Refused> {
-        match Node::find(roots, path) {
-            Some(n) => majors.check(&n, module, minor).map(|()| Some(n)),
-            None => Ok(None),
-        }
     }
 }
 
@@ -233,48 +172,6 @@ impl Inventory {
 
     pub fn of(&self, vendor: Vendor) -> impl Iterator<Item = &Gpu> {
         self.gpus.iter().filter(move |g| g.vendor == vendor)
-    }
-
-    /// Discovers the GPUs of the given vendors.
-    pub fn discover(roots: &Roots, vendors: &[Vendor]) -> Inventory {
-        let mut inv = Inventory::default();
-        let majors = crate::majors::Majors::read(&roots.proc_root).unwrap_or_else(|e| {
-            inv.notes.push(format!(
-                "cannot read {}: {e}",
-                roots.proc("devices").display()
-            ));
-            Default::default()
-        });
-        if vendors.contains(&Vendor::Nvidia) {
-            if let Some((driver, gpus)) =
-                crate::discover::nvidia::discover(roots, &majors, &mut inv.notes, &mut inv.refused)
-            {
-                inv.nvidia = Some(driver);
-                inv.gpus.extend(gpus);
-            }
-        }
-        for v in [Vendor::Amd, Vendor::Intel] {
-            if vendors.contains(&v) {
-                inv.gpus.extend(crate::discover::drm::discover(
-                    roots,
-                    &majors,
-                    v,
-                    &mut inv.notes,
-                ));
-            }
-        }
-        if vendors.contains(&Vendor::Amd) && inv.of(Vendor::Amd).next().is_some() {
-            match Node::find_checked(roots, &majors, "/dev/kfd", "kfd", 0) {
-                Ok(n) => inv.amd_kfd = n,
-                Err(r) => inv.refused.push(r),
-            }
-            if inv.amd_kfd.is_none() && inv.refused.is_empty() {
-                inv.notes
-                    .push("AMD GPUs found but no /dev/kfd (amdgpu's KFD not loaded)".into());
-            }
-        }
-        inv.majors = majors;
-        inv
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use gantry_gpu::cli::{CdiCmd, Cli, Cmd, Format, NameStrategy, SpecFormat, VendorArg};
-use gantry_gpu::inventory::{Inventory, Vendor};
+use gantry_gpu::inventory::Vendor;
 use gantry_gpu::plan::LibTargets;
 use gantry_gpu::request::Request;
 use gantry_gpu::roots::Roots;
@@ -76,7 +76,7 @@ fn cdi_generate(roots: &Roots, a: GenerateArgs) -> Result<()> {
             "--vendor all writes one spec per vendor: give --output DIR (an existing directory)"
         );
     }
-    let inv = Inventory::discover(roots, &vendors);
+    let inv = gantry_gpu::discover::discover(roots, &vendors);
     let targets = LibTargets::at(a.lib_dir);
     let hook = match a.hook_path {
         Some(p) => p,
@@ -192,6 +192,18 @@ fn cdi_validate(files: Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+fn cdi_jit(roots: &Roots, rootfs: &Path, hook_path: Option<PathBuf>) -> Result<()> {
+    let input: gantry_gpu::jit::Input =
+        serde_json::from_reader(std::io::stdin().lock()).context("the jit request on stdin")?;
+    let hook = match hook_path {
+        Some(p) => p,
+        None => std::env::current_exe()?,
+    };
+    let jit = gantry_gpu::jit::spec(roots, &input, rootfs, &hook)?;
+    notes(&jit.notes);
+    out(&(serde_json::to_string(&jit.spec)? + "\n"))
+}
+
 fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) -> Result<()> {
     let mut plan = gantry_gpu::plan::Plan::default();
     for l in &links {
@@ -208,7 +220,7 @@ fn cdi_hook(links: Vec<String>, ldconfig_dirs: Vec<PathBuf>, ldconfig: PathBuf) 
 }
 
 fn info(roots: &Roots, format: Format) -> Result<()> {
-    let inv = Inventory::discover(roots, &[Vendor::Nvidia, Vendor::Amd, Vendor::Intel]);
+    let inv = gantry_gpu::discover::discover(roots, &[Vendor::Nvidia, Vendor::Amd, Vendor::Intel]);
     match format {
         Format::Json => out(&(serde_json::to_string_pretty(&inv)? + "\n")),
         Format::Table => {
@@ -336,6 +348,9 @@ fn main() -> ExitCode {
         Cmd::Cdi {
             cmd: CdiCmd::Validate { files },
         } => cdi_validate(files),
+        Cmd::Cdi {
+            cmd: CdiCmd::Jit { rootfs, hook_path },
+        } => cdi_jit(&cli.roots, &rootfs, hook_path),
         Cmd::CdiHook {
             links,
             ldconfig_dirs,

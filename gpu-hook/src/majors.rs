@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::inventory::{Node, Refused};
+use crate::node::{Node, Refused};
+use crate::roots::Roots;
 
 /// The fixed majors: the NVIDIA GPU/control nodes and DRM.
 pub const NVIDIA: u32 = 195;
@@ -100,6 +101,23 @@ impl Majors {
     }
     pub fn kfd(&self) -> Option<u32> {
         self.get("kfd")
+    }
+}
+
+impl Node {
+    /// `find`, then checked against /proc/devices (see `Majors::check`): `Ok(None)` when
+    /// the node is not there.
+    pub fn find_checked(
+        roots: &Roots,
+        majors: &Majors,
+        path: impl AsRef<Path>,
+        module: &str,
+        minor: u32,
+    ) -> Result<Option<Node>, Refused> {
+        match Node::find(roots, path) {
+            Some(n) => majors.check(&n, module, minor).map(|()| Some(n)),
+            None => Ok(None),
+        }
     }
 }
 

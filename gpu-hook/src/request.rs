@@ -6,17 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::inventory::Vendor;
 
-pub const ANNOTATION: &str = "gantry.gpu/devices";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceList {
-    /// Every GPU of the vendor.
-    All,
-    /// No GPU, but the driver (control nodes, libraries): NVIDIA's `none`.
-    NoGpus,
-    /// Indices, UUIDs, PCI bus ids, MIG UUIDs or `GPU:MIG` pairs.
-    List(Vec<String>),
-}
+pub use gantry_cdi::request::{device_list, DeviceList, ANNOTATION};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,21 +54,6 @@ pub enum RequestError {
         "annotation {ANNOTATION}: {0:?} is not VENDOR:DEVICES with VENDOR nvidia, amd or intel"
     )]
     Annotation(String),
-}
-
-/// Parses a VISIBLE_DEVICES value; `None` when it asks for nothing (unset, empty, `void`).
-pub fn device_list(v: &str) -> Option<DeviceList> {
-    match v.trim() {
-        "" | "void" => None,
-        "none" => Some(DeviceList::NoGpus),
-        "all" => Some(DeviceList::All),
-        list => Some(DeviceList::List(
-            list.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
-        )),
-    }
 }
 
 impl Request {

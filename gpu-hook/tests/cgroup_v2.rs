@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
+use cgroup_devices::bpf::{self as devbpf, Rule};
 use gantry_gpu::cgroup;
-use gantry_gpu::devbpf::{self, Rule};
 use gantry_gpu::inventory::Node;
 
 mod common;

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use gantry_gpu::devbpf;
-use gantry_gpu::inventory::Node;
+use cgroup_devices::bpf as devbpf;
+use cgroup_devices::CharDevice;
 
 mod common;
 
@@ -49,11 +49,7 @@ fn a_rewritten_device_program_allows_exactly_the_injected_node() {
         "the deny-all program is not in effect"
     );
 
-    let null = Node {
-        path: "/dev/null".into(),
-        major: 1,
-        minor: 3,
-    };
+    let null = CharDevice { major: 1, minor: 3 };
     assert_eq!(devbpf::allow(&cg.0, &[null]).unwrap(), 1);
     assert!(opens(&cg, "/dev/null"), "the injected node is still denied");
     assert!(!opens(&cg, "/dev/zero"), "another node became allowed");

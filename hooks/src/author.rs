@@ -92,13 +92,17 @@ fn sys(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> AuthorError {
 /// and sends `f`'s error message back over a pipe; the parent reads the pipe to EOF and
 /// reaps the child (no sleeps). The caller's own namespaces stay as they were.
 ///
-/// **Fork safety.** `f` runs in a copy of the caller made by fork(2), in which only the
-/// forking thread exists. If the caller is multi-threaded, any lock another thread held
-/// at fork time (stdio, loggers, a non-glibc allocator) stays locked forever in the
-/// child, so `f` must then restrict itself to async-signal-safe work (raw system calls
-/// on prepared data). A single-threaded hook binary — the intended user — may do
-/// anything in `f`. `f` must not rely on the parent seeing its memory writes.
-pub fn in_mount_namespace<F>(pid: i32, f: F) -> Result<(), AuthorError>
+/// `f` must not rely on the parent seeing its memory writes.
+///
+/// # Safety
+///
+/// `f` runs in a copy of the caller made by fork(2), in which only the forking thread
+/// exists: unsafe as nix's fork. If the caller is multi-threaded, any lock another thread
+/// held at fork time (stdio, loggers, a non-glibc allocator) stays locked forever in the
+/// child, so `f` must then restrict itself to async-signal-safe work (raw system calls on
+/// prepared data). A single-threaded hook binary — the intended user — may do anything in
+/// `f`.
+pub unsafe fn in_mount_namespace<F>(pid: i32, f: F) -> Result<(), AuthorError>
 where
     F: FnOnce() -> Result<(), String>,
 {
@@ -190,8 +194,9 @@ where
     F: FnOnce() -> Result<(), String>,
 {
     let fd = report.as_raw_fd();
-    // SAFETY: setns on fds we own; only this (now sole, single-threaded) process is affected.
     let joined_user = match user {
+        // SAFETY: setns on fds we own; only this (now sole, single-threaded) process is
+        // affected.
         Some(u) if unsafe { libc::setns(u.as_raw_fd(), libc::CLONE_NEWUSER) } < 0 => Err(format!(
             "setns into the user namespace: {}",
             io::Error::last_os_error()

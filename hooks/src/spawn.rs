@@ -248,7 +248,7 @@ fn child_fail(status_w: RawFd, stage: u32, extra: u32, err: i32) -> ! {
 /// Runs in the forked child. Only raw system calls: no allocation, no locks, no panics
 /// (no indexing that could fail, no unwrap).
 fn child_main(plan: &ExecPlan, target: &Target<'_>, stdio: [RawFd; 3], status_w: RawFd) -> ! {
-    // SAFETY (whole block): every call is an async-signal-safe system call on fds and
+    // SAFETY: (the whole block) every call is an async-signal-safe system call on fds and
     // memory that were valid at fork time and are private to this process now.
     unsafe {
         // Exec keeps ignored signals ignored and the mask as is: give the hook defaults

@@ -1,8 +1,9 @@
-//! Thin wrappers over the few system calls that nix 0.29 does not cover (pidfds) or
-//! covers with types that do not fit (poll over a fixed array with absent entries).
+//! Thin wrappers over the few system calls that nix 0.29 does not cover (pidfds, from
+//! gantry-sys) or covers with types that do not fit (poll over a fixed array with absent
+//! entries).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 {
@@ -12,36 +13,20 @@ fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     }
 }
 
-/// A pidfd for our own unreaped child: it cannot be recycled before we wait for it,
-/// so opening by pid is race-free here.
-pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes plain integers and returns a new fd or -1.
-    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
-    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
-}
+// pidfds: shared with the runtime (gantry-sys).
+pub(crate) use gantry_sys::pidfd::open as pidfd_open;
 
 /// SIGKILL through the pidfd, so that it can never hit a recycled pid.
 pub(crate) fn pidfd_kill(pidfd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: integer arguments and a null siginfo, which the kernel allows.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    })?;
-    Ok(())
+    gantry_sys::pidfd::send_signal(pidfd, libc::SIGKILL)
 }
 
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     let fd = fd.as_raw_fd();
     // SAFETY: fcntl F_GETFL/F_SETFL on a valid fd borrowed for the call.
     let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) }.into())?;
-    // SAFETY: as above.
     check(
+        // SAFETY: as above.
         unsafe { libc::fcntl(fd, libc::F_SETFL, flags as libc::c_int | libc::O_NONBLOCK) }.into(),
     )?;
     Ok(())
@@ -82,6 +67,7 @@ impl SigpipeGuard {
         let set = sigpipe_set();
         // SAFETY: plain data, filled in by pthread_sigmask/sigpending below.
         let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid pointers to local sigsets; SIG_BLOCK cannot fail with them.
         let was_pending = unsafe {

@@ -7,6 +7,13 @@ use common::{own_mnt_ns, MountNs, Scratch};
 use hooks::author::{in_mount_namespace, AuthorError};
 use std::path::Path;
 
+/// `in_mount_namespace` for this binary's one test.
+fn in_ns(pid: i32, f: impl FnOnce() -> Result<(), String>) -> Result<(), AuthorError> {
+    // SAFETY: the only test of this binary, so no other test thread runs (the harness's main
+    // thread only waits for it); f allocates only through glibc's malloc, fork-safe.
+    unsafe { in_mount_namespace(pid, f) }
+}
+
 #[test]
 fn in_mount_namespace_runs_there_and_reports_back() {
     let dir = Scratch::new();
@@ -18,7 +25,7 @@ fn in_mount_namespace_runs_there_and_reports_back() {
     // f sees the namespace's tmpfs (marker) and its writes land there, not here.
     let expected_ns = ns.ns_link();
     let target_in_f = target.clone();
-    in_mount_namespace(ns.pid(), move || {
+    in_ns(ns.pid(), move || {
         let link = std::fs::read_link("/proc/self/ns/mnt").map_err(|e| e.to_string())?;
         if link.to_string_lossy() != expected_ns {
             return Err(format!("in {link:?}, not {expected_ns}"));
@@ -42,7 +49,7 @@ fn in_mount_namespace_runs_there_and_reports_back() {
     assert_eq!(own_mnt_ns(), before, "the caller's namespace changed");
 
     // f's error comes back verbatim.
-    let err = in_mount_namespace(ns.pid(), || Err("no GPU here".into())).unwrap_err();
+    let err = in_ns(ns.pid(), || Err("no GPU here".into())).unwrap_err();
     assert!(matches!(&err, AuthorError::InNamespace { message, .. } if message == "no GPU here"));
     assert_eq!(
         err.to_string(),
@@ -50,14 +57,14 @@ fn in_mount_namespace_runs_there_and_reports_back() {
     );
 
     // A panic is an error too, not a second run of the caller's code.
-    let err = in_mount_namespace(ns.pid(), || panic!("deliberate")).unwrap_err();
+    let err = in_ns(ns.pid(), || panic!("deliberate")).unwrap_err();
     assert!(err.to_string().contains("panicked"), "{err}");
 
     // No such process: the namespace file cannot be opened.
-    let err = in_mount_namespace(i32::MAX, || Ok(())).unwrap_err();
+    let err = in_ns(i32::MAX, || Ok(())).unwrap_err();
     assert!(matches!(err, AuthorError::OpenNamespace { .. }), "{err}");
     assert!(matches!(
-        in_mount_namespace(0, || Ok(())),
+        in_ns(0, || Ok(())),
         Err(AuthorError::InvalidPid(0))
     ));
 }

@@ -87,8 +87,8 @@ pub struct Cli {
     /// jit GPU discovery: the NVML library (default: libnvidia-ml.so.1 in the driver root).
     #[arg(long = "gpu-nvml-lib", value_name = "FILE", help_heading = "GPUs")]
     pub gpu_nvml_lib: Option<PathBuf>,
-    /// The gantry-gpu a jit spec's createRuntime hook runs (default: next to gantry, else
-    /// /usr/local/bin/gantry-gpu, /usr/bin/gantry-gpu).
+    /// The gantry-gpu that makes jit specs and that their createRuntime hook runs (default:
+    /// next to gantry, else on PATH, else /usr/local/bin/gantry-gpu, /usr/bin/gantry-gpu).
     #[arg(long = "gpu-bin", value_name = "FILE", help_heading = "GPUs")]
     pub gpu_bin: Option<PathBuf>,
     #[command(subcommand)]
@@ -407,7 +407,7 @@ impl Cli {
         crate::cdi::GpuOpts {
             spec_dirs: self.cdi_spec_dirs.clone(),
             jit: !self.no_cdi_jit,
-            roots: gantry_gpu::roots::Roots {
+            roots: crate::cdi::Discovery {
                 driver_root: self.gpu_driver_root.clone(),
                 dev_root: self.gpu_dev_root.clone(),
                 proc_root: self.gpu_proc_root.clone(),

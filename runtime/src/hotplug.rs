@@ -41,7 +41,7 @@ pub fn resolve(g: &Globals, saved: &Saved, devices: &[String]) -> Result<Vec<Nod
     let mut names = Vec::new();
     let mut plain = Vec::new();
     for d in devices {
-        if gantry_gpu::cdispec::QualifiedName::looks_qualified(d) {
+        if gantry_cdi::QualifiedName::looks_qualified(d) {
             names.push(d.clone());
         } else if let Some((vendor, list)) = d.split_once(':') {
             plain.push(format!("{vendor}:{list}"));
@@ -67,7 +67,7 @@ pub fn resolve(g: &Globals, saved: &Saved, devices: &[String]) -> Result<Vec<Nod
         spec["annotations"]["cdi.k8s.io/gantry-device-add"] = names.join(",").into();
     }
     if !plain.is_empty() {
-        spec["annotations"][gantry_gpu::request::ANNOTATION] = plain.join(";").into();
+        spec["annotations"][gantry_cdi::request::ANNOTATION] = plain.join(";").into();
     }
     let spec: Spec = serde_json::from_value(spec)?;
     let mut b = Bundle {
@@ -158,7 +158,7 @@ fn apply_rules(saved: &Saved, changed: &Node, allow: bool) -> Result<()> {
     if saved.cgroup.skipped {
         return Ok(()); // rootless without a cgroup: nothing restricts devices
     }
-    let t = gantry_gpu::cgroup::targets(saved.pid).map_err(|e| anyhow!("device rules: {e}"))?;
+    let t = cgroup_devices::locate::targets(saved.pid).map_err(|e| anyhow!("device rules: {e}"))?;
     if let Some(dir) = &t.v1 {
         let (file, what) = if allow {
             ("devices.allow", "allow")
@@ -182,7 +182,7 @@ fn apply_rules(saved: &Saved, changed: &Node, allow: bool) -> Result<()> {
             .and_then(|l| l.resources().as_ref())
             .and_then(|r| r.devices().clone())
             .unwrap_or_default();
-        crate::cgroups_v2_devices::apply(dir, &rules).map_err(|e| anyhow!(e))?;
+        crate::cgroups::v2_devices::apply(dir, &rules).map_err(|e| anyhow!(e))?;
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! /etc/subgid) goes through the setuid helpers newuidmap/newgidmap (package uidmap), which
 //! check the ranges against those files, as runc and crun do.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use gantry_sys::is_executable;
 use oci_spec::runtime::{Linux, LinuxIdMapping};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +86,6 @@ fn find_tool(tool: &str) -> Option<PathBuf> {
         .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from))
         .map(|d| d.join(tool))
         .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The caller's user name, as newuidmap looks it up in /etc/subuid.

@@ -3,12 +3,6 @@
 pub mod bundle;
 pub mod cdi;
 pub mod cgroups;
-pub mod cgroups_hugetlb;
-pub mod cgroups_selfjoin;
-pub mod cgroups_systemd;
-pub mod cgroups_v1_extra;
-pub mod cgroups_v2_devices;
-pub mod cgroups_view;
 pub mod cli;
 pub mod commands;
 pub mod confine;

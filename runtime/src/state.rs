@@ -325,7 +325,7 @@ pub fn status_of(dir: &Path, saved: &Saved) -> Status {
     }
     // Frozen first, as runc: a created container can be paused too, and while frozen its init
     // can neither take the start byte nor die of SIGKILL, so it must not look `created`.
-    if crate::cgroups::is_frozen(saved) {
+    if crate::cgroups::is_frozen(&saved.cgroup, saved.pid) {
         return Status::Paused;
     }
     if dir.join(EXEC_FIFO).exists() {

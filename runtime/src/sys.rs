@@ -30,18 +30,27 @@ pub enum Forked {
 /// A fork-like clone3 (no CLONE_VM, no new stack): the child continues on a copy of the
 /// caller's stack, in new namespaces given by `flags`, and the parent gets a pidfd for it.
 ///
-/// The caller must be single-threaded (the runtime is), as with fork(2): only the calling
-/// thread exists in the child.
-pub fn clone3(flags: u64) -> io::Result<Forked> {
-    clone3_into(flags, None)
+/// # Safety
+///
+/// The caller must be single-threaded, as with fork(2) (which nix marks unsafe for the
+/// same reason): only the calling thread exists in the child, so a lock another thread
+/// held at the clone (the allocator's, stdio's, the logger's) would stay locked in it
+/// forever. The runtime is single-threaded where it clones (its scoped threads are joined).
+pub unsafe fn clone3(flags: u64) -> io::Result<Forked> {
+    // SAFETY: the caller's contract is clone3_into's.
+    unsafe { clone3_into(flags, None) }
 }
 
 /// CLONE_INTO_CGROUP (linux/sched.h): the child starts in the cgroup2 directory given by fd.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// `clone3`, the child born in the cgroup2 cgroup `cgroup` (an fd of its directory) if given:
-/// no migration afterwards (cgroups_selfjoin.rs says why that matters).
-pub fn clone3_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
+/// no migration afterwards (cgroups/selfjoin.rs says why that matters).
+///
+/// # Safety
+///
+/// As [`clone3`]: the caller must be single-threaded.
+pub unsafe fn clone3_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
     let into = cgroup.map_or(0, |_| CLONE_INTO_CGROUP);
     let mut args = CloneArgs {
@@ -77,55 +86,10 @@ pub fn clone3_into(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
     }
 }
 
-/// A pidfd for an existing process, so that signals cannot hit a recycled pid.
-pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall with integer arguments.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pidfd_open returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
-    // SAFETY: plain syscall; a null siginfo means "as kill(2) would".
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Block until the process behind `pidfd` has exited (the pidfd turns readable), or until
-/// `timeout_ms` passes (-1: forever). Returns whether it exited.
-pub fn pidfd_wait_exit(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        return Ok(r > 0);
-    }
-}
+// The pidfd wrappers are shared with the hook runner (gantry-sys).
+pub use gantry_sys::pidfd::{
+    open as pidfd_open, send_signal as pidfd_send_signal, wait_exit as pidfd_wait_exit,
+};
 
 /// Mark every fd from `first` up as close-on-exec, so that the exec'd program sees only what it
 /// should while the runtime can still use its own fds until the exec.

@@ -72,6 +72,7 @@ fn answer(fd: &OwnedFd, limit: usize) -> usize {
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } < 0 {
             break;
         }
+        // SAFETY: as for `req`: a plain C struct, valid zeroed.
         let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
         resp.id = req.id;
         resp.error = -libc::EXDEV;

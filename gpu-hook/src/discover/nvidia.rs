@@ -2,24 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::found::Found;
 use crate::inventory::{Gpu, Node, NvidiaDriver, Refused, Vendor};
 use crate::majors::Majors;
 use crate::roots::Roots;
-
-/// What one discovery backend reports about a GPU, before device nodes are attached.
-#[derive(Debug, Clone, Default)]
-pub struct Found {
-    pub minor: u32,
-    pub uuid: Option<String>,
-    pub name: String,
-    pub pci_bus_id: String,
-    pub architecture: Option<String>,
-    pub brand: Option<String>,
-    pub compute_capability: Option<String>,
-    pub mig_enabled: bool,
-    /// (MIG uuid, GPU instance id, compute instance id), in NVML's order.
-    pub migs: Vec<(Option<String>, u32, u32)>,
-}
 
 pub fn discover(
     roots: &Roots,

@@ -6,7 +6,7 @@ use std::path::Path;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
 
-use super::nvidia::Found;
+use super::found::Found;
 
 pub struct NvmlReport {
     pub driver_version: String,

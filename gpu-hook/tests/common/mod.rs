@@ -27,7 +27,7 @@ pub fn device_program_mount() -> Option<PathBuf> {
         skip("no cgroup2 mount in /proc/self/mountinfo");
         return None;
     };
-    if let Err(e) = gantry_gpu::devbpf::load(&gantry_gpu::devbpf::deny_all()) {
+    if let Err(e) = cgroup_devices::bpf::load(&cgroup_devices::bpf::deny_all()) {
         skip(format!(
             "this kernel does not load a cgroup device BPF program: {e}"
         ));

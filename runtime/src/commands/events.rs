@@ -30,7 +30,7 @@ fn stats_event(mgr: &AnyCgroupManager, saved: &Saved) -> Result<serde_json::Valu
     let extra = Extra {
         cpuset_dir: cpuset_dir.as_deref(),
         unified_hugetlb: match mgr {
-            AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::unified_stats(&rel),
+            AnyCgroupManager::V1(_) => crate::cgroups::hugetlb::unified_stats(&rel),
             _ => None,
         },
     };

@@ -17,7 +17,7 @@ pub fn signal_init(saved: &Saved, sig: i32) -> Result<()> {
 }
 
 pub fn signal_all(saved: &Saved, sig: i32) -> Result<()> {
-    for pid in crate::cgroups::pids(saved)? {
+    for pid in crate::cgroups::pids(&saved.cgroup, &saved.id)? {
         // A process may exit between the listing and the signal: ESRCH is fine.
         // Signal 0 sends nothing: kill(2)'s check that the process is there.
         let signal = match sig {

@@ -8,7 +8,7 @@ use crate::cli::ListFormat;
 
 pub fn run(g: &Globals, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
     let (_dir, saved, _status) = super::open(g, id)?;
-    let pids = crate::cgroups::pids(&saved)?;
+    let pids = crate::cgroups::pids(&saved.cgroup, &saved.id)?;
     if format == ListFormat::Json {
         if !ps_args.is_empty() {
             bail!("ps options cannot be used with --format json");

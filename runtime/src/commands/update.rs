@@ -200,7 +200,7 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
     resources.set_devices(None);
     let mgr = crate::cgroups::manager(&saved.cgroup, &saved.id)?;
     let (rest, unified_hugetlb) = match &mgr {
-        libcgroups::common::AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::split(&resources),
+        libcgroups::common::AnyCgroupManager::V1(_) => crate::cgroups::hugetlb::split(&resources),
         _ => (resources.clone(), None),
     };
     let rest = crate::cgroups::without_kernel_memory(rest);
@@ -213,7 +213,7 @@ pub fn run(g: &Globals, a: &UpdateArgs) -> Result<()> {
     if let libcgroups::common::AnyCgroupManager::V1(_) = &mgr {
         // What libcgroups' v1 backend skips (useHierarchy, leafWeight, weightDevice; unified
         // refused), as at create; first, so that a refusal changes nothing.
-        crate::cgroups_v1_extra::apply(&resources, &saved.cgroup.fs_rel_abs())
+        crate::cgroups::v1_extra::apply(&resources, &saved.cgroup.fs_rel_abs())
             .map_err(|e| anyhow::anyhow!("update container {}: {e}", a.id))?;
     }
     mgr.apply(&opt)

@@ -114,7 +114,7 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
         nix::sched::setns(ns_files[i].2.as_fd(), CloneFlags::CLONE_NEWPID)
             .context("enter the container's pid namespace")?;
     }
-    // The process moves itself into the init's cgroups (cgroups_selfjoin.rs), unless it
+    // The process moves itself into the init's cgroups (cgroups/selfjoin.rs), unless it
     // goes to sub-cgroups or its CPU affinity must be set before the move.
     let selfjoin = if saved.cgroup.skipped
         || !o.sub_cgroups.is_empty()
@@ -122,16 +122,18 @@ pub fn spawn(saved: &Saved, o: ExecOpts) -> Result<Spawned> {
     {
         None
     } else {
-        crate::cgroups_selfjoin::for_exec(saved.pid)
+        crate::cgroups::selfjoin::for_exec(saved.pid)
             .transpose()
             .map_err(|e| anyhow!("exec: join the container's cgroup: {e}"))?
     };
     let into = selfjoin.as_ref().and_then(|s| s.clone_into());
     let forked = match userns {
-        None => sys::clone3_into(0, into).context("clone3 the exec process")?,
+        // SAFETY: exec is single-threaded here (no thread of its own runs at the clone).
+        None => unsafe { sys::clone3_into(0, into) }.context("clone3 the exec process")?,
         Some(u) => {
             let pid = pidns.map(|i| &ns_files[i].2);
-            super::via_userns::clone(0, &ns_files[u].2, pid, into)
+            // SAFETY: exec is single-threaded here (no thread of its own runs at the clone).
+            unsafe { super::via_userns::clone(0, &ns_files[u].2, pid, into) }
                 .context("enter the container's user and pid namespaces")?
         }
     };
@@ -261,8 +263,8 @@ struct Settle<'a> {
     /// The container's session keyring to join: its id and whether it has a user namespace
     /// (None: created with --no-new-keyring).
     keyring: Option<(&'a str, bool)>,
-    /// The cgroups the process moves itself into (cgroups_selfjoin.rs).
-    cgroups: Option<&'a crate::cgroups_selfjoin::SelfJoin>,
+    /// The cgroups the process moves itself into (cgroups/selfjoin.rs).
+    cgroups: Option<&'a crate::cgroups::selfjoin::SelfJoin>,
 }
 
 /// PR_SET_PDEATHSIG SIGKILL: the kernel clears it when the credentials change, so it is set

@@ -7,6 +7,7 @@ use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use gantry_sys::is_executable;
 use oci_spec::runtime::Process;
 
 use crate::confine;
@@ -113,10 +114,6 @@ fn enter_cwd(cwd: &Path) -> Result<(), String> {
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
 
 /// Why execve(2) of `p` would fail, in its words: "no such file or directory" where nothing
 /// is there, "permission denied" (EACCES) for a directory or a file the process may not

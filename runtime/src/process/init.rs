@@ -34,8 +34,8 @@ pub struct InitCtx<'a> {
     pub extra_env: Vec<String>,
     /// linux.seccomp, compiled by the parent before the clone.
     pub seccomp: Option<crate::seccomp::Program>,
-    /// The cgroups the init moves itself into (cgroups_selfjoin), if the parent made them.
-    pub cgroups: Option<crate::cgroups_selfjoin::SelfJoin>,
+    /// The cgroups the init moves itself into (cgroups/selfjoin.rs), if the parent made them.
+    pub cgroups: Option<crate::cgroups::selfjoin::SelfJoin>,
 }
 
 /// Run the init; never returns: the program is exec'd, or the init exits after reporting.

@@ -218,7 +218,7 @@ fn create_watched(o: CreateOpts, oom_seen: &Cell<Option<SetupOomKill>>) -> Resul
     let rootless = !nix::unistd::geteuid().is_root();
     let (parent_chan, child_chan) = sync::pair().context("sync socketpair")?;
 
-    // The init moves itself into its cgroups (cgroups_selfjoin.rs: no RCU grace period), so
+    // The init moves itself into its cgroups (cgroups/selfjoin.rs: no RCU grace period), so
     // they are made and opened now. Not through the intermediate process that joins a user
     // namespace by path (the parent joins that init as before).
     // They are made before the init exists: record the cgroup first (pid 0: no init yet), so
@@ -232,7 +232,7 @@ fn create_watched(o: CreateOpts, oom_seen: &Cell<Option<SetupOomKill>>) -> Resul
         },
     )?;
     let mut selfjoin = match ns.join_user {
-        None => crate::cgroups_selfjoin::for_create(&placement).transpose()?,
+        None => crate::cgroups::selfjoin::for_create(&placement).transpose()?,
         Some(_) => None,
     };
     // A pid namespace joined by path applies to children only: enter it for the clone, then
@@ -464,14 +464,16 @@ fn clone_init(
     cgroup: Option<std::os::fd::RawFd>,
 ) -> Result<Forked> {
     let Some(userns) = join_user else {
-        return Ok(sys::clone3_into(flags, cgroup)?);
+        // SAFETY: create is single-threaded here (no thread of its own runs at the clone).
+        return Ok(unsafe { sys::clone3_into(flags, cgroup) }?);
     };
     let user = File::open(userns).with_context(|| format!("open {}", userns.display()))?;
     let pidns = match join_pid {
         Some(p) => Some(File::open(p).with_context(|| format!("open {}", p.display()))?),
         None => None,
     };
-    super::via_userns::clone(flags, &user, pidns.as_ref(), None)
+    // SAFETY: create is single-threaded here (no thread of its own runs at the clone).
+    unsafe { super::via_userns::clone(flags, &user, pidns.as_ref(), None) }
         .with_context(|| format!("join the user namespace {}", userns.display()))
 }
 

@@ -20,7 +20,11 @@ use crate::sys::{self, Forked};
 ///
 /// The child returns `Forked::Child`; the caller gets the child's pid (valid in the caller's
 /// pid namespace, which the intermediate shares) and a pidfd for it.
-pub fn clone(
+///
+/// # Safety
+///
+/// As `sys::clone3`: the caller must be single-threaded.
+pub unsafe fn clone(
     flags: u64,
     user: &File,
     pid: Option<&File>,
@@ -28,7 +32,8 @@ pub fn clone(
 ) -> std::io::Result<Forked> {
     let (rd, wr) = nix::unistd::pipe()?;
     let (rd, wr) = (File::from(rd), File::from(wr));
-    match sys::clone3(0)? {
+    // SAFETY: the caller is single-threaded (this fn's contract).
+    match unsafe { sys::clone3(0) }? {
         Forked::Child => {
             drop(rd);
             let cloned = nix::sched::setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
@@ -37,7 +42,10 @@ pub fn clone(
                     None => Ok(()),
                 })
                 .map_err(std::io::Error::from)
-                .and_then(|_| sys::clone3_into(flags | libc::CLONE_PARENT as u64, cgroup));
+                // SAFETY: the intermediate child has only the thread that cloned it.
+                .and_then(|_| unsafe {
+                    sys::clone3_into(flags | libc::CLONE_PARENT as u64, cgroup)
+                });
             let mut wr = wr;
             match cloned {
                 Ok(Forked::Child) => Ok(Forked::Child), // the real child goes on

@@ -11,7 +11,7 @@ pub mod paths;
 pub mod pivot;
 pub mod pseudo;
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -55,10 +55,7 @@ pub(crate) fn path_err(
     }
 }
 
-/// The magic-link path through which a resolved O_PATH fd is mounted on or from.
-pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-}
+pub use gantry_sys::fd_path;
 
 /// A rootfs opened for safe, scoped resolution.
 pub struct Root {

@@ -152,10 +152,10 @@ fn finish(root: &Root, dest: &Path, o: &MountOpts, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The cgroup hierarchies mounted on this host, from one mountinfo read (cgroups_view.rs):
+/// The cgroup hierarchies mounted on this host, from one mountinfo read (cgroups/view.rs):
 /// (mount point, fs type, super options).
 fn host_cgroup_mounts() -> Vec<(PathBuf, String, String)> {
-    crate::cgroups_view::View::read()
+    crate::cgroups::view::View::read()
         .mounts
         .into_iter()
         .map(|m| (m.mount_point, m.fstype, m.super_opts))

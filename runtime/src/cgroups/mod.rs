@@ -1,5 +1,19 @@
 //! Cgroup placement through libcgroups: the path (runc's rules), joining the init before the
-//! user program runs, applying `linux.resources`, and removal at delete.
+//! user program runs, applying `linux.resources`, and removal at delete. Its parts:
+//! placement (where the cgroup is), selfjoin (the init and exec's process join it
+//! themselves), v1_extra, v2_devices, hugetlb and rdma (what libcgroups does not apply),
+//! systemd (unit naming), view (the hierarchies mounted here), freezer (paused or not).
+
+mod error;
+mod freezer;
+pub mod hugetlb;
+mod placement;
+mod rdma;
+pub mod selfjoin;
+pub mod systemd;
+pub mod v1_extra;
+pub mod v2_devices;
+pub mod view;
 
 use std::path::{Path, PathBuf};
 
@@ -8,168 +22,18 @@ use libcgroups::common::{
 };
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Spec};
-use serde::{Deserialize, Serialize};
 
-use crate::mountinfo::Mount;
-use crate::state::Saved;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CgroupError {
-    #[error("cgroup {path}: {msg}")]
-    Manager { path: PathBuf, msg: String },
-    #[error("cgroup {path}: cannot add pid {pid}: {msg}")]
-    Join {
-        path: PathBuf,
-        pid: i32,
-        msg: String,
-    },
-    #[error("cgroup {path}: cannot apply linux.resources: {msg}")]
-    Apply { path: PathBuf, msg: String },
-    #[error("cgroup {path}: cannot remove: {msg}")]
-    Remove { path: PathBuf, msg: String },
-    #[error(
-        "the container has no cgroup: it runs rootless, and cgroups are not delegated to this user"
-    )]
-    Skipped,
-    /// `exec --cgroup`: a bad argument or a sub-cgroup that cannot be joined.
-    #[error("{0}")]
-    SubCgroup(String),
-}
-
-impl CgroupError {
-    /// Whether the error is the kernel saying no to this user (not delegated, read-only).
-    pub fn is_permission(&self) -> bool {
-        let msg = match self {
-            CgroupError::Join { msg, .. }
-            | CgroupError::Manager { msg, .. }
-            | CgroupError::Apply { msg, .. }
-            | CgroupError::Remove { msg, .. } => msg.to_lowercase(),
-            CgroupError::Skipped | CgroupError::SubCgroup(_) => return false,
-        };
-        [
-            "permission denied",
-            "read-only file system",
-            "eacces",
-            "eperm",
-            "erofs",
-        ]
-        .iter()
-        .any(|n| msg.contains(n))
-    }
-}
-
-/// `linux.cgroupsPath`, or runc's default for the driver: `/gantry/ID` for cgroupfs and
-/// `system.slice:gantry:ID` for systemd.
-pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
-    match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ if systemd => PathBuf::from(format!("system.slice:gantry:{id}")),
-        _ => PathBuf::from(format!("/gantry/{id}")),
-    }
-}
-
-/// Where a container's cgroup is: enough for any later command to find it again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Placement {
-    pub path: PathBuf,
-    pub systemd: bool,
-    /// The cgroup filesystem root (default /sys/fs/cgroup); another root, such as a cgroup2
-    /// mount, makes libcgroups pick the driver for that filesystem.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<PathBuf>,
-    /// Rootless without a delegated cgroup: the container has none.
-    #[serde(default)]
-    pub skipped: bool,
-    /// Ancestors of the cgroup, in each hierarchy, that did not exist before create: Gantry
-    /// made them, and removes them again once empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub created_parents: Vec<PathBuf>,
-}
-
-impl Placement {
-    /// The cgroup's directory relative to each hierarchy root.
-    fn fs_rel(&self) -> PathBuf {
-        let p = if self.systemd {
-            systemd_fs_path(&self.path)
-        } else {
-            self.path.clone()
-        };
-        p.strip_prefix("/").unwrap_or(&p).to_path_buf()
-    }
-
-    /// The cgroup's path as the v1 helpers take it (systemd's mapped to its directory).
-    pub fn fs_rel_abs(&self) -> PathBuf {
-        Path::new("/").join(self.fs_rel())
-    }
-
-    /// Every hierarchy root: the cgroup root itself, and on a v1 or hybrid host each
-    /// cgroup filesystem mounted right below it.
-    fn hierarchy_roots(&self) -> Vec<PathBuf> {
-        use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
-        let root = self
-            .root
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
-        let mut out = vec![root.clone()];
-        if statfs(&root).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC) {
-            return out;
-        }
-        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let p = e.path();
-            if statfs(&p).is_ok_and(|s| {
-                s.filesystem_type() == CGROUP_SUPER_MAGIC
-                    || s.filesystem_type() == CGROUP2_SUPER_MAGIC
-            }) {
-                out.push(p);
-            }
-        }
-        out
-    }
-
-    /// Before create: note, in each hierarchy, the ancestors it does not have yet (absolute
-    /// paths, deepest last within a hierarchy).
-    pub fn note_missing_parents(&mut self) {
-        let rel = self.fs_rel();
-        let mut out = Vec::new();
-        for r in self.hierarchy_roots() {
-            let mut missing: Vec<PathBuf> = rel
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty())
-                .map(|a| r.join(a))
-                .filter(|d| !d.exists())
-                .collect();
-            missing.reverse();
-            out.extend(missing);
-        }
-        self.created_parents = out;
-    }
-
-    /// After the cgroup is gone: remove the ancestors Gantry made, deepest first. rmdir fails
-    /// (EBUSY/ENOTEMPTY) while another cgroup or a process is in one: that one stays, as it
-    /// should.
-    fn remove_created_parents(&self) {
-        for d in self.created_parents.iter().rev() {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
-
-/// Where systemd would put `slice:prefix:name` (cgroups_systemd.rs); a path not of that form
-/// is returned as it is (manager() refuses it first).
-pub fn systemd_fs_path(p: &Path) -> PathBuf {
-    match crate::cgroups_systemd::unit(p) {
-        Ok(u) => crate::cgroups_systemd::fs_path(&u),
-        Err(_) => p.to_path_buf(),
-    }
-}
+pub use error::CgroupError;
+pub use freezer::is_frozen;
+pub use placement::{path_for, systemd_fs_path, Placement};
+pub use rdma::rdma_available;
 
 pub fn manager(p: &Placement, id: &str) -> Result<AnyCgroupManager, CgroupError> {
     if p.skipped {
         return Err(CgroupError::Skipped);
     }
     if p.systemd {
-        crate::cgroups_systemd::unit(&p.path).map_err(|msg| CgroupError::Manager {
+        crate::cgroups::systemd::unit(&p.path).map_err(|msg| CgroupError::Manager {
             path: p.path.clone(),
             msg,
         })?;
@@ -232,7 +96,7 @@ pub(crate) fn create_dir_all_racing(d: &Path) -> std::io::Result<()> {
 }
 
 /// Put `pid` into the container's cgroup (unless it joined by itself: `self_joined`, see
-/// cgroups_selfjoin.rs) and apply the resources of the spec.
+/// cgroups/selfjoin.rs) and apply the resources of the spec.
 pub fn join_and_apply(
     mgr: &AnyCgroupManager,
     placement: &Placement,
@@ -254,7 +118,7 @@ pub fn join_and_apply(
     let resources = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
     // On v1, hugepage limits libcgroups cannot apply (no v1 hugetlb here) go to cgroup2.
     let (rest, unified_hugetlb) = match mgr {
-        AnyCgroupManager::V1(_) => crate::cgroups_hugetlb::split(resources),
+        AnyCgroupManager::V1(_) => crate::cgroups::hugetlb::split(resources),
         _ => (resources.clone(), None),
     };
     let rest = without_kernel_memory(rest);
@@ -272,7 +136,7 @@ pub fn join_and_apply(
         path: path.to_path_buf(),
         msg: e.to_string(),
     })?;
-    apply_rdma(placement, resources)?;
+    rdma::apply_rdma(placement, resources)?;
     if let Some(limits) = unified_hugetlb {
         apply_unified_hugetlb(placement, &limits)?;
     }
@@ -283,7 +147,7 @@ pub fn join_and_apply(
             .unwrap_or(Path::new("/sys/fs/cgroup"));
         let dir = root.join(path.strip_prefix("/").unwrap_or(path));
         let devices = resources.devices().as_deref().unwrap_or_default();
-        crate::cgroups_v2_devices::apply(&dir, devices).map_err(|msg| CgroupError::Apply {
+        crate::cgroups::v2_devices::apply(&dir, devices).map_err(|msg| CgroupError::Apply {
             path: path.to_path_buf(),
             msg,
         })?;
@@ -295,7 +159,7 @@ pub fn join_and_apply(
         } else {
             path.to_path_buf()
         };
-        crate::cgroups_v1_extra::apply(resources, &rel).map_err(|msg| CgroupError::Apply {
+        crate::cgroups::v1_extra::apply(resources, &rel).map_err(|msg| CgroupError::Apply {
             path: path.to_path_buf(),
             msg,
         })?;
@@ -361,7 +225,7 @@ pub fn apply_unified_hugetlb(
             "linux.resources.hugepageLimits: this host's hugetlb controller is on its cgroup2 mount only, where the container has no cgroup (systemd driver or another cgroup root)".into(),
         ));
     }
-    crate::cgroups_hugetlb::apply_unified(&placement.path, limits).map_err(err)
+    crate::cgroups::hugetlb::apply_unified(&placement.path, limits).map_err(err)
 }
 
 pub fn remove(mgr: &AnyCgroupManager, placement: &Placement) -> Result<(), CgroupError> {
@@ -403,7 +267,7 @@ pub fn remove_if_empty(p: &Placement) -> Result<bool, CgroupError> {
         return Ok(false);
     }
     let rel = p.path.strip_prefix("/").unwrap_or(&p.path);
-    let mounts = cgroup_mounts();
+    let mounts = view::mounts();
     if mounts.is_empty() || mounts.iter().any(|m| m.root != "/") {
         return Ok(false);
     }
@@ -498,32 +362,6 @@ fn remove_default_parent(path: &Path) {
     }
 }
 
-/// The cgroup mounts of this process's mount namespace (one mountinfo read).
-fn cgroup_mounts() -> Vec<Mount> {
-    crate::cgroups_view::View::read().mounts
-}
-
-/// The directory of one `/proc/PID/cgroup` line's hierarchy and path, if it is mounted here
-/// (a v1 line's controllers all in the mount's options; cgroup2 for an empty list).
-pub(crate) fn hierarchy_dir(mounts: &[Mount], ctrls: &str, path: &str) -> Option<PathBuf> {
-    mounts
-        .iter()
-        .find(|m| {
-            let kind = if ctrls.is_empty() {
-                m.fstype == "cgroup2"
-            } else {
-                m.fstype == "cgroup" && ctrls.split(',').all(|c| m.has_super_opt(c))
-            };
-            kind && Path::new(path).starts_with(&m.root)
-        })
-        .map(|m| {
-            let rel = Path::new(path)
-                .strip_prefix(&m.root)
-                .unwrap_or(Path::new(""));
-            m.mount_point.join(rel)
-        })
-}
-
 /// `exec --cgroup` arguments: sub-cgroups (relative to the container's cgroup) to run in, one
 /// for every hierarchy (`PATH`, the only form on cgroup v2) or per controller
 /// (`cpu,memory:PATH`, repeatable), parsed and checked as runc's getSubCgroupPaths.
@@ -605,14 +443,14 @@ pub fn join_init_hierarchies(init: i32, pid: i32, subs: &SubCgroups) -> Result<(
         pid,
         msg: e.to_string(),
     })?;
-    let mounts = cgroup_mounts();
+    let mounts = view::mounts();
     let mut joins = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(3, ':');
         let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        let Some(dir) = hierarchy_dir(&mounts, ctrls, path) else {
+        let Some(dir) = view::hierarchy_dir(&mounts, ctrls, path) else {
             continue; // a hierarchy not mounted here: nothing to join
         };
         joins.push((ctrls, dir));
@@ -666,150 +504,13 @@ pub fn join_init_hierarchies(init: i32, pid: i32, subs: &SubCgroups) -> Result<(
     Ok(())
 }
 
-/// Whether this host has an rdma controller: a v1 rdma hierarchy, or rdma available in a
-/// cgroup2 mount.
-pub fn rdma_available() -> bool {
-    cgroup_mounts().iter().any(|m| match m.fstype.as_str() {
-        "cgroup" => m.has_super_opt("rdma"),
-        _ => std::fs::read_to_string(m.mount_point.join("cgroup.controllers"))
-            .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma")),
-    })
-}
-
-/// `linux.resources.rdma`: one `rdma.max` line per device ("mlx4_0 hca_handle=2
-/// hca_object=2000", a limit left out stays as it is), in the container's directory of the
-/// hierarchy that has the rdma controller.
-fn apply_rdma(placement: &Placement, resources: &LinuxResources) -> Result<(), CgroupError> {
-    let Some(rdma) = resources.rdma().as_ref().filter(|r| !r.is_empty()) else {
-        return Ok(());
-    };
-    let err = |msg: String| CgroupError::Apply {
-        path: placement.path.clone(),
-        msg: format!("linux.resources.rdma: {msg}"),
-    };
-    let rel = if placement.systemd {
-        systemd_fs_path(&placement.path)
-    } else {
-        placement.path.clone()
-    };
-    let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
-    let mounts = cgroup_mounts();
-    let v1 = mounts
-        .iter()
-        .find(|m| m.fstype == "cgroup" && m.has_super_opt("rdma"));
-    let dir = match v1 {
-        Some(m) => m.mount_point.join(&rel),
-        None => {
-            let mnt = &mounts
-                .iter()
-                .find(|m| {
-                    m.fstype == "cgroup2"
-                        && std::fs::read_to_string(m.mount_point.join("cgroup.controllers"))
-                            .is_ok_and(|c| c.split_whitespace().any(|c| c == "rdma"))
-                })
-                .ok_or_else(|| err("this host has no rdma cgroup controller".into()))?
-                .mount_point;
-            // Enable rdma from the root down to the container's parent.
-            let mut d = mnt.clone();
-            for c in rel.components() {
-                let _ = std::fs::write(d.join("cgroup.subtree_control"), "+rdma");
-                d.push(c);
-            }
-            d
-        }
-    };
-    for (dev, limit) in rdma {
-        let mut line = dev.clone();
-        if let Some(h) = limit.hca_handles() {
-            line.push_str(&format!(" hca_handle={h}"));
-        }
-        if let Some(o) = limit.hca_objects() {
-            line.push_str(&format!(" hca_object={o}"));
-        }
-        std::fs::write(dir.join("rdma.max"), &line).map_err(|e| {
-            err(format!(
-                "write {line:?} to {}: {e}",
-                dir.join("rdma.max").display()
-            ))
-        })?;
-    }
-    Ok(())
-}
-
 /// The pids in a container's cgroup (for `kill --all`).
-pub fn pids(saved: &Saved) -> Result<Vec<i32>, CgroupError> {
-    let mgr = manager(&saved.cgroup, &saved.id)?;
+pub fn pids(p: &Placement, id: &str) -> Result<Vec<i32>, CgroupError> {
+    let mgr = manager(p, id)?;
     mgr.get_all_pids()
         .map(|v| v.into_iter().map(|p| p.as_raw()).collect())
         .map_err(|e| CgroupError::Manager {
-            path: saved.cgroup.path.clone(),
+            path: p.path.clone(),
             msg: e.to_string(),
         })
-}
-
-/// The directory of `pid`'s own cgroup in one hierarchy (`ctrl` a v1 controller, or "" for
-/// cgroup2), from /proc/PID/cgroup: where it really is, whatever driver put it there.
-fn pid_cgroup_dir(pid: i32, ctrl: &str) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let mounts = cgroup_mounts();
-    text.lines().find_map(|line| {
-        let mut f = line.splitn(3, ':');
-        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-        let hit = if ctrl.is_empty() {
-            ctrls.is_empty()
-        } else {
-            ctrls.split(',').any(|c| c == ctrl)
-        };
-        hit.then(|| hierarchy_dir(&mounts, ctrls, path)).flatten()
-    })
-}
-
-/// Whether the container's freezer says it is frozen: v1 freezer.state, or cgroup.freeze on a
-/// cgroup2 root, in the hierarchy its driver freezes (pause.rs: libcgroups' v1 manager, also
-/// for the systemd driver on v1, or the v2 one). The cgroup is the init's real one, so any
-/// driver's naming (systemd's slice:prefix:name) is followed.
-pub fn is_frozen(saved: &Saved) -> bool {
-    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
-    let c = &saved.cgroup;
-    if c.skipped {
-        return false;
-    }
-    let root = c.root.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"));
-    let v2 = statfs(root).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC);
-    let (ctrl, placed, file, frozen) = if v2 {
-        ("", root.join(c.fs_rel()), "cgroup.freeze", "1")
-    } else {
-        (
-            "freezer",
-            root.join("freezer").join(c.fs_rel()),
-            "freezer.state",
-            "FROZEN",
-        )
-    };
-    let dir = pid_cgroup_dir(saved.pid, ctrl)
-        .filter(|d| d.starts_with(root))
-        .unwrap_or(placed);
-    matches!(std::fs::read_to_string(dir.join(file)), Ok(s) if s.trim() == frozen)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_paths() {
-        let spec = Spec::default();
-        let mut spec = spec;
-        spec.linux_mut().as_mut().unwrap().set_cgroups_path(None);
-        assert_eq!(path_for(&spec, "c1", false), PathBuf::from("/gantry/c1"));
-        assert_eq!(
-            path_for(&spec, "c1", true),
-            PathBuf::from("system.slice:gantry:c1")
-        );
-        spec.linux_mut()
-            .as_mut()
-            .unwrap()
-            .set_cgroups_path(Some("/x/y".into()));
-        assert_eq!(path_for(&spec, "c1", false), PathBuf::from("/x/y"));
-    }
 }

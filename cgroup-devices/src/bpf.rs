@@ -1,8 +1,9 @@
 //! cgroup v2 device access: a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the container's
-//! cgroup decides. To allow the injected nodes, the hook loads a copy of each attached program
+//! cgroup decides. The runtime installs one compiled from the container's rules (`program`,
+//! `install`). To allow injected nodes, the GPU hook loads a copy of each attached program
 //! with a prefix that allows them (falling through to the original instructions for every
-//! other device), and swaps it in atomically (BPF_F_REPLACE), as NVIDIA's toolkit does. A
-//! cgroup with no device program allows every device: nothing to do.
+//! other device), and swaps it in atomically (BPF_F_REPLACE), as NVIDIA's toolkit does
+//! (`allow`). A cgroup with no device program allows every device: nothing to do.
 //!
 //! No crate here fits (libcgroups builds whole programs from OCI rules through libbpf): the
 //! few bpf(2) commands are wrapped below.
@@ -10,7 +11,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use crate::inventory::Node;
+use crate::CharDevice;
 
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;
@@ -128,7 +129,7 @@ fn rule_block(r: &Rule) -> Vec<Insn> {
 
 /// Instructions that return 1 (allow) for read/write/both on any of `nodes`, and otherwise
 /// fall through to whatever follows.
-pub fn allow_prefix(nodes: &[Node]) -> Vec<Insn> {
+pub fn allow_prefix(nodes: &[CharDevice]) -> Vec<Insn> {
     let mut p = prologue();
     for n in nodes {
         p.extend(rule_block(&Rule {
@@ -330,7 +331,7 @@ pub fn install(dir: &Path, insns: &[Insn]) -> std::io::Result<()> {
 
 /// Allows `nodes` in every device program attached to the cgroup v2 directory `dir`. Returns
 /// how many programs were rewritten (0: none attached, every device is allowed).
-pub fn allow(dir: &Path, nodes: &[Node]) -> std::io::Result<usize> {
+pub fn allow(dir: &Path, nodes: &[CharDevice]) -> std::io::Result<usize> {
     let cg = std::fs::File::open(dir)?;
     let (ids, flags) = query(&cg)?;
     let prefix = allow_prefix(nodes);

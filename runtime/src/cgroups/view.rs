@@ -118,6 +118,32 @@ pub fn own_cgroups() -> Vec<OwnCgroup> {
     parse_proc_cgroup(&std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default())
 }
 
+/// The cgroup mounts of this process's mount namespace (one mountinfo read).
+pub fn mounts() -> Vec<Mount> {
+    View::read().mounts
+}
+
+/// The directory of one `/proc/PID/cgroup` line's hierarchy and path, if it is mounted here
+/// (a v1 line's controllers all in the mount's options; cgroup2 for an empty list).
+pub fn hierarchy_dir(mounts: &[Mount], ctrls: &str, path: &str) -> Option<PathBuf> {
+    mounts
+        .iter()
+        .find(|m| {
+            let kind = if ctrls.is_empty() {
+                m.fstype == "cgroup2"
+            } else {
+                m.fstype == "cgroup" && ctrls.split(',').all(|c| m.has_super_opt(c))
+            };
+            kind && Path::new(path).starts_with(&m.root)
+        })
+        .map(|m| {
+            let rel = Path::new(path)
+                .strip_prefix(&m.root)
+                .unwrap_or(Path::new(""));
+            m.mount_point.join(rel)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

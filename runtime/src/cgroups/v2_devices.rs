@@ -6,11 +6,11 @@
 //! and raises RLIMIT_MEMLOCK to infinity before loading, which fails on hosts without
 //! CAP_SYS_RESOURCE (this one) although kernels since 5.11 charge BPF memory to the memory
 //! cgroup and need no memlock. The program is a few instructions per rule
-//! (gantry_gpu::devbpf, also used by the GPU hook to extend a program).
+//! (cgroup_devices::bpf, also used by the GPU hook to extend a program).
 
 use std::path::Path;
 
-use gantry_gpu::devbpf::{self, Rule};
+use cgroup_devices::bpf::{self as devbpf, Rule};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 fn rule(d: &LinuxDeviceCgroup) -> Rule {

@@ -2,7 +2,7 @@
 //! mount (/sys/fs/cgroup/unified) rather than in a v1 hierarchy. libcgroups' v1 driver then
 //! refuses the limits ("hugetlb is required ... not supported"), and runc 1.1 fails with "could
 //! not join or create cgroup". Gantry already puts the container in that cgroup2 mount at its
-//! path (cgroups.rs, as runc does), so the limits are written there: hugetlb.<size>.max.
+//! path (cgroups/mod.rs, as runc does), so the limits are written there: hugetlb.<size>.max.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -19,8 +19,8 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+use crate::cgroups::view::View;
 use crate::cgroups::{CgroupError, Placement};
-use crate::cgroups_view::View;
 
 /// The cgroups a child joins itself, opened by the runtime before the clone.
 #[derive(Debug, Default)]
@@ -117,7 +117,7 @@ pub fn for_create(p: &Placement) -> Option<Result<SelfJoin, CgroupError>> {
     if !view.has_v1() {
         return None;
     }
-    let own = crate::cgroups_view::own_cgroups();
+    let own = crate::cgroups::view::own_cgroups();
     let mut sj = SelfJoin::default();
     let r = (|| {
         let err = |d: &Path, e: std::io::Error| CgroupError::Manager {
@@ -178,7 +178,7 @@ pub fn for_exec(init: i32) -> Option<Result<SelfJoin, CgroupError>> {
         let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        let Some(dir) = crate::cgroups::hierarchy_dir(&view.mounts, ctrls, path) else {
+        let Some(dir) = crate::cgroups::view::hierarchy_dir(&view.mounts, ctrls, path) else {
             continue; // a hierarchy not mounted here: nothing to join
         };
         let opened = if ctrls.is_empty() {
