@@ -16,7 +16,8 @@ use crate::bundle::Bundle;
 fn origin(r: &Resolved) -> String {
     match &r.device {
         Some(d) => format!("CDI spec {}, device {d}", r.origin.display()),
-        None if r.origin.starts_with("jit") => r.origin.display().to_string(),
+        // Not Path::starts_with: that compares whole components ("jit (...)" is one).
+        None if r.origin.to_string_lossy().starts_with("jit") => r.origin.display().to_string(),
         None => format!("CDI spec {} (common edits)", r.origin.display()),
     }
 }
@@ -285,6 +286,15 @@ mod tests {
             device: Some(QualifiedName::parse("x.com/gpu=0").unwrap()),
             edits: serde_json::from_value(edits).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_jit_origin_is_named_as_such() {
+        let mut r = resolved("jit (NVIDIA_VISIBLE_DEVICES=0)", json!({}));
+        r.device = None;
+        assert_eq!(origin(&r), "jit (NVIDIA_VISIBLE_DEVICES=0)");
+        r.origin = PathBuf::from("/etc/cdi/a.json");
+        assert_eq!(origin(&r), "CDI spec /etc/cdi/a.json (common edits)");
     }
 
     #[test]
