@@ -136,6 +136,7 @@ fn containerd_loads_the_documented_gantry_handler() {
     // Its own root, state and sockets; the CRI plugin on (that is what Kubernetes talks to),
     // with the runc runtime that `containerd config default` defines next to the snippet (the
     // CRI plugin refuses a config whose default_runtime_name names no runtime).
+    let _shim_root = ShimRoot::note(); // dropped after the daemon and its shims
     let Some(mut c) = Containerd::configure(
         true,
         &format!("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n{snippet}"),
@@ -285,6 +286,29 @@ impl Drop for Pods<'_> {
     }
 }
 
+/// The runc shim makes its default root for k8s.io (/run/containerd/runc/k8s.io) on first
+/// use: the dirs of it that the test made go again (empty, after the daemon), deepest first.
+struct ShimRoot(Vec<&'static str>);
+
+impl ShimRoot {
+    fn note() -> ShimRoot {
+        let dirs = ["/run/containerd/runc/k8s.io", "/run/containerd/runc"];
+        ShimRoot(
+            dirs.into_iter()
+                .filter(|d| !Path::new(d).exists())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for ShimRoot {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
 /// What Kubernetes does with the documented handler: a pod and a container in it through the
 /// CRI API with `runtime_handler = "gantry"`, with nothing but the config's `BinaryName`
 /// naming Gantry (no --runc-binary). BinaryName points at a wrapper that logs each call and
@@ -333,6 +357,7 @@ fn cri_pod_runs_under_gantry_through_binary_name() {
         )
         .replace("SystemdCgroup = true", "SystemdCgroup = false");
     assert!(snippet.contains(&format!("BinaryName = \"{}\"", wrapper.display())));
+    let _shim_root = ShimRoot::note(); // dropped after the daemon and its shims
     let Some(mut c) = Containerd::configure(
         true,
         &format!(

@@ -489,7 +489,21 @@ fn memory_limit_below_setup_usage_names_limit_and_usage() {
         for limit in [4096, 100_000] {
             let mut b = Bundle::new(&["true"]);
             b.edit(|c| c["linux"]["resources"]["memory"] = json!({"limit": limit}));
-            let msg = rt.create_refused(&b, &unique_id("memlow"));
+            let id = unique_id("memlow");
+            let o = rt.create(&b, &id);
+            if o.status.success() {
+                // Gantry's init joins its cgroup itself and brings no charged pages along: a
+                // setup that happens to fit in 100 kB runs (runc's init never does). One page
+                // never fits.
+                assert!(
+                    !is_runc(&rt) && limit > 4096,
+                    "{n}, limit {limit}: create succeeded"
+                );
+                rt.ok(&["delete", "--force", &id]);
+                continue;
+            }
+            assert!(rt.ids().is_empty(), "a failed create left {:?}", rt.ids());
+            let msg = String::from_utf8_lossy(&o.stderr).into_owned();
             assert!(
                 msg.contains(&limit.to_string()) && msg.contains("usage"),
                 "{n}, limit {limit}: {msg}"

@@ -463,6 +463,25 @@ fn cpus_unavailable(ctx: &Ctx) -> Outcome {
 /// "weight (uint16, OPTIONAL) - specifies per-cgroup weight": blkio.weight (CFQ) or
 /// blkio.bfq.weight (BFQ, Linux >= 5.0); a kernel with neither cannot weigh blkio cgroups.
 fn blkio_weight(ctx: &Ctx) -> Outcome {
+    if !host_has("blkio") {
+        return Err(skip("this host has no cgroup v1 blkio hierarchy"));
+    }
+    // The files exist only while the disks' I/O scheduler is CFQ or BFQ (mq-deadline, kyber
+    // and none have no weights): a weight that cannot be applied must be an error
+    // (runtime.md: "If the runtime cannot apply a property ... it MUST generate an error").
+    if let Probe::NoFile = probe(
+        "blkio",
+        &["blkio.weight", "blkio.bfq.weight"],
+        "321",
+        |_| true,
+    ) {
+        return refused(ctx, json!({"blockIO": {"weight": 321}})).map_err(|x| {
+            because(
+                x,
+                "the kernel has no blkio weight (no CFQ or BFQ I/O scheduler)",
+            )
+        });
+    }
     let path = format!("/conformance/{}", unique_id("res"));
     let (file, v) = read_first(
         ctx,
