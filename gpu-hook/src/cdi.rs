@@ -255,15 +255,7 @@ fn nvidia_common(roots: &Roots, plan: &Plan, version: &str, hook: &Path) -> Cont
             }
         })
         .collect();
-    let mut args: Vec<String> = vec!["gantry-gpu".into(), "cdi-hook".into()];
-    for s in &plan.symlinks {
-        args.push("--link".into());
-        args.push(format!("{}::{}", s.target.display(), s.link.display()));
-    }
-    for d in &plan.ldconfig_dirs {
-        args.push("--ldconfig-dir".into());
-        args.push(d.display().to_string());
-    }
+    let args = cdi_hook_args(plan);
     ContainerEdits {
         // The engine injects the GPUs: a legacy hook in the image must not do it again.
         env: vec![
@@ -285,6 +277,21 @@ fn nvidia_common(roots: &Roots, plan: &Plan, version: &str, hook: &Path) -> Cont
 }
 
 /// `--link TARGET::LINK` as the cdi-hook takes it.
+/// The argv of the createRuntime `gantry-gpu cdi-hook` that makes a plan's symlinks and
+/// refreshes the ld.so.cache in the container.
+pub fn cdi_hook_args(plan: &Plan) -> Vec<String> {
+    let mut args: Vec<String> = vec!["gantry-gpu".into(), "cdi-hook".into()];
+    for s in &plan.symlinks {
+        args.push("--link".into());
+        args.push(format!("{}::{}", s.target.display(), s.link.display()));
+    }
+    for d in &plan.ldconfig_dirs {
+        args.push("--ldconfig-dir".into());
+        args.push(d.display().to_string());
+    }
+    args
+}
+
 pub fn parse_link(s: &str) -> Result<crate::plan::Symlink, String> {
     let (target, link) = s
         .split_once("::")

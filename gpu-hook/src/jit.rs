@@ -132,15 +132,7 @@ pub fn edits_of_plan(
         let hook = hook.ok_or(
             "the driver's symlinks and ld.so.cache refresh need gantry-gpu (its cdi-hook), which was not found",
         )?;
-        let mut args: Vec<String> = vec!["gantry-gpu".into(), "cdi-hook".into()];
-        for s in &plan.symlinks {
-            args.push("--link".into());
-            args.push(format!("{}::{}", s.target.display(), s.link.display()));
-        }
-        for d in &plan.ldconfig_dirs {
-            args.push("--ldconfig-dir".into());
-            args.push(d.display().to_string());
-        }
+        let args = crate::cdi::cdi_hook_args(plan);
         e.hooks.push(Hook {
             hook_name: "createRuntime".into(),
             path: hook.display().to_string(),

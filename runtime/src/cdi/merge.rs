@@ -267,18 +267,9 @@ impl Merger {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_spec::spec;
     use super::*;
     use gantry_cdi::QualifiedName;
-
-    fn spec(env: &[&str], ann: &[(&str, &str)]) -> oci_spec::runtime::Spec {
-        let v = json!({
-            "ociVersion": "1.0.2",
-            "root": {"path": "rootfs"},
-            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "env": env},
-            "annotations": ann.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        });
-        serde_json::from_value(v).unwrap()
-    }
 
     fn resolved(origin: &str, edits: Value) -> Resolved {
         Resolved {

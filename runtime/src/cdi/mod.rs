@@ -113,3 +113,19 @@ fn gpu_hook(spec: &oci_spec::runtime::Spec) -> Option<String> {
     }
     None
 }
+
+/// A config with `env` and annotations `ann`, for the unit tests of requests and merge.
+#[cfg(test)]
+mod test_spec {
+    use serde_json::json;
+
+    pub fn spec(env: &[&str], ann: &[(&str, &str)]) -> oci_spec::runtime::Spec {
+        let v = json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "env": env},
+            "annotations": ann.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        });
+        serde_json::from_value(v).unwrap()
+    }
+}

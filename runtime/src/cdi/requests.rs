@@ -131,18 +131,8 @@ pub fn requests(spec: &oci_spec::runtime::Spec) -> Result<Requests> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_spec::spec;
     use super::*;
-    use serde_json::json;
-
-    fn spec(env: &[&str], ann: &[(&str, &str)]) -> oci_spec::runtime::Spec {
-        let v = json!({
-            "ociVersion": "1.0.2",
-            "root": {"path": "rootfs"},
-            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "env": env},
-            "annotations": ann.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        });
-        serde_json::from_value(v).unwrap()
-    }
 
     fn names(r: &Requests) -> Vec<String> {
         r.names.iter().map(|(q, _)| q.to_string()).collect()
